@@ -1,0 +1,51 @@
+// Command cairn is Cairn's one binary: the broker (serve), the simulator
+// (sim), and the operator's tools. Each subcommand parses its flags and calls
+// into the packages; nothing of substance lives here.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run a broker (zero flags: single node on 127.0.0.1:9092, data in ./data)", runServe},
+	}
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "usage: cairn <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'cairn <command> -h' for a command's flags.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	for _, c := range commands() {
+		if c.name == os.Args[1] {
+			if err := c.run(os.Args[2:]); err != nil {
+				fmt.Fprintf(os.Stderr, "cairn %s: %v\n", c.name, err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "cairn: unknown command %q\n\n", os.Args[1])
+	usage()
+	os.Exit(2)
+}

@@ -1,0 +1,83 @@
+package replica
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// API keys the node answers.
+const (
+	apiKeyProduce         = 0
+	apiKeyFetch           = 1
+	apiKeyListOffsets     = 2
+	apiKeyMetadata        = 3
+	apiKeyApiVersions     = 18
+	apiKeyCreateTopics    = 19
+	apiKeyDeleteTopics    = 20
+	apiKeyDescribeConfigs = 32
+)
+
+// nonProduceFrameBytesMax bounds every request but Produce. Decoding
+// allocates in proportion to the frame, so a small request kind arriving
+// with a 100 MiB frame is refused instead of decoded.
+const nonProduceFrameBytesMax = 8 << 20
+
+// apiRange is one advertised version range. Only versions implemented in
+// full are advertised. The minimums are chosen for old clients' feature
+// detection: librdkafka enables message format v2 only if Produce v3 and
+// Fetch v4 fall inside our ranges, zstd only with Produce v7 and Fetch v10,
+// and offsets-for-times with ListOffsets v1; kafka-python 2.0.2 probes with
+// ApiVersions v0 and Metadata v0.
+type apiRange struct {
+	key, min, max int16
+}
+
+// apiRanges is sorted by key, the order ApiVersions lists them in.
+var apiRanges = []apiRange{
+	{apiKeyProduce, 3, 9},         // v3: record batches (magic 2); v9: flexible
+	{apiKeyFetch, 4, 12},          // v4: record batches; v12: flexible, no topic ids yet
+	{apiKeyListOffsets, 0, 6},     // v7 would add max-timestamp lookups
+	{apiKeyMetadata, 0, 12},       // all versions; topic ids from v10
+	{apiKeyApiVersions, 0, 3},     // v3: flexible, client software name
+	{apiKeyCreateTopics, 0, 7},    // v5: configs in response; v7: topic ids
+	{apiKeyDeleteTopics, 0, 6},    // v6: by name or id
+	{apiKeyDescribeConfigs, 0, 4}, // v1 synonyms, v3 documentation and types
+}
+
+func versionSupported(key, version int16) bool {
+	for _, r := range apiRanges {
+		if r.key == key {
+			return version >= r.min && version <= r.max
+		}
+	}
+	return false
+}
+
+func apiKeys() []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, len(apiRanges))
+	for i, r := range apiRanges {
+		keys[i] = kmsg.ApiVersionsResponseApiKey{ApiKey: r.key, MinVersion: r.min, MaxVersion: r.max}
+	}
+	return keys
+}
+
+func (n *Node) handleApiVersions(req *kmsg.ApiVersionsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+	resp.ApiKeys = apiKeys()
+	return resp
+}
+
+// unsupportedApiVersions answers an ApiVersions request of a version above
+// ours: UNSUPPORTED_VERSION with a v0 body listing our ranges, so that the
+// client can retry with a version we speak (KIP-511).
+func unsupportedApiVersions() kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	resp.ApiKeys = apiKeys()
+	return &versionPinned{resp}
+}
+
+// versionPinned keeps a response at version 0 whatever version respond sets.
+type versionPinned struct{ *kmsg.ApiVersionsResponse }
+
+func (v *versionPinned) SetVersion(int16) { v.ApiVersionsResponse.SetVersion(0) }

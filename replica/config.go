@@ -1,0 +1,71 @@
+package replica
+
+import (
+	"fmt"
+	"time"
+
+	"cairn/core"
+	"cairn/replica/storage"
+)
+
+// Config is a node's configuration. DefaultConfig gives the embedded
+// defaults that `cairn serve` starts with.
+type Config struct {
+	// NodeID is this broker's id in the cluster.
+	NodeID int32
+	// AdvertisedHost and AdvertisedPort are what Metadata tells clients.
+	AdvertisedHost string
+	AdvertisedPort int32
+	// DataDir holds the metadata file and one directory per partition.
+	DataDir string
+	// AutoCreateTopics creates an unknown topic on Metadata or Produce
+	// (Kafka's auto.create.topics.enable).
+	AutoCreateTopics bool
+	// DefaultPartitions is num.partitions: the partition count of an
+	// auto-created topic, or of CreateTopics asking for -1.
+	DefaultPartitions int32
+	// Durability decides when a record counts toward an acknowledgment.
+	Durability core.DurabilityMode
+	// Log configures segment files.
+	Log storage.Config
+	// MessageBytesMax is max.message.bytes: the largest batch accepted.
+	MessageBytesMax int32
+	// FetchWaitMax caps a fetch's MaxWaitMillis, so a client cannot park a
+	// request forever.
+	FetchWaitMax time.Duration
+}
+
+// DefaultConfig returns the embedded single-node defaults.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:            0,
+		AdvertisedHost:    "127.0.0.1",
+		AdvertisedPort:    9092,
+		DataDir:           "data",
+		AutoCreateTopics:  true,
+		DefaultPartitions: 1,
+		Durability:        core.DurableAcks,
+		Log:               storage.DefaultConfig(),
+		MessageBytesMax:   1048588,
+		FetchWaitMax:      30 * time.Second,
+	}
+}
+
+// Validate refuses configurations the node cannot run with.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeID < 0:
+		return fmt.Errorf("node id %d: must be >= 0", c.NodeID)
+	case c.DataDir == "":
+		return fmt.Errorf("data dir: must not be empty")
+	case c.DefaultPartitions < 1:
+		return fmt.Errorf("default partitions %d: must be >= 1", c.DefaultPartitions)
+	case c.MessageBytesMax < 1024:
+		return fmt.Errorf("max message bytes %d: must be >= 1024", c.MessageBytesMax)
+	case c.Log.SegmentBytesMax < 1024:
+		return fmt.Errorf("segment bytes %d: must be >= 1024", c.Log.SegmentBytesMax)
+	case c.FetchWaitMax <= 0:
+		return fmt.Errorf("fetch wait max %v: must be > 0", c.FetchWaitMax)
+	}
+	return nil
+}

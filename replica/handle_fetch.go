@@ -1,0 +1,203 @@
+package replica
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/replica/storage"
+)
+
+// fetchWait is a fetch parked until MinBytes are available or its wait ends
+// (long poll).
+type fetchWait struct {
+	conn     ConnID
+	seq      uint64
+	header   requestHeader
+	req      *kmsg.FetchRequest
+	deadline time.Time
+}
+
+func (n *Node) handleFetch(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.FetchRequest) {
+	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, n.config.FetchWaitMax)
+	w := &fetchWait{conn: id, seq: seq, header: h, req: req, deadline: now.Add(wait)}
+	if req.SessionID != 0 || req.SessionEpoch > 0 {
+		// Cairn creates no fetch sessions (KIP-227): every response
+		// carries session id 0, which tells clients to send full fetches.
+		// A client naming a session must have it from elsewhere.
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		n.respond(id, seq, h, resp)
+		return
+	}
+	resp, bytes, final := n.buildFetch(w.req)
+	if final || bytes >= int64(req.MinBytes) || wait <= 0 {
+		n.respond(id, seq, h, resp)
+		return
+	}
+	n.fetches = append(n.fetches, w)
+}
+
+// buildFetch reads what the fetch asks for. final is true when some
+// partition answered with an error, which ends the long poll at once.
+func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, bytes int64, final bool) {
+	resp = req.ResponseKind().(*kmsg.FetchResponse)
+	remaining := int64(req.MaxBytes)
+	if req.Version < 3 || remaining <= 0 {
+		remaining = 1<<31 - 1
+	}
+	type planned struct {
+		part *kmsg.FetchResponseTopicPartition
+		read storage.ReadResult
+	}
+	var plan []planned
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		respTopic := &resp.Topics[i]
+		respTopic.Default()
+		respTopic.Topic = rt.Topic
+		respTopic.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			part := &respTopic.Partitions[j]
+			part.Default()
+			part.Partition = rp.Partition
+			read, code := n.planFetch(rt.Topic, rp, part, remaining, bytes > 0)
+			if code != 0 {
+				part.ErrorCode = code
+				final = true
+				continue
+			}
+			if read.Bytes > 0 {
+				plan = append(plan, planned{part, read})
+				bytes += read.Bytes
+				remaining -= read.Bytes
+			}
+		}
+	}
+	// Read every partition into one buffer, sized up front.
+	buf := make([]byte, 0, bytes)
+	bytes = 0
+	for _, pl := range plan {
+		start := len(buf)
+		var err error
+		buf, err = storage.ReadInto(buf, pl.read)
+		if err != nil {
+			n.logger.Error("refusing to serve a corrupt batch", "topic", pl.part.Partition, "err", err)
+			if len(buf) == start {
+				pl.part.ErrorCode = kerr.KafkaStorageError.Code
+				final = true
+				continue
+			}
+		}
+		pl.part.RecordBatches = buf[start:len(buf):len(buf)]
+		bytes += int64(len(buf) - start)
+	}
+	return resp, bytes, final
+}
+
+// planFetch checks one partition of a fetch and decides what to read.
+func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, part *kmsg.FetchResponseTopicPartition,
+	remaining int64, haveData bool) (storage.ReadResult, int16) {
+	p := n.partition(topicName, rp.Partition)
+	if p == nil {
+		return storage.ReadResult{}, kerr.UnknownTopicOrPartition.Code
+	}
+	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.core.LeaderEpoch()); code != 0 {
+		return storage.ReadResult{}, code
+	}
+	hw := p.core.HighWatermark()
+	part.HighWatermark = hw
+	part.LastStableOffset = hw
+	part.LogStartOffset = p.core.StartOffset()
+	if rp.FetchOffset < p.core.StartOffset() || rp.FetchOffset > p.core.EndOffset() {
+		return storage.ReadResult{}, kerr.OffsetOutOfRange.Code
+	}
+	if rp.FetchOffset >= hw || remaining <= 0 {
+		return storage.ReadResult{}, 0
+	}
+	limit := min(int64(rp.PartitionMaxBytes), remaining)
+	if limit <= 0 {
+		return storage.ReadResult{}, 0
+	}
+	read, err := p.log.Read(rp.FetchOffset, limit, hw)
+	switch {
+	case errors.Is(err, storage.ErrOffsetOutOfRange):
+		return storage.ReadResult{}, kerr.OffsetOutOfRange.Code
+	case err != nil:
+		n.logger.Error("read failed", "topic", topicName, "partition", rp.Partition, "err", err)
+		return storage.ReadResult{}, kerr.KafkaStorageError.Code
+	}
+	// Only the first batch of the whole response may exceed the limits
+	// (KIP-74): it guarantees progress; later ones wait for the next fetch.
+	if haveData && read.Bytes > remaining {
+		return storage.ReadResult{}, 0
+	}
+	return read, 0
+}
+
+// checkLeaderEpoch fences a request that names a leader epoch (KIP-320):
+// older than ours is FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH;
+// -1 means the client does not know one.
+func checkLeaderEpoch(requested, current int32) int16 {
+	switch {
+	case requested < 0 || requested == current:
+		return 0
+	case requested < current:
+		return kerr.FencedLeaderEpoch.Code
+	default:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+}
+
+// wakeFetches re-evaluates parked fetches after a high watermark advanced,
+// in the order they parked.
+func (n *Node) wakeFetches(now time.Time) {
+	kept := n.fetches[:0]
+	for _, w := range n.fetches {
+		if !n.fetchMayHaveData(w.req) {
+			kept = append(kept, w)
+			continue
+		}
+		resp, bytes, final := n.buildFetch(w.req)
+		if final || bytes >= int64(w.req.MinBytes) || !now.Before(w.deadline) {
+			n.respond(w.conn, w.seq, w.header, resp)
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(n.fetches[len(kept):])
+	n.fetches = kept
+}
+
+// fetchMayHaveData is a cheap test before a full read: does any requested
+// partition have committed records at or past the fetch offset?
+func (n *Node) fetchMayHaveData(req *kmsg.FetchRequest) bool {
+	for i := range req.Topics {
+		for j := range req.Topics[i].Partitions {
+			rp := &req.Topics[i].Partitions[j]
+			p := n.partition(req.Topics[i].Topic, rp.Partition)
+			if p == nil || p.core.HighWatermark() > rp.FetchOffset {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (n *Node) expireFetches(now time.Time) {
+	kept := n.fetches[:0]
+	for _, w := range n.fetches {
+		if now.Before(w.deadline) {
+			kept = append(kept, w)
+			continue
+		}
+		resp, _, _ := n.buildFetch(w.req)
+		n.respond(w.conn, w.seq, w.header, resp)
+	}
+	clear(n.fetches[len(kept):])
+	n.fetches = kept
+}

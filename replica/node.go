@@ -1,0 +1,369 @@
+package replica
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core"
+	"cairn/diskfault"
+	"cairn/replica/storage"
+)
+
+// ConnID names a client connection. The driver chooses it and never reuses it.
+type ConnID uint64
+
+// Env is what a node may use of the world. Time is not in it: it arrives as
+// a value with every call.
+type Env struct {
+	FS     diskfault.FS
+	Logger *slog.Logger
+	// Rand is the node's seeded source (topic ids, cluster id). In
+	// production it is seeded from crypto/rand at start.
+	Rand *rand.Rand
+}
+
+// Outbound is one response frame (size prefix included) for a connection.
+type Outbound struct {
+	Conn  ConnID
+	Frame []byte
+}
+
+// SyncTask is an fsync the driver must run, off the node's thread if it
+// likes, and report back with SyncDone.
+type SyncTask struct {
+	partition *partition
+	job       *storage.SyncJob
+}
+
+// Run performs the fsync. It is safe to call concurrently with further calls
+// on the node.
+func (t *SyncTask) Run() error { return t.job.Run() }
+
+// Ready is what the node asks its driver to do. The driver sends Outbound in
+// order (frames of one connection must be written in slice order), starts
+// every SyncTask, closes every connection in Close after writing what
+// Outbound holds for it, and calls Tick no later than Deadline.
+type Ready struct {
+	Outbound []Outbound
+	Syncs    []*SyncTask
+	Close    []ConnID
+	// Deadline is the earliest time a waiting request expires; zero if none.
+	Deadline time.Time
+}
+
+// Node is one Cairn broker. It is not safe for concurrent use: the driver
+// serializes every call.
+type Node struct {
+	config     Config
+	fs         diskfault.FS
+	logger     *slog.Logger
+	rand       *rand.Rand
+	clusterID  string
+	topics     map[string]*topic
+	topicNames []string // sorted
+	conns      map[ConnID]*conn
+	produces   map[core.Token]*produceSlot
+	nextToken  core.Token
+	fetches    []*fetchWait
+	ready      Ready
+}
+
+// Open starts a node on its data directory, recovering every partition log.
+func Open(config Config, env Env, now time.Time) (*Node, error) {
+	if err := config.Validate(); err != nil {
+		return nil, err
+	}
+	if env.FS == nil || env.Logger == nil || env.Rand == nil {
+		return nil, errors.New("replica: Env needs FS, Logger and Rand")
+	}
+	n := &Node{
+		config:   config,
+		fs:       env.FS,
+		logger:   env.Logger,
+		rand:     env.Rand,
+		topics:   map[string]*topic{},
+		conns:    map[ConnID]*conn{},
+		produces: map[core.Token]*produceSlot{},
+	}
+	if err := n.fs.MkdirAll(config.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	meta, found, err := loadMetadata(n.fs, config.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n.clusterID = meta.ClusterID
+	if !found || n.clusterID == "" {
+		var id [16]byte
+		for i := range id {
+			id[i] = byte(n.rand.Uint32())
+		}
+		n.clusterID = hex.EncodeToString(id[:])
+	}
+	for _, tm := range meta.Topics {
+		if err := n.restoreTopic(tm, now); err != nil {
+			n.closeLogs()
+			return nil, err
+		}
+	}
+	if !found {
+		if err := n.saveMetadata(); err != nil {
+			return nil, fmt.Errorf("persist metadata: %w", err)
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) restoreTopic(tm topicMetadata, now time.Time) error {
+	t := &topic{name: tm.Name, configs: tm.Configs}
+	id, err := hex.DecodeString(tm.ID)
+	if err != nil || len(id) != len(t.id) {
+		return fmt.Errorf("metadata: topic %q has a bad id %q", tm.Name, tm.ID)
+	}
+	copy(t.id[:], id)
+	if msg := validTopicName(tm.Name); msg != "" || tm.Partitions < 1 || tm.Partitions > partitionsMax {
+		return fmt.Errorf("metadata: topic %q with %d partitions is invalid", tm.Name, tm.Partitions)
+	}
+	for i := int32(0); i < tm.Partitions; i++ {
+		p, err := n.openPartition(t, i, now)
+		if err != nil {
+			return err
+		}
+		t.partitions = append(t.partitions, p)
+	}
+	n.topics[t.name] = t
+	n.insertTopicName(t.name)
+	return nil
+}
+
+// Close closes every log cleanly. Waiting requests are dropped; the driver
+// closes the connections.
+func (n *Node) Close() error { return n.closeLogs() }
+
+func (n *Node) closeLogs() error {
+	var first error
+	for _, name := range n.topicNames {
+		for _, p := range n.topics[name].partitions {
+			if err := p.log.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// HandleFrame takes one request frame (without its size prefix) from conn.
+// The node may keep no reference to frame after it returns.
+func (n *Node) HandleFrame(now time.Time, id ConnID, frame []byte) {
+	c := n.conn(id)
+	if c.closing {
+		return
+	}
+	h, body, req, err := parseRequestHeader(frame)
+	if err != nil {
+		n.refuse(id, "malformed request header", err)
+		return
+	}
+	if req == nil {
+		n.refuse(id, "unknown api key", fmt.Errorf("api key %d", h.apiKey))
+		return
+	}
+	if h.apiKey != apiKeyProduce && len(frame) > nonProduceFrameBytesMax {
+		n.refuse(id, "oversized request", fmt.Errorf("%s of %d bytes", kmsg.NameForKey(h.apiKey), len(frame)))
+		return
+	}
+	if !versionSupported(h.apiKey, h.apiVersion) {
+		if h.apiKey == apiKeyApiVersions {
+			n.respond(id, c.take(), h, unsupportedApiVersions())
+			return
+		}
+		n.refuse(id, "unsupported version", fmt.Errorf("%s v%d", kmsg.NameForKey(h.apiKey), h.apiVersion))
+		return
+	}
+	if err := decode(req, body); err != nil {
+		n.refuse(id, "undecodable request", fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.apiKey), h.apiVersion, err))
+		return
+	}
+	n.dispatch(now, id, c, h, req)
+}
+
+// decode parses a request body. kmsg reports malformed input as errors; the
+// recover is a last line so that no byte sequence from a client can take
+// the broker down.
+func decode(req kmsg.Request, body []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	return req.ReadFrom(body)
+}
+
+// refuse logs why a connection is being closed and closes it.
+func (n *Node) refuse(id ConnID, what string, err error) {
+	n.logger.Warn("closing connection", "conn", id, "reason", what, "err", err)
+	n.closeConn(id)
+}
+
+func (n *Node) closeConn(id ConnID) {
+	c := n.conn(id)
+	if c.closing {
+		return
+	}
+	c.closing = true
+	n.ready.Close = append(n.ready.Close, id)
+}
+
+func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, req kmsg.Request) {
+	switch r := req.(type) {
+	case *kmsg.ApiVersionsRequest:
+		n.respond(id, c.take(), h, n.handleApiVersions(r))
+	case *kmsg.MetadataRequest:
+		n.respond(id, c.take(), h, n.handleMetadata(now, r))
+	case *kmsg.ProduceRequest:
+		n.handleProduce(now, id, c, h, r)
+	case *kmsg.FetchRequest:
+		n.handleFetch(now, id, c.take(), h, r)
+	case *kmsg.ListOffsetsRequest:
+		n.respond(id, c.take(), h, n.handleListOffsets(r))
+	case *kmsg.CreateTopicsRequest:
+		n.respond(id, c.take(), h, n.handleCreateTopics(now, r))
+	case *kmsg.DeleteTopicsRequest:
+		n.respond(id, c.take(), h, n.handleDeleteTopics(r))
+	case *kmsg.DescribeConfigsRequest:
+		n.respond(id, c.take(), h, n.handleDescribeConfigs(r))
+	default:
+		// versionSupported admitted a key with no handler: a bug here,
+		// not in the client. Close rather than guess.
+		n.refuse(id, "no handler", fmt.Errorf("%s", kmsg.NameForKey(h.apiKey)))
+	}
+}
+
+// respond encodes resp as the answer to the request numbered seq on conn.
+func (n *Node) respond(id ConnID, seq uint64, h requestHeader, resp kmsg.Response) {
+	resp.SetVersion(h.apiVersion)
+	frame := appendResponseFrame(nil, h.correlationID, resp)
+	n.complete(id, seq, frame)
+}
+
+// complete hands a finished response to the connection, which releases it
+// (and any later responses it was holding back) in request order.
+func (n *Node) complete(id ConnID, seq uint64, frame []byte) {
+	c, ok := n.conns[id]
+	if !ok || c.closing {
+		return
+	}
+	for _, f := range c.finish(seq, frame) {
+		n.ready.Outbound = append(n.ready.Outbound, Outbound{Conn: id, Frame: f})
+	}
+}
+
+// ConnClosed tells the node a connection is gone. Responses still pending
+// for it are dropped when they complete.
+func (n *Node) ConnClosed(id ConnID) { delete(n.conns, id) }
+
+func (n *Node) conn(id ConnID) *conn {
+	c, ok := n.conns[id]
+	if !ok {
+		c = &conn{held: map[uint64][]byte{}}
+		n.conns[id] = c
+	}
+	return c
+}
+
+// Tick expires waiting requests whose deadline has passed.
+func (n *Node) Tick(now time.Time) {
+	n.expireProduces(now)
+	n.expireFetches(now)
+}
+
+// SyncDone reports a finished SyncTask.
+func (n *Node) SyncDone(now time.Time, task *SyncTask, err error) {
+	p := task.partition
+	if p.syncing != task {
+		return // the partition was deleted or reopened meanwhile
+	}
+	p.syncing = nil
+	p.log.CompleteSync(task.job, err)
+	if err != nil {
+		n.logger.Error("fsync failed; partition offline until restart", "topic", p.topic.name, "partition", p.index, "err", err)
+		p.failed = true
+		p.core.Failed(core.ErrKafkaStorage)
+	} else {
+		p.core.Synced(p.log.DurableOffset())
+	}
+	n.afterCore(now, p)
+}
+
+// afterCore executes what a partition's state machine asked for.
+func (n *Node) afterCore(now time.Time, p *partition) {
+	if !p.core.HasReady() {
+		return
+	}
+	rd := p.core.Ready()
+	if rd.SyncWanted && p.syncing == nil && !p.failed {
+		if job := p.log.PrepareSync(); job != nil {
+			p.syncing = &SyncTask{partition: p, job: job}
+			n.ready.Syncs = append(n.ready.Syncs, p.syncing)
+		}
+	}
+	for _, ack := range rd.Acks {
+		n.produceAcked(ack)
+	}
+	advanced := rd.HighWatermarkAdvanced
+	p.core.Advance()
+	if advanced {
+		n.wakeFetches(now)
+	}
+}
+
+// HasReady reports whether the driver has work.
+func (n *Node) HasReady() bool {
+	return len(n.ready.Outbound) > 0 || len(n.ready.Syncs) > 0 || len(n.ready.Close) > 0
+}
+
+// Ready returns the pending effects and the next deadline. The slices stay
+// valid until Advance.
+func (n *Node) Ready() Ready {
+	rd := n.ready
+	rd.Deadline = n.nextDeadline()
+	return rd
+}
+
+// Advance tells the node the driver took everything in the last Ready.
+func (n *Node) Advance() {
+	clear(n.ready.Outbound)
+	clear(n.ready.Syncs)
+	n.ready.Outbound = n.ready.Outbound[:0]
+	n.ready.Syncs = n.ready.Syncs[:0]
+	n.ready.Close = n.ready.Close[:0]
+}
+
+func (n *Node) nextDeadline() time.Time {
+	var next time.Time
+	for _, slot := range n.produces {
+		if next.IsZero() || slot.wait.deadline.Before(next) {
+			next = slot.wait.deadline
+		}
+	}
+	for _, w := range n.fetches {
+		if next.IsZero() || w.deadline.Before(next) {
+			next = w.deadline
+		}
+	}
+	return next
+}
+
+func (n *Node) partition(topicName string, index int32) *partition {
+	t, ok := n.topics[topicName]
+	if !ok || index < 0 || int(index) >= len(t.partitions) {
+		return nil
+	}
+	return t.partitions[index]
+}

@@ -1,0 +1,264 @@
+package replica
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// Server runs a Node on TCP and the real clock: the runtime shell around
+// the deterministic node. Goroutines live here and only here: one reader and
+// one writer per connection, one per fsync in flight, and a timer. Every call
+// into the node happens under mu, and every call is followed by flushLocked,
+// which executes what the node asked for.
+type Server struct {
+	mu       sync.Mutex
+	node     *Node
+	logger   *slog.Logger
+	conns    map[ConnID]*serverConn
+	nextConn ConnID
+	timer    *time.Timer
+	deadline time.Time
+	closed   bool
+	listener net.Listener
+	syncs    sync.WaitGroup
+}
+
+// NewServer wraps an open node.
+func NewServer(node *Node, logger *slog.Logger) *Server {
+	s := &Server{node: node, logger: logger, conns: map[ConnID]*serverConn{}}
+	s.timer = time.AfterFunc(time.Hour, s.tick)
+	s.timer.Stop()
+	return s
+}
+
+// Serve accepts connections until the listener closes.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.listener = l
+	s.mu.Unlock()
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if tcp, ok := nc.(*net.TCPConn); ok {
+			_ = tcp.SetNoDelay(true)
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.nextConn++
+		c := newServerConn(s.nextConn, nc)
+		s.conns[c.id] = c
+		s.mu.Unlock()
+		go c.writeLoop(s.logger)
+		go s.readLoop(c)
+	}
+}
+
+// Close stops accepting, closes every connection, waits for fsyncs in
+// flight, and closes the node's logs cleanly.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	if s.listener != nil {
+		s.listener.Close()
+	}
+	for _, c := range s.conns {
+		c.shutdown()
+	}
+	s.timer.Stop()
+	s.mu.Unlock()
+	s.syncs.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.node.Close()
+}
+
+func (s *Server) readLoop(c *serverConn) {
+	defer func() {
+		c.shutdown()
+		s.mu.Lock()
+		delete(s.conns, c.id)
+		s.node.ConnClosed(c.id)
+		s.mu.Unlock()
+	}()
+	var size [frameSizeBytes]byte
+	var frame []byte
+	for {
+		if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+			return
+		}
+		n := int32(binary.BigEndian.Uint32(size[:]))
+		if err := CheckFrameSize(n); err != nil {
+			s.logger.Warn("closing connection", "conn", c.id, "remote", c.nc.RemoteAddr().String(), "err", err)
+			return
+		}
+		// The node keeps no reference to a frame, so one buffer per
+		// connection serves every request that fits in it.
+		if int(n) > cap(frame) {
+			frame = make([]byte, n)
+		}
+		frame = frame[:n]
+		if _, err := io.ReadFull(c.nc, frame); err != nil {
+			s.logger.Debug("connection lost mid-request", "conn", c.id, "err", err)
+			return
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.node.HandleFrame(time.Now(), c.id, frame)
+		s.flushLocked()
+		s.mu.Unlock()
+		if int(n) > largeFrameBytes {
+			frame = nil // do not pin a huge buffer to an idle connection
+		}
+	}
+}
+
+// largeFrameBytes is the largest read buffer a connection keeps between
+// requests.
+const largeFrameBytes = 4 << 20
+
+// flushLocked executes the node's Ready. Called with mu held.
+func (s *Server) flushLocked() {
+	rd := s.node.Ready()
+	for _, out := range rd.Outbound {
+		if c, ok := s.conns[out.Conn]; ok {
+			c.enqueue(out.Frame)
+		}
+	}
+	for _, id := range rd.Close {
+		if c, ok := s.conns[id]; ok {
+			c.closeAfterWrites()
+		}
+	}
+	for _, task := range rd.Syncs {
+		s.syncs.Add(1)
+		go s.runSync(task)
+	}
+	s.node.Advance()
+	s.armTimer(rd.Deadline)
+}
+
+func (s *Server) runSync(task *SyncTask) {
+	defer s.syncs.Done()
+	err := task.Run()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.node.SyncDone(time.Now(), task, err)
+	s.flushLocked()
+}
+
+func (s *Server) armTimer(deadline time.Time) {
+	if deadline.IsZero() || deadline.Equal(s.deadline) {
+		return
+	}
+	s.deadline = deadline
+	s.timer.Reset(max(time.Until(deadline), 0))
+}
+
+func (s *Server) tick() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.deadline = time.Time{}
+	s.node.Tick(time.Now())
+	s.flushLocked()
+}
+
+// serverConn is one client connection's outbound side: frames queue here and
+// a writer goroutine sends them, many per system call.
+type serverConn struct {
+	id     ConnID
+	nc     net.Conn
+	mu     sync.Mutex
+	queue  [][]byte
+	wake   chan struct{}
+	done   bool // no more frames; close once the queue drains
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newServerConn(id ConnID, nc net.Conn) *serverConn {
+	return &serverConn{id: id, nc: nc, wake: make(chan struct{}, 1), closed: make(chan struct{})}
+}
+
+func (c *serverConn) enqueue(frame []byte) {
+	c.mu.Lock()
+	c.queue = append(c.queue, frame)
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *serverConn) closeAfterWrites() {
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *serverConn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// shutdown closes the socket now; the reader and writer both return.
+func (c *serverConn) shutdown() {
+	c.once.Do(func() {
+		close(c.closed)
+		c.nc.Close()
+	})
+}
+
+func (c *serverConn) writeLoop(logger *slog.Logger) {
+	var batch net.Buffers
+	for {
+		select {
+		case <-c.wake:
+		case <-c.closed:
+			return
+		}
+		c.mu.Lock()
+		frames := c.queue
+		c.queue = nil
+		done := c.done
+		c.mu.Unlock()
+		if len(frames) > 0 {
+			batch = append(batch[:0], frames...)
+			if _, err := batch.WriteTo(c.nc); err != nil {
+				logger.Debug("write failed", "conn", c.id, "err", err)
+				c.shutdown()
+				return
+			}
+		}
+		if done {
+			c.shutdown()
+			return
+		}
+	}
+}
