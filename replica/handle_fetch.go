@@ -65,6 +65,9 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 			part := &respTopic.Partitions[j]
 			part.Default()
 			part.Partition = rp.Partition
+			// Kafka sends empty record sets, never null ones; librdkafka
+			// refuses a null (size -1) record set.
+			part.RecordBatches = []byte{}
 			read, code := n.planFetch(rt.Topic, rp, part, remaining, bytes > 0)
 			if code != 0 {
 				part.ErrorCode = code
