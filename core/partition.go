@@ -1,6 +1,10 @@
 package core
 
-import "fmt"
+import (
+	"fmt"
+
+	"cairn/core/mutant"
+)
 
 // DurabilityMode says what a replica must have done with a record before it
 // counts toward acknowledging it.
@@ -214,7 +218,7 @@ func (p *Partition) Failed(code ErrorCode) {
 // committableOffset is the offset the high watermark may reach: with a single
 // replica in the ISR, what this replica has done under the durability mode.
 func (p *Partition) committableOffset() int64 {
-	if p.config.Durability == DurableAcks {
+	if p.config.Durability == DurableAcks && !mutant.Active(mutant.AckBeforeFsync) {
 		return p.durableOffset
 	}
 	return p.endOffset
@@ -222,14 +226,17 @@ func (p *Partition) committableOffset() int64 {
 
 func (p *Partition) advanceHighWatermark() {
 	next := p.committableOffset()
-	if next <= p.highWatermark {
-		return
+	acknowledgeBelow := next
+	if mutant.Active(mutant.HighWatermarkPastDurable) {
+		next = p.endOffset
 	}
-	p.highWatermark = next
-	p.ready.HighWatermarkAdvanced = true
+	if next > p.highWatermark {
+		p.highWatermark = next
+		p.ready.HighWatermarkAdvanced = true
+	}
 	done := 0
 	for _, w := range p.waiters {
-		if w.lastOffset >= p.highWatermark {
+		if w.lastOffset >= acknowledgeBelow {
 			break
 		}
 		p.ready.Acks = append(p.ready.Acks, Ack{Token: w.token, BaseOffset: w.baseOffset})
@@ -258,11 +265,36 @@ func (p *Partition) Advance() {
 func (p *Partition) assertInvariants() {
 	ok := p.startOffset <= p.highWatermark && p.highWatermark <= p.endOffset &&
 		p.durableOffset <= p.endOffset
-	if p.config.Durability == DurableAcks {
+	// The two high-watermark mutants break exactly this invariant; they skip
+	// the assertion so that the simulator's own checks must find them.
+	if p.config.Durability == DurableAcks && !mutant.Active(mutant.AckBeforeFsync) && !mutant.Active(mutant.HighWatermarkPastDurable) {
 		ok = ok && p.highWatermark <= p.durableOffset
 	}
 	if !ok {
 		panic(fmt.Sprintf("core: partition %s-%d offsets start=%d hw=%d durable=%d end=%d",
 			p.config.Topic, p.config.Partition, p.startOffset, p.highWatermark, p.durableOffset, p.endOffset))
+	}
+}
+
+// PartitionStatus is a snapshot of a replica's offsets, for the predicates
+// of package specs and for metrics.
+type PartitionStatus struct {
+	Topic         string
+	Partition     int32
+	Replica       int32
+	Durability    DurabilityMode
+	LeaderEpoch   int32
+	StartOffset   int64
+	HighWatermark int64
+	DurableOffset int64
+	EndOffset     int64
+}
+
+// Status returns the replica's current offsets.
+func (p *Partition) Status() PartitionStatus {
+	return PartitionStatus{
+		Topic: p.config.Topic, Partition: p.config.Partition, Replica: p.config.ReplicaID,
+		Durability: p.config.Durability, LeaderEpoch: p.leaderEpoch, StartOffset: p.startOffset,
+		HighWatermark: p.highWatermark, DurableOffset: p.durableOffset, EndOffset: p.endOffset,
 	}
 }

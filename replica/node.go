@@ -91,7 +91,7 @@ func Open(config Config, env Env, now time.Time) (*Node, error) {
 		conns:    map[ConnID]*conn{},
 		produces: map[core.Token]*produceSlot{},
 	}
-	if err := n.fs.MkdirAll(config.DataDir, 0o755); err != nil {
+	if err := createDirectoryDurably(n.fs, config.DataDir); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	meta, found, err := loadMetadata(n.fs, config.DataDir)
@@ -366,4 +366,30 @@ func (n *Node) partition(topicName string, index int32) *partition {
 		return nil
 	}
 	return t.partitions[index]
+}
+
+// PartitionInfo is one hosted partition as the simulator's predicates and
+// the metrics see it.
+type PartitionInfo struct {
+	core.PartitionStatus
+	// Failed is set when the partition's log failed and it refuses writes
+	// until the node restarts.
+	Failed bool
+	// LogEndOffset and LogDurableOffset are what the storage itself
+	// reports, to be checked against the core's view.
+	LogEndOffset, LogDurableOffset int64
+}
+
+// Partitions lists every hosted partition, by topic name and index.
+func (n *Node) Partitions() []PartitionInfo {
+	var out []PartitionInfo
+	for _, name := range n.topicNames {
+		for _, p := range n.topics[name].partitions {
+			out = append(out, PartitionInfo{
+				PartitionStatus: p.core.Status(), Failed: p.failed,
+				LogEndOffset: p.log.NextOffset(), LogDurableOffset: p.log.DurableOffset(),
+			})
+		}
+	}
+	return out
 }

@@ -225,3 +225,33 @@ func (n *Node) discardPartitions(t *topic) {
 		}
 	}
 }
+
+// createDirectoryDurably creates dir and any missing parents, syncing each
+// new directory's parent so that the new entries survive a crash: a
+// directory that exists only in the page cache vanishes with power loss.
+func createDirectoryDurably(fs diskfault.FS, dir string) error {
+	var missing []string
+	for d := path.Clean(dir); d != "." && d != "/"; d = path.Dir(d) {
+		if _, err := fs.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		parent, err := fs.OpenDir(path.Dir(missing[i]))
+		if err != nil {
+			return err
+		}
+		err = parent.Sync()
+		if closeErr := parent.Close(); err == nil {
+			err = closeErr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"strconv"
 	"testing"
 
 	"cairn/core/batch"
@@ -63,10 +64,11 @@ func BenchmarkAppendGroupCommit(b *testing.B) {
 	}
 }
 
-// fillBenchmarkLog appends 64 MiB.
-func fillBenchmarkLog(b *testing.B) *Log {
+// fillBenchmarkLog appends 64 MiB of batches of the given number of 1 KiB
+// records.
+func fillBenchmarkLog(b *testing.B, records int) *Log {
 	l := openBenchmarkLog(b)
-	buffer := benchmarkBatch()
+	buffer := simpleBatch(0, records, benchmarkRecordBytes, testEpoch.UnixMilli())
 	for l.SizeBytes() < 64<<20 {
 		batch.SetBaseOffset(buffer, l.NextOffset())
 		if err := l.Append(buffer, testEpoch); err != nil {
@@ -79,7 +81,7 @@ func fillBenchmarkLog(b *testing.B) *Log {
 // BenchmarkRead reads the log front to back in 1 MiB fetches, as a
 // consumer or follower does: Read, then ReadInto (copy and CRC check).
 func BenchmarkRead(b *testing.B) {
-	l := fillBenchmarkLog(b)
+	l := fillBenchmarkLog(b, benchmarkRecords)
 	destination := make([]byte, 0, 2*benchmarkReadBytes)
 	b.SetBytes(benchmarkReadBytes)
 	b.ReportAllocs()
@@ -99,16 +101,22 @@ func BenchmarkRead(b *testing.B) {
 	}
 }
 
-// BenchmarkReadLocate measures Read alone (no bytes copied) at offsets
-// spread over the log, so every call does the index lookup and the walk.
+// BenchmarkReadLocate measures Read alone (no bytes copied) at random
+// offsets, so every call does the index lookup and the header walk: with
+// 64 KiB batches every batch is indexed; with 1 KiB batches the walk covers
+// up to IndexIntervalBytes (4 KiB) of headers, read in one window.
 func BenchmarkReadLocate(b *testing.B) {
-	l := fillBenchmarkLog(b)
-	rng := newRand(1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := l.Read(rng.Int64N(l.NextOffset()), benchmarkReadBytes, l.NextOffset()); err != nil {
-			b.Fatal(err)
-		}
+	for _, records := range []int{benchmarkRecords, 1} {
+		b.Run(strconv.Itoa(records)+"-records", func(b *testing.B) {
+			l := fillBenchmarkLog(b, records)
+			rng := newRand(1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := l.Read(rng.Int64N(l.NextOffset()), benchmarkReadBytes, l.NextOffset()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

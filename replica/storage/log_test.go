@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"cairn/core/batch"
 	"cairn/diskfault"
 )
 
@@ -392,5 +393,35 @@ func TestDelete(t *testing.T) {
 	l = mustOpen(t, mem, smallConfig)
 	if l.NextOffset() != 0 {
 		t.Fatalf("recreated log starts at %d", l.NextOffset())
+	}
+}
+
+// TestAppendDoesNotAllocate checks the steady state on the real
+// filesystem: once the index slices have grown, an append allocates
+// nothing.
+func TestAppendDoesNotAllocate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 6 MiB")
+	}
+	l, err := Open(diskfault.OS{}, t.TempDir(), Config{IndexIntervalBytes: 1}, testEpoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	buffer := simpleBatch(0, 4, 500, 0)
+	appendOne := func() {
+		batch.SetBaseOffset(buffer, l.NextOffset())
+		if err := l.Append(buffer, testEpoch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2000; i++ {
+		appendOne()
+	}
+	if err := l.Truncate(0); err != nil { // keeps the slices' capacity
+		t.Fatal(err)
+	}
+	if allocations := testing.AllocsPerRun(1000, appendOne); allocations != 0 {
+		t.Fatalf("%v allocations per append", allocations)
 	}
 }

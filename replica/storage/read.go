@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -52,6 +53,14 @@ type headerWindow struct {
 // most IndexIntervalBytes of batch headers. On a failed log it serves only
 // durable offsets.
 func (l *Log) Read(offset, bytesMax, limitOffset int64) (ReadResult, error) {
+	result, err := l.read(offset, bytesMax, limitOffset)
+	if errors.Is(err, ErrCorruptBatch) && l.repairIndexes(l.segments[l.segmentFor(offset)]) {
+		result, err = l.read(offset, bytesMax, limitOffset)
+	}
+	return result, err
+}
+
+func (l *Log) read(offset, bytesMax, limitOffset int64) (ReadResult, error) {
 	if l.closed {
 		return ReadResult{}, ErrClosed
 	}

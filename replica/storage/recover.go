@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"path"
 	"slices"
 	"strings"
@@ -176,8 +177,7 @@ func (l *Log) loadSegments(r *recovery) error {
 			return err
 		}
 		l.segments = append(l.segments, s)
-		last := i == len(r.bases)-1
-		if l.trusted(r, i) && l.loadIndexes(s, r, last) == nil {
+		if end, marker := r.endOffset(i); l.trusted(r, i) && l.loadIndexes(s, end, marker) == nil {
 			continue
 		}
 		if err := l.scanSegment(s, fileBytes, r); err != nil {
@@ -192,6 +192,16 @@ func (l *Log) loadSegments(r *recovery) error {
 		}
 	}
 	return nil
+}
+
+// endOffset is where a trusted segment i must end: at the next segment's
+// base offset, or for the last, where the clean-shutdown marker says, with
+// the marker to check the active segment against.
+func (r *recovery) endOffset(i int) (int64, *cleanMarker) {
+	if i < len(r.bases)-1 {
+		return r.bases[i+1], nil
+	}
+	return r.marker.nextOffset, &r.marker
 }
 
 // trusted reports whether segment i may be loaded from its index files: all
@@ -243,17 +253,16 @@ func (l *Log) removeFile(name string) error {
 // loadIndexes loads a trusted segment's indexes from its files and checks
 // them against the segment: structurally, and by walking the batch headers
 // from the last index entry to the end of the file, which must end a whole
-// batch at the offset where the next segment (or the marker) says it does.
-func (l *Log) loadIndexes(s *segment, r *recovery, last bool) error {
+// batch at endOffset, where the next segment (or the marker) says it does.
+// The active segment after a clean shutdown must also have the size the
+// marker recorded, and its last batch a good CRC.
+func (l *Log) loadIndexes(s *segment, endOffset int64, marker *cleanMarker) error {
 	info, err := s.file.Stat()
 	if err != nil {
 		return err
 	}
-	s.sizeBytes = info.Size()
-	s.nextOffset = r.marker.nextOffset
-	if !last {
-		s.nextOffset = r.bases[slices.Index(r.bases, s.baseOffset)+1]
-	} else if s.sizeBytes != r.marker.activeBytes {
+	s.sizeBytes, s.nextOffset = info.Size(), endOffset
+	if marker != nil && s.sizeBytes != marker.activeBytes {
 		return l.forgetIndexes(s, errors.New("active segment size differs from the marker"))
 	}
 	offsetIndex, err := decodeOffsetIndex(l.readIndexFile(s.baseOffset, indexSuffix), s.baseOffset, s.nextOffset, s.sizeBytes)
@@ -272,7 +281,7 @@ func (l *Log) loadIndexes(s *segment, r *recovery, last bool) error {
 		s.maxTimestamp = timeIndex[n-1].timestamp
 		s.offsetOfMaxTimestamp = s.baseOffset + int64(timeIndex[n-1].relativeOffset)
 	}
-	if err := l.checkTail(s, last); err != nil {
+	if err := l.checkTail(s, marker != nil); err != nil {
 		return l.forgetIndexes(s, err)
 	}
 	return nil
@@ -287,8 +296,9 @@ func (l *Log) forgetIndexes(s *segment, cause error) error {
 	return cause
 }
 
-// readIndexFile returns the named index file's bytes; a missing or
-// unreadable file reads as empty, which fails the checks and so rebuilds.
+// readIndexFile returns the named index file's bytes. A missing or
+// unreadable file reads as one stray byte, which fails the checks, so the
+// segment is scanned and its indexes rebuilt.
 func (l *Log) readIndexFile(base int64, suffix string) []byte {
 	f, err := l.fs.Open(l.segmentPath(base, suffix))
 	if err != nil {
@@ -300,7 +310,7 @@ func (l *Log) readIndexFile(base int64, suffix string) []byte {
 		return []byte{0}
 	}
 	b := make([]byte, info.Size())
-	if n, err := f.ReadAt(b, 0); n != len(b) && err != nil {
+	if n, _ := f.ReadAt(b, 0); n != len(b) {
 		return []byte{0}
 	}
 	return b
@@ -308,8 +318,9 @@ func (l *Log) readIndexFile(base int64, suffix string) []byte {
 
 // checkTail walks the batch headers after the last index entry. None may
 // start IndexIntervalBytes or more past it (the index would have an entry
-// for it), and the last must end at the end of the file and at nextOffset.
-// For the active segment the last batch's CRC-32C is checked too.
+// for it; after IndexIntervalBytes shrinks, that rebuilds indexes at the
+// new spacing), and the last must end at the end of the file and at
+// nextOffset. For the active segment the last batch's CRC-32C is checked.
 func (l *Log) checkTail(s *segment, checkLastBatch bool) error {
 	position, next := int64(0), s.baseOffset
 	if n := len(s.offsetIndex); n > 0 {
@@ -364,6 +375,9 @@ func (l *Log) scanSegment(s *segment, fileBytes int64, r *recovery) error {
 			if h, _, err = checkBatchAt(reader.buffer, s.nextOffset); err != nil {
 				return nil
 			}
+		}
+		if position > math.MaxUint32 || !s.fitsRelative(h.NextOffset()) {
+			return nil // past what an index entry can address: not written by this log
 		}
 		s.noteBatch(&h, position, l.config.IndexIntervalBytes)
 		position += h.TotalBytes()
@@ -498,4 +512,42 @@ func (l *Log) dateActiveSegment(now time.Time) error {
 		s.rollStart = first
 	}
 	return nil
+}
+
+// repairIndexes rebuilds s's indexes from its batch headers after a walk
+// found a header other than the index promised. Index files carry no
+// checksum, so one trusted at Open may be wrong (rot, or a bit flipped
+// while loading it); without this, every read of that range would fail
+// until a restart. It runs at most once per segment — a segment whose
+// headers themselves are bad keeps failing its reads, which is right — and
+// reports whether the indexes changed.
+func (l *Log) repairIndexes(s *segment) bool {
+	if s.indexRepaired || l.closed {
+		return false
+	}
+	s.indexRepaired = true
+	rebuilt := newSegment(s.baseOffset, s.file)
+	reader := scanReader{file: s.file, fileBytes: s.sizeBytes}
+	for position := int64(0); position < s.sizeBytes; {
+		b, err := reader.batchAt(position)
+		if err != nil || b == nil {
+			return false
+		}
+		h, err := batch.ParseHeader(b)
+		if err != nil || checkHeader(&h, rebuilt.nextOffset) != nil {
+			return false
+		}
+		rebuilt.noteBatch(&h, position, l.config.IndexIntervalBytes)
+		position += h.TotalBytes()
+	}
+	if rebuilt.nextOffset != s.nextOffset || rebuilt.sizeBytes != s.sizeBytes {
+		return false
+	}
+	if s != l.active() {
+		rebuilt.appendTimeEntry() // as at roll: the last entry holds the max
+	}
+	s.offsetIndex, s.timeIndex, s.lastIndexedPosition = rebuilt.offsetIndex, rebuilt.timeIndex, rebuilt.lastIndexedPosition
+	s.maxTimestamp, s.offsetOfMaxTimestamp = rebuilt.maxTimestamp, rebuilt.offsetOfMaxTimestamp
+	l.forgetPositions()
+	return true
 }

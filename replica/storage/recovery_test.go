@@ -328,3 +328,38 @@ func TestRecoveryScansSeveralSegments(t *testing.T) {
 		t.Fatalf("recovered %d batches, want %d", len(got), len(want))
 	}
 }
+
+// TestReadRepairsWrongIndexEntry damages a middle entry of a trusted index
+// so that it still passes the load checks (entries rise, within the file):
+// the first read through it finds a header that disagrees, rebuilds the
+// segment's index from the headers, and succeeds.
+func TestReadRepairsWrongIndexEntry(t *testing.T) {
+	mem, want := prepared(t, true)
+	logs := segmentLogs(t, mem)
+	index := strings.TrimSuffix(logs[0], logSuffix) + indexSuffix
+	rewrite(t, mem, index, func(b []byte) []byte {
+		if len(b) < 3*offsetEntryBytes {
+			t.Fatal("index too short for the test")
+		}
+		middle := b[offsetEntryBytes : 2*offsetEntryBytes]
+		binary.BigEndian.PutUint32(middle[4:], binary.BigEndian.Uint32(middle[4:])+1)
+		return b
+	})
+	l := mustOpen(t, mem, smallConfig)
+	h := &history{batches: want}
+	// Backwards, so that no read starts where the last one ended and every
+	// read goes through the index.
+	for offset := l.NextOffset() - 1; offset >= 0; offset-- {
+		r, err := l.Read(offset, 1, l.NextOffset())
+		if err != nil {
+			t.Fatalf("read at %d: %v", offset, err)
+		}
+		got, err := ReadInto(nil, r)
+		if err != nil || !bytes.Equal(got, h.expectedRead(offset, 1, l.NextOffset())) {
+			t.Fatalf("read at %d differs (%v)", offset, err)
+		}
+	}
+	if !l.segments[0].indexRepaired {
+		t.Fatal("the damaged entry was never used")
+	}
+}

@@ -66,8 +66,9 @@ type segment struct {
 	indexFile     diskfault.File
 	timeIndexFile diskfault.File
 
-	dirty   bool // on Log.dirty: written since the last PrepareSync
-	removed bool // removed by Truncate; dropped from Log.dirty
+	dirty         bool // on Log.dirty: written since the last PrepareSync
+	removed       bool // removed by Truncate; dropped from Log.dirty
+	indexRepaired bool // repairIndexes ran; it runs at most once
 }
 
 func newSegment(baseOffset int64, file diskfault.File) *segment {

@@ -28,6 +28,9 @@ func (l *Log) OffsetForTimestamp(timestamp int64) (offset, recordTimestamp int64
 			continue
 		}
 		offset, recordTimestamp, found, err = l.searchSegment(s, timestamp)
+		if errors.Is(err, ErrCorruptBatch) && l.repairIndexes(s) {
+			offset, recordTimestamp, found, err = l.searchSegment(s, timestamp)
+		}
 		if err != nil || found {
 			return offset, recordTimestamp, found, err
 		}

@@ -1,0 +1,82 @@
+// Package mutant re-introduces known bugs on purpose, to prove that the
+// simulator finds them. A mutant that survives a sweep means the simulator
+// needs a better workload or fault, not a weaker mutant.
+//
+// Mutants exist only in binaries built with the cairn_mutants build tag
+// (make mutants does this). In every other build Enabled is the constant
+// false and each `if mutant.Active(...)` compiles away, so production code
+// carries no trace of them.
+package mutant
+
+import (
+	"fmt"
+	"sort"
+)
+
+// ID names one mutant.
+type ID uint8
+
+// The mutants. Each names the bug it re-introduces.
+const (
+	None ID = iota
+	// AckBeforeFsync acknowledges produces (and advances the high
+	// watermark) when records reach the page cache, in the durable mode.
+	AckBeforeFsync
+	// ServeCorruptBatch skips the CRC check when serving a fetch.
+	ServeCorruptBatch
+	// KeepTornTail skips validation of the log tail on recovery.
+	KeepTornTail
+	// HighWatermarkPastDurable lets consumers read records that are not yet
+	// durable, while producers still wait for the fsync.
+	HighWatermarkPastDurable
+)
+
+var names = map[ID]string{
+	AckBeforeFsync:           "ack-before-fsync",
+	ServeCorruptBatch:        "serve-corrupt-batch",
+	KeepTornTail:             "keep-torn-tail",
+	HighWatermarkPastDurable: "hw-past-durable",
+}
+
+// String returns the mutant's name as make mutants prints it.
+func (id ID) String() string {
+	if n, ok := names[id]; ok {
+		return n
+	}
+	return "none"
+}
+
+// All lists every mutant, sorted by name.
+func All() []ID {
+	out := make([]ID, 0, len(names))
+	for id := range names {
+		out = append(out, id)
+	}
+	sort.Slice(out, func(i, j int) bool { return names[out[i]] < names[out[j]] })
+	return out
+}
+
+// Parse finds a mutant by name.
+func Parse(name string) (ID, error) {
+	for id, n := range names {
+		if n == name {
+			return id, nil
+		}
+	}
+	return None, fmt.Errorf("unknown mutant %q", name)
+}
+
+// active is the mutant in force; set once, before a run, by Set.
+var active ID
+
+// Active reports whether mutant id is in force.
+func Active(id ID) bool { return Enabled && active == id }
+
+// Set puts mutant id in force for the whole process.
+func Set(id ID) error {
+	if !Enabled && id != None {
+		return fmt.Errorf("mutant %s: this binary was built without the cairn_mutants tag", id)
+	}
+	active = id
+	return nil
+}

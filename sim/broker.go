@@ -1,0 +1,267 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"cairn/diskfault"
+	"cairn/netsim"
+	"cairn/replica"
+)
+
+// broker is one simulated broker process: a real replica.Node on an
+// in-memory disk, whose inputs the simulator delivers and whose outputs it
+// executes.
+type broker struct {
+	index       int
+	id          netsim.NodeID
+	config      replica.Config
+	mem         *diskfault.Mem
+	fs          diskfault.FS
+	injected    *diskfault.Counter
+	toggles     [faultKinds]*diskfault.Toggle
+	rng         *rand.Rand
+	node        *replica.Node // nil while down
+	incarnation int
+	paused      bool
+	held        []heldInput // inputs that arrived while paused, in order
+	open        map[netsim.ConnID]bool
+	tickAt      time.Duration
+	tickPending bool
+	rates       [faultKinds]faultRate
+}
+
+// faultRate strikes with the probability of the disk fault now in force.
+type faultRate struct {
+	numerator, denominator uint64
+	rng                    *rand.Rand
+}
+
+// Match implements diskfault.Predicate.
+func (r *faultRate) Match(diskfault.Op) bool {
+	return r.denominator > 0 && r.rng.Uint64N(r.denominator) < r.numerator
+}
+
+// heldInput is a network event or a simulator event that reached a paused
+// broker; it is replayed in order on resume.
+type heldInput struct {
+	network *netsim.Event
+	event   *event
+}
+
+func newBroker(w *World, index int) *broker {
+	b := &broker{
+		index: index,
+		id:    netsim.NodeID(index),
+		mem:   diskfault.NewMem(),
+		rng:   newStream(w.options.Seed, streamBroker+uint64(index)),
+		open:  map[netsim.ConnID]bool{},
+	}
+	b.config = replica.DefaultConfig()
+	b.config.NodeID = int32(index)
+	b.config.DataDir = "/data"
+	b.config.AutoCreateTopics = false
+	b.config.Durability = w.options.Durability
+	b.config.Log.SegmentBytesMax = 64 << 10 // small segments: rolls happen in every run
+	var injectors []diskfault.Injector
+	diskRng := newStream(w.options.Seed, streamDisk+uint64(16*index))
+	add := func(kind FaultKind, make func(diskfault.Predicate) diskfault.Injector, ops ...diskfault.OpKind) {
+		t := &diskfault.Toggle{}
+		b.toggles[kind] = t
+		rate := &b.rates[kind]
+		rate.rng = diskRng
+		injectors = append(injectors, make(diskfault.All(diskfault.Kinds(ops...), t, rate)))
+	}
+	add(FaultWriteError, diskfault.EIO, diskfault.OpWrite)
+	add(FaultSyncError, diskfault.EIO, diskfault.OpSync)
+	add(FaultReadError, diskfault.EIO, diskfault.OpRead)
+	add(FaultNoSpace, diskfault.ENOSPC, diskfault.OpWrite)
+	add(FaultBitFlip, func(p diskfault.Predicate) diskfault.Injector {
+		inj, err := diskfault.BitFlip(p, diskRng)
+		if err != nil {
+			panic(err)
+		}
+		return inj
+	}, diskfault.OpRead)
+	b.injected = diskfault.NewCounter(diskfault.Chain(injectors...))
+	b.fs = diskfault.Wrap(b.mem, b.injected)
+	return b
+}
+
+// start opens the node on the broker's disk: recovery runs here.
+func (b *broker) start(w *World) error {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	node, err := replica.Open(b.config, replica.Env{FS: b.fs, Logger: logger, Rand: b.rng}, w.wallTime())
+	if err != nil {
+		return err
+	}
+	b.node = node
+	return nil
+}
+
+// deliver hands a network event to the node, or holds it while paused.
+func (b *broker) deliver(w *World, ev netsim.Event) {
+	if b.node == nil {
+		return
+	}
+	if b.paused {
+		b.held = append(b.held, heldInput{network: &ev})
+		return
+	}
+	conn := replica.ConnID(ev.Conn)
+	switch ev.Kind {
+	case netsim.EventAccepted:
+		b.open[ev.Conn] = true
+	case netsim.EventDeliver:
+		w.tracef("b%d recv conn=%d %s", b.index, ev.Conn, describeRequest(ev.Payload))
+		b.node.HandleFrame(w.wallTime(), conn, ev.Payload)
+	case netsim.EventClosed, netsim.EventReset:
+		delete(b.open, ev.Conn)
+		b.node.ConnClosed(conn)
+	}
+	b.flush(w)
+}
+
+// flush executes the node's Ready.
+func (b *broker) flush(w *World) {
+	rd := b.node.Ready()
+	for _, out := range rd.Outbound {
+		conn := netsim.ConnID(out.Conn)
+		if !b.open[conn] {
+			continue // the client is gone; so is the response
+		}
+		w.net.Send(w.now, conn, b.id, out.Frame[4:])
+	}
+	for _, id := range rd.Close {
+		conn := netsim.ConnID(id)
+		if b.open[conn] {
+			delete(b.open, conn)
+			w.net.Close(w.now, conn, b.id)
+			b.node.ConnClosed(id)
+		}
+	}
+	for _, task := range rd.Syncs {
+		latency := w.options.FsyncLatencyMin
+		if spread := w.options.FsyncLatencyMax - w.options.FsyncLatencyMin; spread > 0 {
+			latency += time.Duration(w.latencyRng.Int64N(int64(spread)))
+		}
+		w.schedule(w.now+latency, eventSyncDone, b.index, b.incarnation, task)
+	}
+	b.node.Advance()
+	if !rd.Deadline.IsZero() {
+		at := max(rd.Deadline.Sub(w.epoch), w.now)
+		if !b.tickPending || at < b.tickAt {
+			b.tickAt, b.tickPending = at, true
+			w.schedule(at, eventBrokerTick, b.index, b.incarnation, nil)
+		}
+	}
+}
+
+// onEvent runs a simulator event addressed to this broker.
+func (b *broker) onEvent(w *World, e *event) {
+	if e.incarnation != b.incarnation || b.node == nil {
+		return // caused by a process that has since crashed
+	}
+	if b.paused {
+		b.held = append(b.held, heldInput{event: e})
+		return
+	}
+	switch e.kind {
+	case eventSyncDone:
+		task := e.payload.(*replica.SyncTask)
+		err := task.Run()
+		w.tracef("b%d fsync done err=%v", b.index, err)
+		b.node.SyncDone(w.wallTime(), task, err)
+	case eventBrokerTick:
+		if b.tickPending && e.at >= b.tickAt {
+			b.tickPending = false
+		}
+		b.node.Tick(w.wallTime())
+	}
+	b.flush(w)
+}
+
+// crash is power loss: the process dies, and the disk keeps what crash
+// semantics keep.
+func (b *broker) crash(w *World, restartAfter time.Duration) {
+	if b.node == nil {
+		return
+	}
+	w.tracef("b%d CRASH (restart in %v)", b.index, restartAfter)
+	b.node = nil
+	b.paused = false
+	b.held = nil
+	b.tickPending = false
+	b.incarnation++
+	clear(b.open)
+	b.mem.Crash(w.diskRng)
+	w.net.SetDown(w.now, b.id, true)
+	w.forgetStatus(b.index)
+	w.schedule(w.now+restartAfter, eventRestart, b.index, b.incarnation, nil)
+}
+
+// restart brings a crashed broker back. Recovery may fail while disk
+// faults are on; then it is retried, as an operator would. A failure
+// without an injected fault is a bug.
+func (b *broker) restart(w *World) {
+	if b.node != nil {
+		return
+	}
+	before := b.injected.Count()
+	if err := b.start(w); err != nil {
+		if b.injected.Count() > before {
+			w.tracef("b%d restart failed under injected faults: %v", b.index, err)
+			w.schedule(w.now+time.Second, eventRestart, b.index, b.incarnation, nil)
+			return
+		}
+		w.violation("restart", fmt.Sprintf("broker %d failed to recover without any injected fault: %v", b.index, err))
+		return
+	}
+	w.tracef("b%d restarted", b.index)
+	w.net.SetDown(w.now, b.id, false)
+}
+
+func (b *broker) pause(w *World, d time.Duration) {
+	if b.node == nil || b.paused {
+		return
+	}
+	w.tracef("b%d PAUSE for %v", b.index, d)
+	b.paused = true
+	w.schedule(w.now+d, eventResume, b.index, b.incarnation, nil)
+}
+
+func (b *broker) resume(w *World) {
+	if !b.paused {
+		return
+	}
+	w.tracef("b%d resume (%d held)", b.index, len(b.held))
+	b.paused = false
+	held := b.held
+	b.held = nil
+	for _, h := range held {
+		if b.node == nil || b.paused {
+			return
+		}
+		if h.network != nil {
+			b.deliver(w, *h.network)
+		} else {
+			b.onEvent(w, h.event)
+		}
+	}
+}
+
+// failed reports whether any partition's log failed (it needs a restart).
+func (b *broker) failed() bool {
+	if b.node == nil {
+		return false
+	}
+	for _, p := range b.node.Partitions() {
+		if p.Failed {
+			return true
+		}
+	}
+	return false
+}

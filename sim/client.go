@@ -1,0 +1,406 @@
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/batch"
+	"cairn/linearizability"
+	"cairn/netsim"
+)
+
+// Client request versions: the highest each broker advertises, as a
+// negotiating client would pick.
+const (
+	produceVersion = 9
+	fetchVersion   = 12
+	// reconnectBackoff is how long a client waits after losing a connection.
+	reconnectBackoff = 100 * time.Millisecond
+	// recordsPerProduceMax bounds a produce batch.
+	recordsPerProduceMax = 5
+	// keysMax is the size of the producers' key space.
+	keysMax = 16
+)
+
+type clientRole uint8
+
+const (
+	roleProducer clientRole = iota + 1
+	roleConsumer
+)
+
+type connState uint8
+
+const (
+	connIdle connState = iota
+	connDialing
+	connUp
+)
+
+// client is a workload client speaking Kafka's protocol over netsim.
+type client struct {
+	index    int
+	id       netsim.NodeID
+	role     clientRole
+	state    connState
+	conn     netsim.ConnID
+	nextCorr int32
+	inflight *inflight
+	wakeAt   time.Duration
+	done     bool
+	// producer
+	producesLeft int
+	valueSeq     int
+	// consumer
+	session   int
+	positions []position
+}
+
+// position is a consumer's place in one partition.
+type position struct {
+	topic         string
+	partition     int32
+	offset        int64
+	reset         bool
+	highWatermark int64
+	caughtUp      bool
+}
+
+// inflight is the one request a client has outstanding.
+type inflight struct {
+	correlation int32
+	request     kmsg.Request
+	call        time.Duration
+	deadline    time.Duration
+	ops         []int // history indices this request will complete
+}
+
+func (c *client) name() string { return fmt.Sprintf("c%d", c.index) }
+
+// wake is the client's main loop step: connect, send the next request, or
+// give up on one that timed out.
+func (c *client) wake(w *World) {
+	if c.inflight != nil && w.now >= c.inflight.deadline {
+		w.tracef("%s timeout corr=%d", c.name(), c.inflight.correlation)
+		c.abandon(w)
+		c.disconnect(w)
+		c.sleep(w, reconnectBackoff)
+		return
+	}
+	if c.done || c.inflight != nil {
+		return
+	}
+	switch c.state {
+	case connIdle:
+		c.state = connDialing
+		c.conn = w.net.Dial(w.now, c.id, w.brokers[0].id)
+	case connUp:
+		c.next(w)
+	}
+}
+
+func (c *client) sleep(w *World, d time.Duration) {
+	c.wakeAt = w.now + d
+	w.schedule(c.wakeAt, eventClientWake, c.index, 0, nil)
+}
+
+// onNetwork handles what the network tells the client.
+func (c *client) onNetwork(w *World, ev netsim.Event) {
+	if ev.Conn != c.conn {
+		return // an old connection's last words
+	}
+	switch ev.Kind {
+	case netsim.EventConnected:
+		c.state = connUp
+		c.next(w)
+	case netsim.EventDialFailed, netsim.EventClosed, netsim.EventReset:
+		w.tracef("%s conn=%d %s", c.name(), ev.Conn, ev.Kind)
+		c.state = connIdle
+		c.abandon(w)
+		c.sleep(w, reconnectBackoff)
+	case netsim.EventDeliver:
+		c.onResponse(w, ev.Payload)
+	}
+}
+
+// disconnect drops the connection on the client's side.
+func (c *client) disconnect(w *World) {
+	if c.state == connUp {
+		w.net.Close(w.now, c.conn, c.id)
+	}
+	c.state = connIdle
+	c.conn = -1
+}
+
+// abandon gives up on the request in flight: a produce's outcome becomes
+// unknown (its records may or may not be written), a fetch is forgotten.
+func (c *client) abandon(w *World) {
+	if c.inflight == nil {
+		return
+	}
+	c.inflight = nil
+}
+
+func (c *client) send(w *World, req kmsg.Request, ops []int) {
+	c.nextCorr++
+	frame := w.formatter.AppendRequest(nil, req, c.nextCorr)
+	c.inflight = &inflight{correlation: c.nextCorr, request: req, call: w.now, deadline: w.now + w.options.RequestTimeout, ops: ops}
+	w.net.Send(w.now, c.conn, c.id, frame[4:])
+	w.schedule(c.inflight.deadline, eventClientWake, c.index, 0, nil)
+}
+
+func (c *client) next(w *World) {
+	switch c.role {
+	case roleProducer:
+		c.produce(w)
+	case roleConsumer:
+		c.fetch(w)
+	}
+}
+
+// produce sends one batch of fresh, unique values: keyed (the partition
+// follows the key's hash) or unkeyed (a random partition), acks 1 or all.
+func (c *client) produce(w *World) {
+	if c.producesLeft == 0 {
+		c.done = true
+		return
+	}
+	c.producesLeft--
+	rng := w.workloadRng
+	topic := w.options.Topics[rng.IntN(len(w.options.Topics))]
+	var key []byte
+	partition := int32(rng.IntN(int(topic.Partitions)))
+	if rng.IntN(2) == 0 {
+		key = []byte(fmt.Sprintf("k%d", rng.IntN(keysMax)))
+		h := fnv.New32a()
+		h.Write(key)
+		partition = int32(h.Sum32() % uint32(topic.Partitions))
+	}
+	acks := int16(-1)
+	if rng.IntN(3) == 0 {
+		acks = 1
+	}
+	n := 1 + rng.IntN(recordsPerProduceMax)
+	values := make([]string, n)
+	records := make([]batch.Record, n)
+	for i := range values {
+		c.valueSeq++
+		values[i] = fmt.Sprintf("%s-%d", c.name(), c.valueSeq)
+		records[i] = batch.Record{Key: key, Value: []byte(values[i])}
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(produceVersion)
+	req.Acks = acks
+	req.TimeoutMillis = int32(w.options.RequestTimeout / time.Millisecond / 2)
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic.Name
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = partition
+	rp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, FirstTimestamp: w.wallTime().UnixMilli()}, records)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	op := w.record(linearizability.Op{
+		Client: c.index, Kind: linearizability.OpProduce, Topic: topic.Name, Partition: partition,
+		Call: int64(w.now), Outcome: linearizability.OutcomeUnknown, Values: values, Acks: acks,
+	})
+	c.send(w, req, []int{op})
+}
+
+// fetch long-polls every partition of the consumer.
+func (c *client) fetch(w *World) {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(fetchVersion)
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 200
+	req.MinBytes = 1
+	req.MaxBytes = 1 << 20
+	req.SessionEpoch = -1
+	for _, p := range c.positions {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = p.topic
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = p.partition
+		rp.FetchOffset = p.offset
+		rp.PartitionMaxBytes = 64 << 10
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	c.send(w, req, nil)
+}
+
+func (c *client) onResponse(w *World, payload []byte) {
+	if c.inflight == nil || len(payload) < 4 {
+		w.violation("protocol", fmt.Sprintf("%s: response with nothing in flight", c.name()))
+		return
+	}
+	corr := int32(binary.BigEndian.Uint32(payload))
+	if corr != c.inflight.correlation {
+		w.violation("protocol", fmt.Sprintf("%s: response correlation %d, expected %d", c.name(), corr, c.inflight.correlation))
+		return
+	}
+	req := c.inflight.request
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	body := payload[4:]
+	if resp.IsFlexible() {
+		body = body[1:] // empty response-header tagged fields
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		w.violation("protocol", fmt.Sprintf("%s: undecodable %s response: %v", c.name(), kmsg.NameForKey(resp.Key()), err))
+		return
+	}
+	in := c.inflight
+	c.inflight = nil
+	switch r := resp.(type) {
+	case *kmsg.ProduceResponse:
+		c.onProduce(w, in, r)
+	case *kmsg.FetchResponse:
+		c.onFetch(w, in, r)
+	}
+	if !c.done {
+		c.next(w)
+	}
+}
+
+func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) {
+	op := &w.history[in.ops[0]]
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+		w.violation("protocol", fmt.Sprintf("%s: produce response shape %d topics", c.name(), len(r.Topics)))
+		return
+	}
+	p := r.Topics[0].Partitions[0]
+	op.Return = int64(w.now)
+	switch {
+	case p.ErrorCode == 0:
+		op.Outcome = linearizability.OutcomeOK
+		op.BaseOffset = p.BaseOffset
+		w.acknowledged(op)
+		w.tracef("%s produced %s-%d@%d %v", c.name(), op.Topic, op.Partition, p.BaseOffset, op.Values)
+	case definitelyNotWritten(p.ErrorCode):
+		op.Outcome = linearizability.OutcomeFailed
+		w.tracef("%s produce failed %s", c.name(), errorName(p.ErrorCode))
+	default:
+		// Timed out or a storage error after the append: the records may
+		// exist. Unknown, as far as any checker may assume.
+		op.Outcome = linearizability.OutcomeUnknown
+		w.tracef("%s produce unknown %s", c.name(), errorName(p.ErrorCode))
+	}
+}
+
+// definitelyNotWritten lists the errors a broker returns only before it
+// appends anything.
+func definitelyNotWritten(code int16) bool {
+	switch code {
+	case kerr.UnknownTopicOrPartition.Code, kerr.InvalidRecord.Code, kerr.CorruptMessage.Code,
+		kerr.MessageTooLarge.Code, kerr.InvalidRequiredAcks.Code, kerr.InvalidRequest.Code:
+		return true
+	}
+	return false
+}
+
+func (c *client) onFetch(w *World, in *inflight, r *kmsg.FetchResponse) {
+	if r.ErrorCode != 0 {
+		w.tracef("%s fetch error %s", c.name(), errorName(r.ErrorCode))
+		return
+	}
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			pos := c.position(rt.Topic, rp.Partition)
+			if pos == nil {
+				w.violation("protocol", fmt.Sprintf("%s: fetch answered for %s-%d, never asked", c.name(), rt.Topic, rp.Partition))
+				continue
+			}
+			c.onFetchPartition(w, in, pos, &rp)
+		}
+	}
+}
+
+func (c *client) onFetchPartition(w *World, in *inflight, pos *position, rp *kmsg.FetchResponseTopicPartition) {
+	switch rp.ErrorCode {
+	case 0:
+	case kerr.OffsetOutOfRange.Code:
+		w.tracef("%s %s-%d offset %d out of range, resetting", c.name(), pos.topic, pos.partition, pos.offset)
+		pos.offset, pos.reset = 0, true
+		return
+	default:
+		w.tracef("%s fetch %s-%d error %s", c.name(), pos.topic, pos.partition, errorName(rp.ErrorCode))
+		return
+	}
+	records, err := decodeBatches(rp.RecordBatches)
+	if err != nil {
+		w.violation("served-corrupt-batch", fmt.Sprintf("%s: %s-%d from offset %d: %v", c.name(), pos.topic, pos.partition, pos.offset, err))
+		return
+	}
+	// A batch may begin before the fetch offset; the client skips those
+	// records, as real clients do.
+	kept := records[:0]
+	for _, rec := range records {
+		if rec.Offset >= pos.offset {
+			kept = append(kept, rec)
+		}
+	}
+	w.record(linearizability.Op{
+		Client: c.index, Kind: linearizability.OpFetch, Topic: pos.topic, Partition: pos.partition,
+		Call: int64(in.call), Return: int64(w.now), Outcome: linearizability.OutcomeOK,
+		FetchOffset: pos.offset, Records: kept, HighWatermark: rp.HighWatermark, Session: c.session, Reset: pos.reset,
+	})
+	pos.reset = false
+	pos.highWatermark = rp.HighWatermark
+	if len(kept) > 0 {
+		pos.offset = kept[len(kept)-1].Offset + 1
+	}
+	pos.caughtUp = pos.offset >= rp.HighWatermark
+}
+
+func (c *client) position(topic string, partition int32) *position {
+	for i := range c.positions {
+		if c.positions[i].topic == topic && c.positions[i].partition == partition {
+			return &c.positions[i]
+		}
+	}
+	return nil
+}
+
+// decodeBatches checks every batch as a careful client would (framing and
+// CRC-32C) and returns the records.
+func decodeBatches(b []byte) ([]linearizability.FetchedRecord, error) {
+	var out []linearizability.FetchedRecord
+	for len(b) > 0 {
+		total, complete, err := batch.Frame(b)
+		if err != nil {
+			return nil, err
+		}
+		if !complete {
+			return nil, fmt.Errorf("partial batch of %d bytes", len(b))
+		}
+		one := b[:total]
+		b = b[total:]
+		h, err := batch.Validate(one)
+		if err != nil {
+			return nil, err
+		}
+		records, err := batch.Records(one)
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range records {
+			out = append(out, linearizability.FetchedRecord{Offset: h.BaseOffset + int64(i), Value: string(r.Value)})
+		}
+	}
+	return out, nil
+}
+
+func errorName(code int16) string {
+	if err := kerr.ErrorForCode(code); err != nil {
+		if ke, ok := err.(*kerr.Error); ok {
+			return ke.Message
+		}
+	}
+	return fmt.Sprintf("ERROR_%d", code)
+}

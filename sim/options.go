@@ -1,0 +1,95 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"cairn/core"
+	"cairn/netsim"
+)
+
+// TopicSpec is a topic the workload uses.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+}
+
+// Options is everything a run depends on. Scenario derives it from a seed;
+// shrinking edits it; a run is a pure function of it.
+type Options struct {
+	Seed       uint64
+	Brokers    int
+	Durability core.DurabilityMode
+	Topics     []TopicSpec
+	Producers  int
+	Consumers  int
+	// ProducesPerProducer bounds each producer's produce requests.
+	ProducesPerProducer int
+	// SafetyDuration is how long faults may strike; LivenessDuration is the
+	// bound within which a healed cluster must finish every operation.
+	SafetyDuration   time.Duration
+	LivenessDuration time.Duration
+	// FsyncLatencyMin and FsyncLatencyMax bound a simulated fsync.
+	FsyncLatencyMin, FsyncLatencyMax time.Duration
+	// RequestTimeout is when a client gives up on a request: its outcome
+	// becomes unknown and the connection is dropped, as real clients do.
+	RequestTimeout time.Duration
+	Network        netsim.Options
+	Faults         []Fault
+}
+
+// Stream numbers of the run's random sources. Each concern draws from its
+// own stream, so that removing a fault while shrinking does not change the
+// workload or the network's draws.
+const (
+	streamScenario = iota + 1
+	streamNetwork
+	streamDisk
+	streamWorkload
+	streamLatency
+	streamBroker // + broker index
+)
+
+func newStream(seed uint64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15^stream))
+}
+
+// Scenario draws a seed's configuration: topics, clients, timing, network
+// behaviour and the fault schedule (swarm testing: each seed enables its own
+// subset of fault kinds, at its own rates).
+func Scenario(seed uint64) Options {
+	rng := newStream(seed, streamScenario)
+	o := Options{
+		Seed:                seed,
+		Brokers:             1,
+		Durability:          core.DurableAcks,
+		Producers:           1 + rng.IntN(3),
+		Consumers:           1 + rng.IntN(2),
+		ProducesPerProducer: 20 + rng.IntN(40),
+		SafetyDuration:      time.Duration(10+rng.IntN(20)) * time.Second,
+		LivenessDuration:    60 * time.Second,
+		FsyncLatencyMin:     time.Duration(100+rng.IntN(400)) * time.Microsecond,
+		RequestTimeout:      5 * time.Second,
+	}
+	o.FsyncLatencyMax = o.FsyncLatencyMin + time.Duration(rng.IntN(20))*time.Millisecond
+	topics := 1 + rng.IntN(2)
+	for i := 0; i < topics; i++ {
+		o.Topics = append(o.Topics, TopicSpec{Name: fmt.Sprintf("t%d", i), Partitions: int32(1 + rng.IntN(3))})
+	}
+	o.Network = netsim.RandomOptions(newStream(seed, streamScenario+100))
+	o.Faults = drawFaults(rng, o)
+	return o
+}
+
+// String describes the options on one line, for traces and reports.
+func (o Options) String() string {
+	var topics []string
+	for _, t := range o.Topics {
+		topics = append(topics, fmt.Sprintf("%s/%d", t.Name, t.Partitions))
+	}
+	return fmt.Sprintf("seed=%d brokers=%d durability=%s topics=%s producers=%d consumers=%d produces=%d safety=%v faults=%d fsync=[%v,%v]",
+		o.Seed, o.Brokers, o.Durability, strings.Join(topics, ","), o.Producers, o.Consumers,
+		o.ProducesPerProducer, o.SafetyDuration, len(o.Faults), o.FsyncLatencyMin, o.FsyncLatencyMax)
+}

@@ -1,0 +1,121 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"cairn/linearizability"
+)
+
+// checkTimeout bounds the Porcupine search per partition.
+const checkTimeout = 10 * time.Second
+
+// Result is what one run found.
+type Result struct {
+	Options    Options
+	Violations []Violation
+	TraceHash  uint64
+	Operations int
+	Events     int64
+	Virtual    time.Duration
+	// History and Check are kept for reports on failure.
+	History linearizability.History
+	Check   linearizability.Result
+}
+
+// Failed reports whether the run broke any guarantee.
+func (r Result) Failed() bool { return len(r.Violations) > 0 }
+
+// Run executes one run. trace, if not nil, receives the readable trace.
+func Run(options Options, trace io.Writer) (result Result) {
+	w := newWorld(options, trace)
+	defer func() {
+		// A panic inside the broker or the simulator is a finding, not a
+		// crash of the sweep: report it against the seed.
+		if r := recover(); r != nil {
+			w.violation("panic", fmt.Sprint(r))
+			result = w.result(linearizability.Result{})
+		}
+	}()
+	w.tracef("options %s", options)
+	for _, f := range options.Faults {
+		w.tracef("scheduled %s", f)
+	}
+	if err := w.setup(); err != nil {
+		w.violation("setup", err.Error())
+		return w.result(linearizability.Result{})
+	}
+	w.run()
+	var check linearizability.Result
+	if len(w.violations) == 0 {
+		final := w.finalRead()
+		if err := linearizability.Validate(w.history); err != nil {
+			w.violation("history", err.Error())
+			return w.result(check)
+		}
+		for _, v := range linearizability.CheckFinalRead(w.history, final) {
+			w.violation(v.Kind, v.String())
+		}
+		for _, v := range linearizability.CheckConsumers(w.history) {
+			w.violation(v.Kind, v.String())
+		}
+		full := linearizability.AppendFinalRead(w.history, final)
+		check = linearizability.CheckLog(full, checkTimeout)
+		for _, p := range check.Partitions {
+			if p.Verdict == linearizability.VerdictIllegal {
+				w.violation("linearizability", fmt.Sprintf("%s is not a linearizable log", p.TopicPartition))
+			}
+		}
+	}
+	return w.result(check)
+}
+
+func (w *World) result(check linearizability.Result) Result {
+	w.tracef("end: %d events, %d operations, %d violations", w.events, len(w.history), len(w.violations))
+	return Result{
+		Options:    w.options,
+		Violations: w.violations,
+		TraceHash:  w.traceSum(),
+		Operations: len(w.history),
+		Events:     w.events,
+		Virtual:    w.now,
+		History:    w.history,
+		Check:      check,
+	}
+}
+
+// Report writes a failing run's evidence into dir: the readable trace of a
+// replay and Porcupine's visualization of every partition that failed. It
+// returns the paths written.
+func Report(dir string, r Result) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("seed-%d", r.Options.Seed)
+	tracePath := filepath.Join(dir, name+".trace.txt")
+	f, err := os.Create(tracePath)
+	if err != nil {
+		return nil, err
+	}
+	replay := Run(r.Options, f)
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	paths := []string{tracePath}
+	if replay.TraceHash != r.TraceHash {
+		return paths, fmt.Errorf("replay of seed %d diverged: trace hash %016x, first run %016x", r.Options.Seed, replay.TraceHash, r.TraceHash)
+	}
+	if len(r.History) > 0 && len(r.Check.Partitions) > 0 {
+		more, err := linearizability.WriteReport(dir, name, r.History, r.Check)
+		if err != nil {
+			return paths, err
+		}
+		paths = append(paths, more...)
+	}
+	sort.Strings(paths)
+	return paths, nil
+}

@@ -1,0 +1,481 @@
+package sim
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core"
+	"cairn/linearizability"
+	"cairn/netsim"
+	"cairn/replica"
+	"cairn/specs"
+)
+
+// epoch is virtual time zero as the brokers see it.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Client endpoints are numbered after the brokers, far enough away that the
+// trace tells them apart.
+const clientNodeBase = 100
+
+// eventsMax bounds a run: a run that has not ended by then is a bug in the
+// simulator or a livelock in the broker, and is reported as a violation.
+const eventsMax = 5_000_000
+
+// Violation is one broken guarantee.
+type Violation struct {
+	Kind   string
+	Detail string
+	At     time.Duration
+}
+
+func (v Violation) String() string { return fmt.Sprintf("%s at %v: %s", v.Kind, v.At, v.Detail) }
+
+// World is one run: the brokers, the clients, the network, the clock, and
+// what happened.
+type World struct {
+	options     Options
+	now         time.Duration
+	epoch       time.Time
+	queue       eventQueue
+	sequence    uint64
+	net         *netsim.Network
+	brokers     []*broker
+	clients     []*client
+	formatter   *kmsg.RequestFormatter
+	diskRng     *rand.Rand
+	workloadRng *rand.Rand
+	latencyRng  *rand.Rand
+	history     linearizability.History
+	violations  []Violation
+	liveness    bool
+	events      int64
+	// acknowledgedEnd is, per partition, one past the highest offset any
+	// producer saw acknowledged.
+	acknowledgedEnd map[linearizability.TopicPartition]int64
+	// lastStatus is each live replica's last snapshot, for progress checks.
+	lastStatus map[statusKey]core.PartitionStatus
+	traceHash  hash.Hash64
+	traceOut   io.Writer
+	traceLine  []byte
+}
+
+type statusKey struct {
+	broker int
+	tp     linearizability.TopicPartition
+}
+
+func newWorld(options Options, trace io.Writer) *World {
+	w := &World{
+		options:         options,
+		epoch:           epoch,
+		formatter:       kmsg.NewRequestFormatter(kmsg.FormatterClientID("sim")),
+		diskRng:         newStream(options.Seed, streamDisk),
+		workloadRng:     newStream(options.Seed, streamWorkload),
+		latencyRng:      newStream(options.Seed, streamLatency),
+		acknowledgedEnd: map[linearizability.TopicPartition]int64{},
+		lastStatus:      map[statusKey]core.PartitionStatus{},
+		traceHash:       fnv.New64a(),
+		traceOut:        trace,
+	}
+	w.net = netsim.New(newStream(options.Seed, streamNetwork), options.Network)
+	return w
+}
+
+func (w *World) wallTime() time.Time { return w.epoch.Add(w.now) }
+
+// tracef appends one line to the trace: always hashed, printed with --trace.
+func (w *World) tracef(format string, args ...any) {
+	w.traceLine = w.traceLine[:0]
+	w.traceLine = fmt.Appendf(w.traceLine, "%12.6f ", w.now.Seconds())
+	w.traceLine = fmt.Appendf(w.traceLine, format, args...)
+	w.traceLine = append(w.traceLine, '\n')
+	w.traceHash.Write(w.traceLine)
+	if w.traceOut != nil {
+		w.traceOut.Write(w.traceLine)
+	}
+}
+
+func (w *World) violation(kind, detail string) {
+	w.tracef("VIOLATION %s: %s", kind, detail)
+	w.violations = append(w.violations, Violation{Kind: kind, Detail: detail, At: w.now})
+}
+
+func (w *World) record(op linearizability.Op) int {
+	w.history = append(w.history, op)
+	return len(w.history) - 1
+}
+
+func (w *World) acknowledged(op *linearizability.Op) {
+	tp := op.TopicPartition()
+	end := op.BaseOffset + int64(len(op.Values))
+	if end > w.acknowledgedEnd[tp] {
+		w.acknowledgedEnd[tp] = end
+	}
+}
+
+func (w *World) forgetStatus(broker int) {
+	for k := range w.lastStatus {
+		if k.broker == broker {
+			delete(w.lastStatus, k)
+		}
+	}
+}
+
+// setup starts the brokers, creates the topics through the protocol, and
+// starts the clients.
+func (w *World) setup() error {
+	for i := 0; i < w.options.Brokers; i++ {
+		b := newBroker(w, i)
+		w.brokers = append(w.brokers, b)
+		if err := b.start(w); err != nil {
+			return fmt.Errorf("broker %d: %w", i, err)
+		}
+	}
+	if err := w.createTopics(); err != nil {
+		return err
+	}
+	clients := w.options.Producers + w.options.Consumers
+	for i := 0; i < clients; i++ {
+		c := &client{index: i, id: netsim.NodeID(clientNodeBase + i), conn: -1}
+		if i < w.options.Producers {
+			c.role = roleProducer
+			c.producesLeft = w.options.ProducesPerProducer
+		} else {
+			c.role = roleConsumer
+			c.session = i
+			for _, t := range w.options.Topics {
+				for p := int32(0); p < t.Partitions; p++ {
+					c.positions = append(c.positions, position{topic: t.Name, partition: p})
+				}
+			}
+		}
+		w.clients = append(w.clients, c)
+		w.schedule(time.Duration(i)*time.Millisecond, eventClientWake, i, 0, nil)
+	}
+	for i := range w.options.Faults {
+		w.schedule(w.options.Faults[i].At, eventFault, i, 0, nil)
+	}
+	w.schedule(w.options.SafetyDuration, eventLiveness, 0, 0, nil)
+	return nil
+}
+
+func (w *World) createTopics() error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	for _, t := range w.options.Topics {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic = t.Name
+		rt.NumPartitions = t.Partitions
+		rt.ReplicationFactor = int16(w.options.Brokers)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := w.direct(w.brokers[0], req)
+	if err != nil {
+		return err
+	}
+	for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
+		if t.ErrorCode != 0 {
+			return fmt.Errorf("create topic %s: %s", t.Topic, errorName(t.ErrorCode))
+		}
+	}
+	return nil
+}
+
+// directConn is the connection id of requests the simulator itself makes
+// straight into a node (setup and the final read), off the network.
+const directConn = replica.ConnID(1 << 62)
+
+// direct sends req to the broker's node without the network and runs the
+// node until it answers, executing fsyncs at once.
+func (w *World) direct(b *broker, req kmsg.Request) (kmsg.Response, error) {
+	frame := w.formatter.AppendRequest(nil, req, 1)
+	b.node.HandleFrame(w.wallTime(), directConn, frame[4:])
+	for round := 0; round < 100; round++ {
+		rd := b.node.Ready()
+		var answer []byte
+		for _, out := range rd.Outbound {
+			if out.Conn == directConn {
+				answer = out.Frame
+			}
+		}
+		syncs := append([]*replica.SyncTask(nil), rd.Syncs...)
+		b.node.Advance()
+		for _, task := range syncs {
+			b.node.SyncDone(w.wallTime(), task, task.Run())
+		}
+		if answer != nil {
+			b.node.ConnClosed(directConn)
+			resp := req.ResponseKind()
+			resp.SetVersion(req.GetVersion())
+			body := answer[8:]
+			if resp.IsFlexible() && resp.Key() != 18 {
+				body = body[1:]
+			}
+			return resp, resp.ReadFrom(body)
+		}
+	}
+	return nil, fmt.Errorf("%s: no answer from broker %d", kmsg.NameForKey(req.Key()), b.index)
+}
+
+// run is the event loop: take the earliest of the network's events and the
+// simulator's own, run it, check every predicate.
+func (w *World) run() {
+	end := w.options.SafetyDuration + w.options.LivenessDuration
+	for len(w.violations) == 0 {
+		netAt, netOK := w.net.Next()
+		if !netOK && len(w.queue) == 0 {
+			break
+		}
+		if netOK && (len(w.queue) == 0 || netAt <= w.queue[0].at) {
+			w.now = netAt
+			w.onNetwork(w.net.Pop())
+		} else {
+			e := heap.Pop(&w.queue).(*event)
+			w.now = e.at
+			w.onEvent(e)
+		}
+		w.events++
+		w.checkInvariants()
+		if w.liveness && w.quiescent() {
+			w.tracef("quiescent: every operation finished")
+			return
+		}
+		if w.now > end {
+			w.violation("liveness", w.pendingSummary())
+			return
+		}
+		if w.events > eventsMax {
+			w.violation("liveness", fmt.Sprintf("no end after %d events", eventsMax))
+			return
+		}
+	}
+}
+
+func (w *World) onNetwork(ev netsim.Event) {
+	if int(ev.To) >= clientNodeBase {
+		w.clients[int(ev.To)-clientNodeBase].onNetwork(w, ev)
+		return
+	}
+	w.brokers[int(ev.To)].deliver(w, ev)
+}
+
+func (w *World) onEvent(e *event) {
+	switch e.kind {
+	case eventSyncDone, eventBrokerTick:
+		w.brokers[e.target].onEvent(w, e)
+	case eventClientWake:
+		w.clients[e.target].wake(w)
+	case eventFault:
+		w.applyFault(w.options.Faults[e.target])
+	case eventRestart:
+		b := w.brokers[e.target]
+		if e.incarnation == b.incarnation {
+			b.restart(w)
+		}
+	case eventResume:
+		if b := w.brokers[e.target]; e.incarnation == b.incarnation {
+			b.resume(w)
+		}
+	case eventHealDisk:
+		if !w.liveness {
+			w.brokers[e.target].toggles[FaultKind(e.incarnation)].Disable()
+		}
+	case eventHealNetwork:
+		if !w.liveness {
+			w.net.Heal(w.now)
+		}
+	case eventLiveness:
+		w.startLiveness()
+	}
+}
+
+func (w *World) applyFault(f Fault) {
+	if w.liveness {
+		return
+	}
+	w.tracef("FAULT %s", f)
+	b := w.brokers[f.Broker]
+	switch f.Kind {
+	case FaultCrash:
+		b.crash(w, f.Duration)
+	case FaultPause:
+		b.pause(w, f.Duration)
+	case FaultWriteError, FaultSyncError, FaultReadError, FaultNoSpace, FaultBitFlip:
+		b.rates[f.Kind].numerator, b.rates[f.Kind].denominator = f.Numerator, f.Denominator
+		b.toggles[f.Kind].Enable()
+		w.schedule(w.now+f.Duration, eventHealDisk, f.Broker, int(f.Kind), nil)
+	case FaultIsolate:
+		w.net.Isolate(w.now, b.id)
+		w.schedule(w.now+f.Duration, eventHealNetwork, 0, 0, nil)
+	case FaultPartitionClient:
+		w.net.Partition(w.now, [][]netsim.NodeID{{w.clients[f.Client].id}, {b.id}}, f.Symmetric)
+		w.schedule(w.now+f.Duration, eventHealNetwork, 0, 0, nil)
+	case FaultClog:
+		c := w.clients[f.Client].id
+		from, to := c, b.id
+		if f.Duration%2 == 0 {
+			from, to = b.id, c
+		}
+		w.net.Clog(w.now, from, to, w.now+f.Duration)
+	}
+}
+
+// startLiveness ends the safety phase: every fault stops, every broker is
+// up and healthy, and from here on every operation must finish.
+func (w *World) startLiveness() {
+	w.tracef("LIVENESS: faults stop")
+	w.liveness = true
+	w.net.Heal(w.now)
+	for _, b := range w.brokers {
+		for _, t := range b.toggles {
+			if t != nil {
+				t.Disable()
+			}
+		}
+		for _, c := range w.clients {
+			w.net.Clog(w.now, c.id, b.id, w.now)
+			w.net.Clog(w.now, b.id, c.id, w.now)
+		}
+		b.resume(w)
+		if b.failed() {
+			// A log that failed its fsync stays offline until restart,
+			// as an operator would do.
+			b.crash(w, 0)
+		}
+	}
+}
+
+// quiescent reports whether the workload is finished: every producer done
+// and idle, every consumer caught up with the high watermark it last saw.
+func (w *World) quiescent() bool {
+	for _, c := range w.clients {
+		if c.role == roleProducer && (!c.done || c.inflight != nil) {
+			return false
+		}
+	}
+	for _, b := range w.brokers {
+		if b.node == nil || b.paused {
+			return false
+		}
+	}
+	for _, c := range w.clients {
+		if c.role != roleConsumer {
+			continue
+		}
+		for _, p := range c.positions {
+			if !p.caughtUp || p.offset < w.acknowledgedEnd[linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (w *World) pendingSummary() string {
+	pending := 0
+	for _, c := range w.clients {
+		if c.role == roleProducer && !c.done {
+			pending++
+		}
+	}
+	return fmt.Sprintf("%d producer(s) unfinished %v after faults stopped", pending, w.options.LivenessDuration)
+}
+
+// checkInvariants evaluates the specs predicates on every live replica.
+func (w *World) checkInvariants() {
+	for _, b := range w.brokers {
+		if b.node == nil {
+			continue
+		}
+		for _, p := range b.node.Partitions() {
+			tp := linearizability.TopicPartition{Topic: p.Topic, Partition: p.Partition}
+			key := statusKey{b.index, tp}
+			check := func(err error) {
+				if err != nil {
+					w.violation("spec", err.Error())
+				}
+			}
+			check(specs.CheckOffsets(p.PartitionStatus))
+			check(specs.CheckLogAgrees(p.PartitionStatus, p.LogEndOffset, p.LogDurableOffset))
+			if prev, ok := w.lastStatus[key]; ok {
+				check(specs.CheckProgress(prev, p.PartitionStatus))
+			}
+			check(specs.CheckAcknowledgedDurable(p.PartitionStatus, w.acknowledgedEnd[tp]))
+			w.lastStatus[key] = p.PartitionStatus
+		}
+	}
+}
+
+// finalRead reads every partition from the start, straight from the node.
+func (w *World) finalRead() map[linearizability.TopicPartition][]linearizability.FetchedRecord {
+	final := map[linearizability.TopicPartition][]linearizability.FetchedRecord{}
+	b := w.brokers[0]
+	if b.node == nil {
+		w.violation("liveness", "broker down at the final read")
+		return final
+	}
+	for _, t := range w.options.Topics {
+		for p := int32(0); p < t.Partitions; p++ {
+			tp := linearizability.TopicPartition{Topic: t.Name, Partition: p}
+			offset := int64(0)
+			for round := 0; round < 10000; round++ {
+				req := kmsg.NewPtrFetchRequest()
+				req.SetVersion(fetchVersion)
+				req.ReplicaID, req.MaxBytes, req.SessionEpoch = -1, 1<<20, -1
+				rt := kmsg.NewFetchRequestTopic()
+				rt.Topic = t.Name
+				rp := kmsg.NewFetchRequestTopicPartition()
+				rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = p, offset, 1<<20, -1
+				rt.Partitions = append(rt.Partitions, rp)
+				req.Topics = append(req.Topics, rt)
+				resp, err := w.direct(b, req)
+				if err != nil {
+					w.violation("final-read", err.Error())
+					return final
+				}
+				part := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+				if part.ErrorCode != 0 {
+					w.violation("final-read", fmt.Sprintf("%s-%d at offset %d: %s", t.Name, p, offset, errorName(part.ErrorCode)))
+					break
+				}
+				records, err := decodeBatches(part.RecordBatches)
+				if err != nil {
+					w.violation("served-corrupt-batch", fmt.Sprintf("final read %s-%d at %d: %v", t.Name, p, offset, err))
+					break
+				}
+				for _, r := range records {
+					if r.Offset >= offset {
+						final[tp] = append(final[tp], r)
+					}
+				}
+				if len(records) == 0 {
+					break
+				}
+				offset = records[len(records)-1].Offset + 1
+			}
+		}
+	}
+	return final
+}
+
+// traceSum is the run's trace hash.
+func (w *World) traceSum() uint64 { return w.traceHash.Sum64() }
+
+// describeRequest names a request frame for the trace.
+func describeRequest(frame []byte) string {
+	if len(frame) < 8 {
+		return fmt.Sprintf("<%d bytes>", len(frame))
+	}
+	key := int16(binary.BigEndian.Uint16(frame))
+	version := int16(binary.BigEndian.Uint16(frame[2:]))
+	corr := int32(binary.BigEndian.Uint32(frame[4:]))
+	return fmt.Sprintf("%s v%d corr=%d (%d bytes)", kmsg.NameForKey(key), version, corr, len(frame))
+}

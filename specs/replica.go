@@ -1,0 +1,66 @@
+package specs
+
+import (
+	"fmt"
+
+	"cairn/core"
+)
+
+// CheckOffsets checks guarantee 1 on one replica.
+func CheckOffsets(s core.PartitionStatus) error {
+	if s.StartOffset < 0 || s.StartOffset > s.HighWatermark || s.HighWatermark > s.EndOffset {
+		return fmt.Errorf("%s: offsets out of order: start=%d hw=%d end=%d", name(s), s.StartOffset, s.HighWatermark, s.EndOffset)
+	}
+	if s.DurableOffset > s.EndOffset {
+		return fmt.Errorf("%s: durable offset %d past log end %d", name(s), s.DurableOffset, s.EndOffset)
+	}
+	if s.Durability == core.DurableAcks && s.HighWatermark > s.DurableOffset {
+		return fmt.Errorf("%s: high watermark %d past durable offset %d: consumers may read what a crash takes back",
+			name(s), s.HighWatermark, s.DurableOffset)
+	}
+	return nil
+}
+
+// CheckLogAgrees checks guarantee 2: the core and the storage under it agree
+// on the log end and on what is durable.
+func CheckLogAgrees(s core.PartitionStatus, logEnd, logDurable int64) error {
+	if s.EndOffset != logEnd {
+		return fmt.Errorf("%s: core log end %d, storage log end %d", name(s), s.EndOffset, logEnd)
+	}
+	if s.DurableOffset > logDurable {
+		return fmt.Errorf("%s: core durable offset %d, storage only %d", name(s), s.DurableOffset, logDurable)
+	}
+	return nil
+}
+
+// CheckProgress checks guarantee 3 between two snapshots of one live replica.
+func CheckProgress(before, after core.PartitionStatus) error {
+	if after.HighWatermark < before.HighWatermark {
+		return fmt.Errorf("%s: high watermark moved back from %d to %d", name(after), before.HighWatermark, after.HighWatermark)
+	}
+	if after.LeaderEpoch < before.LeaderEpoch {
+		return fmt.Errorf("%s: leader epoch moved back from %d to %d", name(after), before.LeaderEpoch, after.LeaderEpoch)
+	}
+	return nil
+}
+
+// CheckAcknowledgedDurable checks guarantee 4 on a live replica in the
+// durable mode: acknowledgedEnd is one past the highest offset the replica
+// has acknowledged to any producer.
+func CheckAcknowledgedDurable(s core.PartitionStatus, acknowledgedEnd int64) error {
+	if s.Durability != core.DurableAcks {
+		return nil
+	}
+	if acknowledgedEnd > s.DurableOffset {
+		return fmt.Errorf("%s: acknowledged up to offset %d but durable only below %d", name(s), acknowledgedEnd-1, s.DurableOffset)
+	}
+	if acknowledgedEnd > s.EndOffset {
+		return fmt.Errorf("%s: acknowledged up to offset %d but the log ends at %d: acknowledged records lost",
+			name(s), acknowledgedEnd-1, s.EndOffset)
+	}
+	return nil
+}
+
+func name(s core.PartitionStatus) string {
+	return fmt.Sprintf("replica %d of %s-%d", s.Replica, s.Topic, s.Partition)
+}
