@@ -14,16 +14,16 @@ type FaultKind uint8
 // Fault kinds. Disk faults stay on for their Duration, striking each
 // matching operation with probability Numerator/Denominator.
 const (
-	FaultCrash FaultKind = iota + 1 // power loss: unsynced writes kept, dropped or torn; restart after Duration
-	FaultPause                      // the process stops for Duration (a GC pause, SIGSTOP)
-	FaultWriteError                 // EIO on write
-	FaultSyncError                  // EIO on fsync: the log fails until the broker restarts
-	FaultReadError                  // EIO on read
-	FaultNoSpace                    // ENOSPC on write
-	FaultBitFlip                    // a read returns one flipped bit (the disk itself is fine)
-	FaultIsolate                    // the broker is cut off from every client for Duration
-	FaultPartitionClient            // one client is cut off, maybe one-way, for Duration
-	FaultClog                       // one direction between a client and the broker stalls for Duration
+	FaultCrash           FaultKind = iota + 1 // power loss: unsynced writes kept, dropped or torn; restart after Duration
+	FaultPause                                // the process stops for Duration (a GC pause, SIGSTOP)
+	FaultWriteError                           // EIO on write
+	FaultSyncError                            // EIO on fsync: the log fails until the broker restarts
+	FaultReadError                            // EIO on read
+	FaultNoSpace                              // ENOSPC on write
+	FaultBitFlip                              // a read returns one flipped bit (the disk itself is fine)
+	FaultIsolate                              // the broker is cut off from every client for Duration
+	FaultPartitionClient                      // one client is cut off, maybe one-way, for Duration
+	FaultClog                                 // one direction between a client and the broker stalls for Duration
 	faultKinds
 )
 
