@@ -17,6 +17,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run a broker (zero flags: single node on 127.0.0.1:9092, data in ./data)", runServe},
+		{"sim", "run the broker in the deterministic simulator under seeded faults", runSim},
 		{"perf", "load-test a cluster: produce or consume, report throughput and latency", runPerf},
 	}
 }
