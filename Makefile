@@ -4,13 +4,18 @@
 #   make test    install what the tests need (if missing) and run every test
 #   make bench   benchmark against peers; writes docs/PERFORMANCE.md
 #   make fuzz    fuzz request decoding and dispatch for FUZZTIME (default 30s)
+#   make sim     a long simulator sweep (SEEDS, default 1-5000) for nightly use
+#   make mutants re-introduce known bugs; the simulator must catch each one
 
+SHELL     := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 GO        ?= go
 BIN       := bin/cairn
 FUZZTIME  ?= 30s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test test-go test-compat deps deps-apt deps-npm vet fuzz bench clean
+.PHONY: all build run test deps deps-apt deps-npm vet fuzz bench sim mutants clean
+SEEDS     ?= 1-5000
 
 all: build
 
@@ -27,6 +32,7 @@ vet:
 # sweep, and the real-client compatibility tests, which need deps).
 test: deps vet
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 10m -tags cairn_mutants -run 'Mutant' ./sim ./specs
 
 # What the tests need beyond Go modules: real Kafka clients from Debian and
 # npm. Each step runs only when its tool is missing.
@@ -52,6 +58,12 @@ deps-npm:
 
 fuzz:
 	$(GO) test ./replica -run '^$$' -fuzz FuzzHandleFrame -fuzztime $(FUZZTIME)
+
+sim:
+	$(GO) run ./cmd/cairn sim --seeds $(SEEDS)
+
+mutants:
+	$(GO) test -count=1 -timeout 30m -tags cairn_mutants -run 'Mutant' -v ./sim ./specs | grep -E '^(---|ok|FAIL)|mutant '
 
 bench: build
 	$(GO) run ./bench -out docs/PERFORMANCE.md
