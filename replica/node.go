@@ -158,39 +158,62 @@ func (n *Node) closeLogs() error {
 	return first
 }
 
-// HandleFrame takes one request frame (without its size prefix) from conn.
-// The node may keep no reference to frame after it returns.
-func (n *Node) HandleFrame(now time.Time, id ConnID, frame []byte) {
-	c := n.conn(id)
-	if c.closing {
-		return
-	}
+// Request is a decoded request frame, or the reason it must be refused.
+// DecodeRequest makes one without touching any node state, so the runtime
+// shell can decode on a connection's own goroutine, outside the node's lock:
+// a request that is expensive to decode then delays only its own client.
+type Request struct {
+	header requestHeader
+	body   kmsg.Request
+	// refusal, when set, closes the connection with this reason and err.
+	refusal string
+	err     error
+	// unsupportedApiVersions answers UNSUPPORTED_VERSION (KIP-511).
+	unsupportedApiVersions bool
+}
+
+// DecodeRequest parses one request frame (without its size prefix). A
+// decoded Produce refers into frame, so frame must stay untouched until the
+// request has been handled.
+func DecodeRequest(frame []byte) Request {
 	h, body, req, err := parseRequestHeader(frame)
-	if err != nil {
-		n.refuse(id, "malformed request header", err)
-		return
-	}
-	if req == nil {
-		n.refuse(id, "unknown api key", fmt.Errorf("api key %d", h.apiKey))
-		return
-	}
-	if h.apiKey != apiKeyProduce && len(frame) > nonProduceFrameBytesMax {
-		n.refuse(id, "oversized request", fmt.Errorf("%s of %d bytes", kmsg.NameForKey(h.apiKey), len(frame)))
-		return
-	}
-	if !versionSupported(h.apiKey, h.apiVersion) {
+	switch {
+	case err != nil:
+		return Request{header: h, refusal: "malformed request header", err: err}
+	case req == nil:
+		return Request{header: h, refusal: "unknown api key", err: fmt.Errorf("api key %d", h.apiKey)}
+	case h.apiKey != apiKeyProduce && len(frame) > nonProduceFrameBytesMax:
+		return Request{header: h, refusal: "oversized request", err: fmt.Errorf("%s of %d bytes", kmsg.NameForKey(h.apiKey), len(frame))}
+	case !versionSupported(h.apiKey, h.apiVersion):
 		if h.apiKey == apiKeyApiVersions {
-			n.respond(id, c.take(), h, unsupportedApiVersions())
-			return
+			return Request{header: h, unsupportedApiVersions: true}
 		}
-		n.refuse(id, "unsupported version", fmt.Errorf("%s v%d", kmsg.NameForKey(h.apiKey), h.apiVersion))
-		return
+		return Request{header: h, refusal: "unsupported version", err: fmt.Errorf("%s v%d", kmsg.NameForKey(h.apiKey), h.apiVersion)}
 	}
 	if err := decode(req, body); err != nil {
-		n.refuse(id, "undecodable request", fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.apiKey), h.apiVersion, err))
-		return
+		return Request{header: h, refusal: "undecodable request", err: fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.apiKey), h.apiVersion, err)}
 	}
-	n.dispatch(now, id, c, h, req)
+	return Request{header: h, body: req}
+}
+
+// HandleFrame decodes and handles one request frame from conn. The node
+// keeps no reference to frame after it returns.
+func (n *Node) HandleFrame(now time.Time, id ConnID, frame []byte) {
+	n.HandleRequest(now, id, DecodeRequest(frame))
+}
+
+// HandleRequest handles one decoded request from conn.
+func (n *Node) HandleRequest(now time.Time, id ConnID, r Request) {
+	c := n.conn(id)
+	switch {
+	case c.closing:
+	case r.refusal != "":
+		n.refuse(id, r.refusal, r.err)
+	case r.unsupportedApiVersions:
+		n.respond(id, c.take(), r.header, unsupportedApiVersions())
+	default:
+		n.dispatch(now, id, c, r.header, r.body)
+	}
 }
 
 // decode parses a request body. kmsg reports malformed input as errors; the

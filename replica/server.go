@@ -122,12 +122,15 @@ func (s *Server) readLoop(c *serverConn) {
 			s.logger.Debug("connection lost mid-request", "conn", c.id, "err", err)
 			return
 		}
+		// Decoding needs no node state: do it before taking the lock, so
+		// that one client's costly request does not stall the others.
+		request := DecodeRequest(frame)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			return
 		}
-		s.node.HandleFrame(time.Now(), c.id, frame)
+		s.node.HandleRequest(time.Now(), c.id, request)
 		s.flushLocked()
 		s.mu.Unlock()
 		if int(n) > largeFrameBytes {

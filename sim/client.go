@@ -25,6 +25,8 @@ const (
 	recordsPerProduceMax = 5
 	// keysMax is the size of the producers' key space.
 	keysMax = 16
+	// paddingBytesMax bounds a record's padding header.
+	paddingBytesMax = 16 << 10
 )
 
 type clientRole uint8
@@ -192,6 +194,11 @@ func (c *client) produce(w *World) {
 		c.valueSeq++
 		values[i] = fmt.Sprintf("%s-%d", c.name(), c.valueSeq)
 		records[i] = batch.Record{Key: key, Value: []byte(values[i])}
+		// Padding of varied size makes batches span sectors and pages, so
+		// that a crash can tear a batch in the middle, not only cut it.
+		if padding := paddingBytes(rng); padding > 0 {
+			records[i].Headers = []kmsg.Header{{Key: "pad", Value: w.padding[:padding]}}
+		}
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(produceVersion)
@@ -403,4 +410,17 @@ func errorName(code int16) string {
 		}
 	}
 	return fmt.Sprintf("ERROR_%d", code)
+}
+
+// paddingBytes draws a record's padding: none mostly, sometimes a few
+// kilobytes, rarely up to paddingBytesMax.
+func paddingBytes(rng interface{ IntN(int) int }) int {
+	switch r := rng.IntN(8); {
+	case r < 4:
+		return 0
+	case r < 7:
+		return rng.IntN(2048)
+	default:
+		return rng.IntN(paddingBytesMax)
+	}
 }

@@ -33,6 +33,21 @@ func TestMutants(t *testing.T) {
 		if !detected {
 			t.Errorf("mutant %s survived %d seeds", id, mutantSeedsMax)
 		}
+		// The same mutant must be caught by the history checks alone:
+		// the final read, Porcupine and the consumer checks.
+		detected = false
+		for seed := uint64(1); seed <= mutantSeedsMax; seed++ {
+			options := Scenario(seed)
+			options.SpecChecksOff = true
+			if r := Run(options, nil); r.Failed() {
+				t.Logf("mutant %-22s detected by history checks alone at seed %d: %s", id, seed, truncate(r.Violations[0].String(), 160))
+				detected = true
+				break
+			}
+		}
+		if !detected {
+			t.Errorf("mutant %s survived %d seeds without the per-event predicates", id, mutantSeedsMax)
+		}
 	}
 }
 

@@ -38,6 +38,10 @@ type Options struct {
 	RequestTimeout time.Duration
 	Network        netsim.Options
 	Faults         []Fault
+	// SpecChecksOff skips the per-event predicates of package specs, leaving
+	// only the history checks at the end. The mutant tests use it to show
+	// that the end-to-end checks catch a bug on their own.
+	SpecChecksOff bool
 }
 
 // Stream numbers of the run's random sources. Each concern draws from its

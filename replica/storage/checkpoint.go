@@ -102,14 +102,24 @@ func readSmallFile(fs diskfault.FS, name string, size int) []byte {
 	return b[:n]
 }
 
+// Temporary names for the checkpoint: one for the owner (Open, Truncate,
+// Close), one for sync jobs, so that a job still running when the owner
+// closes the log cannot clobber the owner's file half-written. Whichever
+// rename lands last wins; both checkpoints are true, and a lower one only
+// makes recovery scan more.
+const (
+	ownerTemporarySuffix = ".owner" + temporarySuffix
+	jobTemporarySuffix   = ".job" + temporarySuffix
+)
+
 // writeCheckpoint replaces the recovery-point file atomically: write a
 // temporary file, sync it, rename it over the old one, sync the directory.
 // A crash at any point leaves the old checkpoint or the new one.
-func writeCheckpoint(fs diskfault.FS, name string, offset int64, directory diskfault.File) error {
-	if err := writeDurably(fs, name+temporarySuffix, encodeCheckpoint(offset)); err != nil {
+func writeCheckpoint(fs diskfault.FS, name, temporaryName string, offset int64, directory diskfault.File) error {
+	if err := writeDurably(fs, temporaryName, encodeCheckpoint(offset)); err != nil {
 		return err
 	}
-	if err := fs.Rename(name+temporarySuffix, name); err != nil {
+	if err := fs.Rename(temporaryName, name); err != nil {
 		return fmt.Errorf("storage: checkpoint: %w", err)
 	}
 	if err := directory.Sync(); err != nil {

@@ -10,18 +10,20 @@ import (
 // the recovery point and writes the clean-shutdown marker, so the next Open
 // need not scan. A failed log is closed without the marker. The log is
 // closed even when Close returns an error.
+//
+// A sync job may still be outstanding: Close syncs the job's files itself
+// (the job took them off the dirty list), so the marker never depends on a
+// job that may not finish. A Run still going meanwhile fails on the closed
+// handles, harmlessly, and its CompleteSync is ignored.
 func (l *Log) Close() error {
 	if l.closed {
 		return ErrClosed
-	}
-	if l.jobOutstanding {
-		return ErrSyncOutstanding
 	}
 	var err error
 	if l.failure == nil {
 		err = l.shutdownCleanly()
 	}
-	l.closed = true
+	l.closed, l.jobOutstanding = true, false
 	return errors.Join(err, l.closeFiles())
 }
 
@@ -37,10 +39,17 @@ func (l *Log) shutdownCleanly() error {
 			return err
 		}
 	}
+	if l.jobOutstanding {
+		for _, f := range l.job.files {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("storage: sync: %w", err)
+			}
+		}
+	}
 	if err := l.directory.Sync(); err != nil {
 		return fmt.Errorf("storage: sync %s: %w", l.dir, err)
 	}
-	if err := writeCheckpoint(l.fs, l.checkpointPath, s.baseOffset, l.directory); err != nil {
+	if err := writeCheckpoint(l.fs, l.checkpointPath, l.checkpointPath+ownerTemporarySuffix, s.baseOffset, l.directory); err != nil {
 		return err
 	}
 	marker := cleanMarker{nextOffset: l.nextOffset, activeBaseOffset: s.baseOffset, activeBytes: s.sizeBytes}
@@ -79,13 +88,11 @@ func (l *Log) closeFiles() error {
 }
 
 // Delete closes the log, without the work of a clean shutdown, and removes
-// its directory.
+// its directory. A sync job still running meanwhile fails on the closed
+// handles, harmlessly, and its CompleteSync is ignored.
 func (l *Log) Delete() error {
-	if l.jobOutstanding {
-		return ErrSyncOutstanding
-	}
 	if !l.closed {
-		l.closed = true
+		l.closed, l.jobOutstanding = true, false
 		l.closeFiles()
 	}
 	if err := l.fs.RemoveAll(l.dir); err != nil {

@@ -25,6 +25,7 @@
 //	00000000000000000000.timeindex  time index: (max timestamp int64, offset - base uint32), big-endian
 //	recovery-point                  checkpoint: segments that end at or below it are synced and indexed
 //	clean-shutdown                  written last by Close; removed (durably) by Open
+//	*.tmp                           checkpoints being written; removed by Open
 //
 // Index files are derived data. They are written when a segment rolls and on
 // Close, never per batch; while a segment is active its indexes live only in

@@ -17,8 +17,9 @@ var (
 	ErrFailed = errors.New("storage: log failed; reopen to recover")
 	// ErrClosed is returned by every call on a closed log.
 	ErrClosed = errors.New("storage: log closed")
-	// ErrSyncOutstanding is returned by Truncate, Close and Delete between
-	// PrepareSync and CompleteSync: they change files the job may be syncing.
+	// ErrSyncOutstanding is returned by Truncate between PrepareSync and
+	// CompleteSync: it changes files the job may be syncing, and the job's
+	// offset would promise batches that no longer exist.
 	ErrSyncOutstanding = errors.New("storage: a sync job is outstanding")
 	// ErrInvalidBatch is returned by Append for a batch that breaks its
 	// precondition (framing, CRC, or a base offset other than NextOffset).

@@ -356,27 +356,41 @@ func TestSyncRunsConcurrently(t *testing.T) {
 	}
 }
 
-func TestOutstandingJobRefusals(t *testing.T) {
-	l := mustOpen(t, diskfault.NewMem(), smallConfig)
-	appendBatches(t, l, 3, 1, 10)
+func TestOutstandingJob(t *testing.T) {
+	mem := diskfault.NewMem()
+	l := mustOpen(t, mem, smallConfig)
+	want := appendBatches(t, l, 30, 2, 60)
 	j := l.PrepareSync()
 	if j == nil || l.PrepareSync() != nil {
 		t.Fatal("want exactly one job outstanding")
 	}
-	for name, err := range map[string]error{"truncate": l.Truncate(1), "close": l.Close(), "delete": l.Delete()} {
-		if !errors.Is(err, ErrSyncOutstanding) {
-			t.Fatalf("%s: %v", name, err)
-		}
+	if err := l.Truncate(1); !errors.Is(err, ErrSyncOutstanding) {
+		t.Fatalf("truncate: %v", err)
 	}
-	l.CompleteSync(j, j.Run())
-	if l.PrepareSync() != nil {
-		t.Fatal("a job with nothing to sync")
-	}
+	// Close before the job ran (a broker shutting down): Close must sync
+	// what the job would have, since the job took it off the dirty list.
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Append(simpleBatch(3, 1, 1, 0), testEpoch); !errors.Is(err, ErrClosed) {
-		t.Fatalf("append after close: %v", err)
+	l.CompleteSync(j, j.Run()) // fails on closed handles; ignored
+	mem.Crash(nil)             // keep only what was synced
+	l = mustOpen(t, mem, smallConfig)
+	if got := readAll(t, l, 1<<20); !sameBatches(got, want) {
+		t.Fatalf("after close with a job outstanding and a crash: %d batches, want %d", len(got), len(want))
+	}
+	if err := l.Append(simpleBatch(l.NextOffset(), 1, 1, 0), testEpoch); err != nil {
+		t.Fatal(err)
+	}
+	j = l.PrepareSync()
+	if err := l.Delete(); err != nil {
+		t.Fatalf("delete with a job outstanding: %v", err)
+	}
+	l.CompleteSync(j, j.Run())
+	if _, err := mem.Stat(testDir); err == nil {
+		t.Fatal("directory survives Delete")
+	}
+	if err := l.Append(simpleBatch(0, 1, 1, 0), testEpoch); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append after delete: %v", err)
 	}
 }
 
@@ -423,5 +437,27 @@ func TestAppendDoesNotAllocate(t *testing.T) {
 	}
 	if allocations := testing.AllocsPerRun(1000, appendOne); allocations != 0 {
 		t.Fatalf("%v allocations per append", allocations)
+	}
+}
+
+// TestCloseWhileSyncRuns closes the log while a job runs on another
+// goroutine (a broker shutting down mid-sync); run it with -race.
+func TestCloseWhileSyncRuns(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		mem := diskfault.NewMem()
+		l := mustOpen(t, mem, smallConfig)
+		want := appendBatches(t, l, 40, 2, 60)
+		j := l.PrepareSync()
+		done := make(chan error)
+		go func() { done <- j.Run() }()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l.CompleteSync(j, <-done)
+		mem.Crash(nil)
+		l = mustOpen(t, mem, smallConfig)
+		if got := readAll(t, l, 1<<20); !sameBatches(got, want) {
+			t.Fatalf("round %d: %d batches, want %d", round, len(got), len(want))
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"cairn/core/batch"
+	"cairn/core/mutant"
 	"cairn/diskfault"
 )
 
@@ -51,7 +52,9 @@ type headerWindow struct {
 // outside [StartOffset, NextOffset] give ErrOffsetOutOfRange. Read does not
 // scan: it binary-searches the segments and the sparse index, then walks at
 // most IndexIntervalBytes of batch headers. On a failed log it serves only
-// durable offsets.
+// durable offsets. A header that disagrees with the index is an
+// ErrCorruptBatch; the first time in a segment, the segment's index is
+// rebuilt from its headers and the read tried again.
 func (l *Log) Read(offset, bytesMax, limitOffset int64) (ReadResult, error) {
 	result, err := l.read(offset, bytesMax, limitOffset)
 	if errors.Is(err, ErrCorruptBatch) && l.repairIndexes(l.segments[l.segmentFor(offset)]) {
@@ -221,6 +224,9 @@ func ReadInto(dst []byte, r ReadResult) ([]byte, error) {
 		dst = slices.Grow(dst, int(c.Bytes))[:start+int(c.Bytes)]
 		n, readErr := c.File.ReadAt(dst[start:], c.Position)
 		goodBytes, nextOffset, err := checkBatches(dst[start:start+n], next)
+		if mutant.Active(mutant.ServeCorruptBatch) && err != nil {
+			goodBytes, nextOffset, err = frameWithoutCRC(dst[start:start+n], next)
+		}
 		dst = dst[:start+int(goodBytes)]
 		if n < int(c.Bytes) {
 			if readErr == nil {
@@ -237,4 +243,19 @@ func ReadInto(dst []byte, r ReadResult) ([]byte, error) {
 		return dst, fmt.Errorf("%w: chunks end at offset %d, not %d", ErrCorruptBatch, next, r.NextOffset)
 	}
 	return dst, nil
+}
+
+// frameWithoutCRC is the serve-corrupt-batch mutant: it walks batches by
+// their length fields alone, trusting bytes the CRC would have refused.
+func frameWithoutCRC(b []byte, next int64) (goodBytes int64, nextOffset int64, err error) {
+	for goodBytes < int64(len(b)) {
+		total, complete, frameErr := batch.Frame(b[goodBytes:])
+		if frameErr != nil || !complete {
+			return goodBytes, next, ErrCorruptBatch
+		}
+		h, _ := batch.ParseHeader(b[goodBytes:])
+		goodBytes += total
+		next = h.NextOffset()
+	}
+	return goodBytes, next, nil
 }

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"cairn/core/batch"
+	"cairn/core/mutant"
 	"cairn/diskfault"
 )
 
@@ -367,12 +369,23 @@ func (l *Log) scanSegment(s *segment, fileBytes int64, r *recovery) error {
 		}
 		h, _, err := checkBatchAt(b, s.nextOffset)
 		if err != nil {
-			// A bad read looks like a bad batch. Read it once more before
-			// cutting the log there: truncation cannot be taken back.
-			if err := reader.read(position, int64(len(b))); err != nil {
+			if mutant.Active(mutant.KeepTornTail) {
+				if kept, ok := keepTornBatch(b, s.nextOffset); ok {
+					s.noteBatch(&kept, position, l.config.IndexIntervalBytes)
+					position += kept.TotalBytes()
+					continue
+				}
+			}
+			// A bad read looks like a bad batch, and truncation cannot be
+			// taken back. A torn or corrupt batch reads the same every
+			// time; a transient fault (a flipped bit on the way from the
+			// disk) does not. So read until two reads agree, and judge
+			// the batch by what the disk stably holds.
+			stable, err := reader.stableRead(position, int64(len(b)))
+			if err != nil {
 				return err
 			}
-			if h, _, err = checkBatchAt(reader.buffer, s.nextOffset); err != nil {
+			if h, _, err = checkBatchAt(stable, s.nextOffset); err != nil {
 				return nil
 			}
 		}
@@ -422,6 +435,39 @@ func (r *scanReader) fill(position, n int64) error {
 }
 
 // read refills the buffer from position with at least n bytes.
+// stableReadsMax bounds the reads stableRead spends before it declares the
+// disk unreadable.
+const stableReadsMax = 6
+
+// stableRead reads the n bytes at position until two consecutive reads
+// agree and returns them. If no two agree within stableReadsMax reads, the
+// disk is failing in a way recovery must not guess about: an I/O error, so
+// that the broker retries recovery rather than truncating on a coin toss.
+func (r *scanReader) stableRead(position, n int64) ([]byte, error) {
+	var previous []byte
+	for i := 0; i < stableReadsMax; i++ {
+		if err := r.read(position, n); err != nil {
+			return nil, err
+		}
+		current := r.buffer[:n]
+		if previous != nil && bytes.Equal(previous, current) {
+			return current, nil
+		}
+		previous = append(previous[:0], current...)
+	}
+	return nil, fmt.Errorf("storage: recovery read at %d: %d reads of %d bytes never agreed", position, stableReadsMax, n)
+}
+
+// keepTornBatch is the keep-torn-tail mutant: it accepts a batch whose
+// header frames it but whose bytes fail their checks.
+func keepTornBatch(b []byte, expectedBaseOffset int64) (batch.Header, bool) {
+	h, err := batch.ParseHeader(b)
+	if err != nil || h.BaseOffset != expectedBaseOffset || h.LastOffsetDelta < 0 || h.TotalBytes() != int64(len(b)) {
+		return h, false
+	}
+	return h, true
+}
+
 func (r *scanReader) read(position, n int64) error {
 	size := min(max(n, scanBufferBytes), r.fileBytes-position)
 	if int64(cap(r.buffer)) < size {
@@ -464,7 +510,7 @@ func (l *Log) persistRecovery(r *recovery) error {
 		return fmt.Errorf("storage: sync %s: %w", l.dir, err)
 	}
 	if !r.haveCheckpoint || r.recoveryPoint != active.baseOffset {
-		if err := writeCheckpoint(l.fs, l.checkpointPath, active.baseOffset, l.directory); err != nil {
+		if err := writeCheckpoint(l.fs, l.checkpointPath, l.checkpointPath+ownerTemporarySuffix, active.baseOffset, l.directory); err != nil {
 			return err
 		}
 	}

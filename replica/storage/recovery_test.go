@@ -251,7 +251,7 @@ func TestRecoveryRemovesStrays(t *testing.T) {
 	// A segment after a gap in the offsets, an orphaned index, a temporary
 	// checkpoint and a junk file that is not the log's.
 	stray := segmentName(1<<40, logSuffix)
-	for _, name := range []string{stray, segmentName(1<<41, indexSuffix), checkpointName + temporarySuffix, "README"} {
+	for _, name := range []string{stray, segmentName(1<<41, indexSuffix), checkpointName + jobTemporarySuffix, "README"} {
 		f, err := mem.Create(path.Join(testDir, name))
 		if err != nil {
 			t.Fatal(err)

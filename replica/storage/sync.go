@@ -10,8 +10,10 @@ import (
 // owner prepares it (PrepareSync), anyone may Run it, and the owner
 // completes it (CompleteSync). It holds its own references to every file it
 // syncs, and Run reads nothing of the Log, so the owner may keep appending
-// and reading while it runs. Segments are never removed or closed while a
-// job is outstanding: Truncate, Close and Delete refuse until it completes.
+// and reading while it runs. Segments are never removed while a job is
+// outstanding: Truncate refuses until it completes. Close and Delete may
+// come first; the job then fails on closed handles, and its completion is
+// ignored.
 type SyncJob struct {
 	files     []diskfault.File // segment and index files, synced in order
 	directory diskfault.File   // nil unless entries changed or the checkpoint moves
@@ -92,7 +94,7 @@ func (j *SyncJob) Run() error {
 		}
 	}
 	if j.writeCheckpoint {
-		return writeCheckpoint(j.fs, j.checkpointPath, j.checkpointOffset, j.directory)
+		return writeCheckpoint(j.fs, j.checkpointPath, j.checkpointPath+jobTemporarySuffix, j.checkpointOffset, j.directory)
 	}
 	return nil
 }
@@ -103,7 +105,7 @@ func (j *SyncJob) Run() error {
 // pages), so every later Append and PrepareSync reports ErrFailed and reads
 // are limited to what was durable; reopening the log recovers.
 func (l *Log) CompleteSync(j *SyncJob, err error) {
-	if j != &l.job || !l.jobOutstanding {
+	if j != &l.job || !l.jobOutstanding || l.closed {
 		return
 	}
 	l.jobOutstanding = false

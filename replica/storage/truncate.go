@@ -36,7 +36,7 @@ func (l *Log) Truncate(offset int64) error {
 	// point on disk vouches for it, lower the point first, durably, or a
 	// crash after a later roll would trust those batches without a scan.
 	if l.checkpointOffset > s.baseOffset {
-		if err := writeCheckpoint(l.fs, l.checkpointPath, s.baseOffset, l.directory); err != nil {
+		if err := writeCheckpoint(l.fs, l.checkpointPath, l.checkpointPath+ownerTemporarySuffix, s.baseOffset, l.directory); err != nil {
 			return err
 		}
 		l.checkpointOffset = s.baseOffset
