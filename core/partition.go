@@ -2,6 +2,8 @@ package core
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"cairn/core/mutant"
 )
@@ -53,6 +55,9 @@ const (
 	ErrUnknownLeaderEpoch  ErrorCode = 75 // UNKNOWN_LEADER_EPOCH
 	ErrOffsetOutOfRange    ErrorCode = 1  // OFFSET_OUT_OF_RANGE
 	ErrInvalidRequiredAcks ErrorCode = 21 // INVALID_REQUIRED_ACKS
+	// ErrNotEnoughReplicasAfterAppend: the records were written, but the ISR
+	// shrank below min.insync.replicas before they committed.
+	ErrNotEnoughReplicasAfterAppend ErrorCode = 20
 )
 
 // PartitionConfig fixes what a partition replica is and how it acknowledges.
@@ -62,10 +67,39 @@ type PartitionConfig struct {
 	// ReplicaID is the broker this replica lives on.
 	ReplicaID  int32
 	Durability DurabilityMode
+	// MinInsyncReplicas is min.insync.replicas: the smallest ISR that may
+	// acknowledge acks=all.
+	MinInsyncReplicas int
+	// ReplicaLagMax is replica.lag.time.max.ms: a follower that has not
+	// caught up for this long leaves the ISR.
+	ReplicaLagMax time.Duration
 }
 
-// LogState is what the driver's log storage reports about itself, at open
-// and after each change the driver makes.
+// Role is what a replica does for its partition.
+type Role uint8
+
+const (
+	// RoleNone: not assigned, or the partition has no leader.
+	RoleNone Role = iota
+	RoleLeader
+	RoleFollower
+)
+
+func (r Role) String() string {
+	return [...]string{"none", "leader", "follower"}[r]
+}
+
+// Leadership is the partition's state as the controller decided it: who
+// leads, in which epoch, and who is in sync.
+type Leadership struct {
+	Leader         int32 // -1: no leader
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	Replicas       []int32
+	ISR            []int32
+}
+
+// LogState is what the driver's log storage reports about itself at open.
 type LogState struct {
 	StartOffset   int64 // first offset still in the log
 	EndOffset     int64 // log end offset (LEO): the next offset to assign
@@ -79,62 +113,130 @@ type Ack struct {
 	Error      ErrorCode
 }
 
-// PartitionReady is what the partition asks the driver to do. The driver
-// executes it in field order: start a sync if asked (the durable offset
-// comes back through Synced), then send the acknowledgments, which already
-// satisfy the durability mode's condition.
+// ISRProposal asks the controller to change the ISR (Kafka's
+// AlterPartition). The leader proposes; only the committed metadata record,
+// arriving back through SetLeadership, changes the ISR.
+type ISRProposal struct {
+	LeaderEpoch    int32
+	PartitionEpoch int32
+	ISR            []int32
+}
+
+// PartitionReady is what the partition asks the driver to do, in field
+// order: truncate the log first, then checkpoint the epoch cache, start a
+// sync, send the acknowledgments (which already satisfy the durability
+// mode), propose the ISR change, wake fetches.
 type PartitionReady struct {
+	// Truncate, when >= 0, asks the driver to cut the log at that offset
+	// (a follower diverged from its new leader). The core has already
+	// moved its own offsets.
+	Truncate int64
+	// EpochsChanged asks the driver to checkpoint Epochs().
+	EpochsChanged bool
 	// SyncWanted asks the driver to make the log durable up to its end; the
 	// driver coalesces requests (group commit).
 	SyncWanted bool
 	// Acks are produce responses that may be sent now.
 	Acks []Ack
-	// HighWatermarkAdvanced tells the driver to wake fetches waiting on this
-	// partition.
+	// Proposal, when not nil, is an ISR change to send to the controller.
+	Proposal *ISRProposal
+	// HighWatermarkAdvanced and EndAdvanced tell the driver to wake fetches
+	// waiting on this partition: consumers wait for the high watermark,
+	// followers for new records.
 	HighWatermarkAdvanced bool
+	EndAdvanced           bool
 }
 
-// waiter is a produce waiting for the high watermark to pass its last offset.
+// waiter is a produce waiting for its records to commit.
 type waiter struct {
 	token      Token
+	acks       Acks
 	baseOffset int64
 	lastOffset int64
 }
 
+// followerState is what a leader knows of one follower.
+type followerState struct {
+	replica int32
+	// fetchOffset is the offset the follower last fetched from: it holds
+	// every record below it — durably, in the durable mode, because a
+	// follower fetches again only after its sync. -1 until it fetches in
+	// this leader epoch.
+	fetchOffset int64
+	// lastCaughtUp is when the follower last fetched from at least the
+	// log end the leader had at its previous fetch.
+	lastCaughtUp       time.Time
+	leaderEndLastFetch int64
+}
+
+// FollowerFetch is what a follower asks its leader for next.
+type FollowerFetch struct {
+	Leader             int32
+	FetchOffset        int64
+	CurrentLeaderEpoch int32
+	LastFetchedEpoch   int32
+}
+
+// EpochQuery is the OffsetForLeaderEpoch a new follower sends to learn
+// where its log diverges from the leader's.
+type EpochQuery struct {
+	Leader             int32
+	CurrentLeaderEpoch int32
+	Epoch              int32
+}
+
 // Partition is one replica of one partition: the offsets that define what is
-// written, durable and committed, and the produces waiting on them.
+// written, durable and committed; as leader, the followers' progress and
+// the ISR; as follower, the fetch and truncation protocol; and the produces
+// waiting on all of it.
 //
 // Offsets obey, at every step:
 //
-//	StartOffset <= HighWatermark <= DurableOffset <= EndOffset   (durable mode)
-//	StartOffset <= HighWatermark <= EndOffset                    (replication mode)
+//	StartOffset <= HighWatermark <= EndOffset, DurableOffset <= EndOffset
+//	HighWatermark <= DurableOffset                    (durable mode)
 //
 // and the high watermark never moves backwards while the replica lives.
 type Partition struct {
 	config        PartitionConfig
-	leaderEpoch   int32
+	role          Role
+	leadership    Leadership
+	epochs        EpochCache
 	startOffset   int64
 	endOffset     int64
 	durableOffset int64
 	highWatermark int64
-	// waiters are ordered by lastOffset, because offsets are assigned in
-	// arrival order; acknowledging is a walk from the front.
-	waiters []waiter
-	ready   PartitionReady
+	waiters       []waiter
+	// Leader state.
+	followers []followerState
+	proposal  *ISRProposal // in flight to the controller
+	// Follower state.
+	truncating    bool
+	queryInFlight bool
+	fetchInFlight bool
+	ready         PartitionReady
 }
 
-// NewPartition builds a replica from its recovered log. After a restart the
-// high watermark restarts at the durable offset: on a single replica
-// everything durable was, or could have been, acknowledged.
-func NewPartition(config PartitionConfig, log LogState, leaderEpoch int32) *Partition {
+// NewPartition builds a replica from its recovered log and epoch cache. It
+// starts in RoleNone: SetLeadership gives it a role. After a restart the
+// high watermark restarts at what this replica alone can vouch for.
+func NewPartition(config PartitionConfig, log LogState, epochs []EpochEntry) *Partition {
+	if config.MinInsyncReplicas < 1 {
+		config.MinInsyncReplicas = 1
+	}
 	p := &Partition{
 		config:        config,
-		leaderEpoch:   leaderEpoch,
 		startOffset:   log.StartOffset,
 		endOffset:     log.EndOffset,
 		durableOffset: log.DurableOffset,
+		epochs:        NewEpochCache(epochs),
+		leadership:    Leadership{Leader: -1, LeaderEpoch: -1},
 	}
-	p.highWatermark = p.committableOffset()
+	// A checkpoint may know epochs whose records a crash took.
+	if p.epochs.TruncateFrom(p.endOffset) {
+		p.ready.EpochsChanged = true
+	}
+	p.ready.Truncate = -1
+	p.highWatermark = min(p.localCommittable(), p.startOffset)
 	p.assertInvariants()
 	return p
 }
@@ -145,8 +247,17 @@ func (p *Partition) Topic() string { return p.config.Topic }
 // Index returns the partition number.
 func (p *Partition) Index() int32 { return p.config.Partition }
 
-// LeaderEpoch returns the epoch the replica stamps on the batches it appends.
-func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch }
+// Role returns what the replica does now.
+func (p *Partition) Role() Role { return p.role }
+
+// Leadership returns the controller's latest decision as this replica knows it.
+func (p *Partition) Leadership() Leadership { return p.leadership }
+
+// LeaderEpoch returns the current leader epoch.
+func (p *Partition) LeaderEpoch() int32 { return p.leadership.LeaderEpoch }
+
+// Epochs returns the leader epoch cache, for checkpointing.
+func (p *Partition) Epochs() []EpochEntry { return p.epochs.Entries() }
 
 // StartOffset returns the log start offset.
 func (p *Partition) StartOffset() int64 { return p.startOffset }
@@ -161,26 +272,96 @@ func (p *Partition) DurableOffset() int64 { return p.durableOffset }
 // visible to consumers.
 func (p *Partition) HighWatermark() int64 { return p.highWatermark }
 
+// SetLeadership applies the controller's decision for this partition. A
+// decision from an older leader epoch is ignored; a newer epoch makes this
+// replica leader, follower or nothing.
+func (p *Partition) SetLeadership(now time.Time, l Leadership) {
+	if l.LeaderEpoch < p.leadership.LeaderEpoch ||
+		(l.LeaderEpoch == p.leadership.LeaderEpoch && l.PartitionEpoch < p.leadership.PartitionEpoch) {
+		return
+	}
+	newEpoch := l.LeaderEpoch > p.leadership.LeaderEpoch
+	p.leadership = Leadership{Leader: l.Leader, LeaderEpoch: l.LeaderEpoch, PartitionEpoch: l.PartitionEpoch,
+		Replicas: slices.Clone(l.Replicas), ISR: slices.Clone(l.ISR)}
+	switch {
+	case l.Leader == p.config.ReplicaID && (newEpoch || p.role != RoleLeader):
+		p.becomeLeader(now)
+	case l.Leader == p.config.ReplicaID:
+		// Same epoch: an ISR change committed.
+		if p.proposal != nil && l.PartitionEpoch > p.proposal.PartitionEpoch {
+			p.proposal = nil
+		}
+		p.advanceHighWatermark()
+	case slices.Contains(l.Replicas, p.config.ReplicaID) && l.Leader >= 0:
+		if newEpoch || p.role != RoleFollower {
+			p.becomeFollower()
+		}
+	default:
+		p.stepDown(RoleNone)
+	}
+	p.assertInvariants()
+}
+
+func (p *Partition) becomeLeader(now time.Time) {
+	p.role = RoleLeader
+	p.truncating, p.queryInFlight, p.fetchInFlight = false, false, false
+	p.proposal = nil
+	if p.epochs.Assign(p.leadership.LeaderEpoch, p.endOffset) {
+		p.ready.EpochsChanged = true
+	}
+	p.followers = p.followers[:0]
+	for _, r := range p.leadership.Replicas {
+		if r != p.config.ReplicaID {
+			p.followers = append(p.followers, followerState{replica: r, fetchOffset: -1, lastCaughtUp: now, leaderEndLastFetch: p.endOffset})
+		}
+	}
+	p.advanceHighWatermark()
+}
+
+// becomeFollower starts the follower protocol: first find where this log
+// diverges from the leader's (by epoch), then fetch.
+func (p *Partition) becomeFollower() {
+	p.stepDown(RoleFollower)
+	p.truncating = true
+}
+
+// stepDown leaves leadership: every waiting produce fails with
+// NOT_LEADER_OR_FOLLOWER. Its records may still commit under the new
+// leader, so the client learns only that the outcome is unknown.
+func (p *Partition) stepDown(role Role) {
+	p.role = role
+	p.followers = p.followers[:0]
+	p.proposal = nil
+	p.queryInFlight, p.fetchInFlight, p.truncating = false, false, false
+	p.Failed(ErrNotLeader)
+}
+
 // CheckProduce decides whether a produce may be appended, and where. It does
 // not change the state: the driver appends the batch at the returned offset
 // and then reports it with Appended, or reports nothing if the write failed.
 func (p *Partition) CheckProduce(acks Acks) (baseOffset int64, epoch int32, code ErrorCode) {
-	if acks != 0 && acks != 1 && acks != -1 {
+	switch {
+	case acks != 0 && acks != 1 && acks != -1:
 		return 0, 0, ErrInvalidRequiredAcks
+	case p.role != RoleLeader:
+		return 0, 0, ErrNotLeader
+	case acks == -1 && len(p.leadership.ISR) < p.config.MinInsyncReplicas && !mutant.Active(mutant.AcksAllBelowMinISR):
+		return 0, 0, ErrNotEnoughReplicas
 	}
-	return p.endOffset, p.leaderEpoch, ErrNone
+	return p.endOffset, p.leadership.LeaderEpoch, ErrNone
 }
 
-// Appended records that the driver wrote records [baseOffset, lastOffset] to
-// the log. With acks 1 or -1 the produce waits, under token, until its
-// records are committed; with acks 0 nothing is sent back.
+// Appended records that the driver wrote a produce's records [baseOffset,
+// lastOffset] to the log. With acks 1 or -1 the produce waits, under token,
+// until its records are committed; with acks 0 nothing is sent back.
 func (p *Partition) Appended(token Token, acks Acks, baseOffset, lastOffset int64) {
-	if baseOffset != p.endOffset || lastOffset < baseOffset {
-		panic(fmt.Sprintf("core: append [%d, %d] at log end %d", baseOffset, lastOffset, p.endOffset))
+	if p.role != RoleLeader || baseOffset != p.endOffset || lastOffset < baseOffset {
+		panic(fmt.Sprintf("core: %s append [%d, %d] at log end %d", p.role, baseOffset, lastOffset, p.endOffset))
 	}
 	p.endOffset = lastOffset + 1
+	p.ready.EndAdvanced = true
 	if acks != 0 {
-		p.waiters = append(p.waiters, waiter{token: token, baseOffset: baseOffset, lastOffset: lastOffset})
+		p.waiters = append(p.waiters, waiter{token: token, acks: acks, baseOffset: baseOffset, lastOffset: lastOffset})
 	}
 	if p.config.Durability == DurableAcks {
 		p.ready.SyncWanted = true
@@ -190,11 +371,12 @@ func (p *Partition) Appended(token Token, acks Acks, baseOffset, lastOffset int6
 }
 
 // Synced records that the log is durable below offset. Sync results can
-// arrive late and out of order with respect to later appends; an older,
-// smaller offset never moves the durable offset back.
+// arrive late: an older, smaller offset never moves the durable offset back.
 func (p *Partition) Synced(offset int64) {
 	if offset > p.endOffset {
-		panic(fmt.Sprintf("core: synced to %d beyond log end %d", offset, p.endOffset))
+		// The log was truncated while the sync ran; what it synced
+		// beyond the new end is gone.
+		offset = p.endOffset
 	}
 	if offset > p.durableOffset {
 		p.durableOffset = offset
@@ -207,7 +389,7 @@ func (p *Partition) Synced(offset int64) {
 }
 
 // Failed fails every waiting produce with code: the log can no longer make
-// their records durable (a failed fsync), or the replica is stopping.
+// their records durable (a failed fsync), or the replica stopped leading.
 func (p *Partition) Failed(code ErrorCode) {
 	for _, w := range p.waiters {
 		p.ready.Acks = append(p.ready.Acks, Ack{Token: w.token, BaseOffset: -1, Error: code})
@@ -215,39 +397,340 @@ func (p *Partition) Failed(code ErrorCode) {
 	p.waiters = p.waiters[:0]
 }
 
-// committableOffset is the offset the high watermark may reach: with a single
-// replica in the ISR, what this replica has done under the durability mode.
-func (p *Partition) committableOffset() int64 {
+// localCommittable is what this replica alone has done under the
+// durability mode.
+func (p *Partition) localCommittable() int64 {
 	if p.config.Durability == DurableAcks && !mutant.Active(mutant.AckBeforeFsync) {
 		return p.durableOffset
 	}
 	return p.endOffset
 }
 
+// inSyncSet is the ISR the high watermark must wait for: the committed ISR
+// plus any members a pending proposal adds (Kafka's maximal ISR), so that
+// neither a shrink nor an expansion in flight can commit too early.
+func (p *Partition) inSyncSet() []int32 {
+	isr := p.leadership.ISR
+	if p.proposal == nil {
+		return isr
+	}
+	out := slices.Clone(isr)
+	for _, r := range p.proposal.ISR {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// committable is the offset the high watermark may reach now.
+func (p *Partition) committable() int64 {
+	c := p.localCommittable()
+	if p.role != RoleLeader {
+		return c
+	}
+	for _, r := range p.inSyncSet() {
+		if r == p.config.ReplicaID {
+			continue
+		}
+		f := p.follower(r)
+		if f == nil || f.fetchOffset < 0 {
+			return p.highWatermark
+		}
+		c = min(c, f.fetchOffset)
+	}
+	return c
+}
+
+func (p *Partition) follower(replica int32) *followerState {
+	for i := range p.followers {
+		if p.followers[i].replica == replica {
+			return &p.followers[i]
+		}
+	}
+	return nil
+}
+
 func (p *Partition) advanceHighWatermark() {
-	next := p.committableOffset()
-	acknowledgeBelow := next
-	if mutant.Active(mutant.HighWatermarkPastDurable) {
-		next = p.endOffset
+	next := p.committable()
+	if mutant.Active(mutant.HighWatermarkPastDurable) && p.role == RoleLeader {
+		next = max(next, min(p.endOffset, p.followersMinimum()))
 	}
 	if next > p.highWatermark {
 		p.highWatermark = next
 		p.ready.HighWatermarkAdvanced = true
 	}
-	done := 0
-	for _, w := range p.waiters {
-		if w.lastOffset >= acknowledgeBelow {
-			break
-		}
-		p.ready.Acks = append(p.ready.Acks, Ack{Token: w.token, BaseOffset: w.baseOffset})
-		done++
+	if p.role != RoleLeader || len(p.waiters) == 0 {
+		return
 	}
-	p.waiters = p.waiters[:copy(p.waiters, p.waiters[done:])]
+	local := p.localCommittable()
+	if mutant.Active(mutant.HighWatermarkPastDurable) {
+		local = p.durableOffset
+	}
+	kept := p.waiters[:0]
+	for _, w := range p.waiters {
+		switch {
+		case w.acks == 1 && w.lastOffset < local:
+			p.ready.Acks = append(p.ready.Acks, Ack{Token: w.token, BaseOffset: w.baseOffset})
+		case w.acks == -1 && w.lastOffset < min(p.highWatermark, p.committable()):
+			code := ErrNone
+			if len(p.leadership.ISR) < p.config.MinInsyncReplicas && !mutant.Active(mutant.AcksAllBelowMinISR) {
+				code = ErrNotEnoughReplicasAfterAppend
+			}
+			p.ready.Acks = append(p.ready.Acks, Ack{Token: w.token, BaseOffset: w.baseOffset, Error: code})
+		default:
+			kept = append(kept, w)
+		}
+	}
+	p.waiters = kept
 }
+
+// followersMinimum is the smallest follower fetch offset in the ISR, or the
+// log end if there are none; the high-watermark mutant uses it to skip
+// only the durability condition, not replication.
+func (p *Partition) followersMinimum() int64 {
+	m := p.endOffset
+	for _, r := range p.leadership.ISR {
+		if f := p.follower(r); f != nil {
+			if f.fetchOffset < 0 {
+				return p.highWatermark
+			}
+			m = min(m, f.fetchOffset)
+		}
+	}
+	return m
+}
+
+// --- leader side of replication ---
+
+// FetchFromFollower handles a follower's fetch at fetchOffset. It fences
+// stale and future leader epochs (KIP-320) and records the follower's
+// progress, which may commit records and grow the ISR.
+func (p *Partition) FetchFromFollower(now time.Time, replica int32, fetchOffset int64, currentLeaderEpoch int32) ErrorCode {
+	if code := p.checkEpoch(currentLeaderEpoch); code != ErrNone {
+		return code
+	}
+	if p.role != RoleLeader {
+		return ErrNotLeader
+	}
+	f := p.follower(replica)
+	if f == nil {
+		return ErrNotLeader
+	}
+	if fetchOffset > p.endOffset || fetchOffset < p.startOffset {
+		return ErrOffsetOutOfRange
+	}
+	f.fetchOffset = fetchOffset
+	if fetchOffset >= f.leaderEndLastFetch {
+		f.lastCaughtUp = now
+	}
+	f.leaderEndLastFetch = p.endOffset
+	p.maybeExpandISR(f)
+	p.advanceHighWatermark()
+	p.assertInvariants()
+	return ErrNone
+}
+
+// checkEpoch fences a request that names a leader epoch: older than ours
+// is FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH; -1 names none.
+func (p *Partition) checkEpoch(requested int32) ErrorCode {
+	if mutant.Active(mutant.UnfencedFetch) {
+		return ErrNone
+	}
+	switch {
+	case requested < 0 || requested == p.leadership.LeaderEpoch:
+		return ErrNone
+	case requested < p.leadership.LeaderEpoch:
+		return ErrFencedLeaderEpoch
+	default:
+		return ErrUnknownLeaderEpoch
+	}
+}
+
+// CheckEpoch is checkEpoch for the driver's consumer-facing requests.
+func (p *Partition) CheckEpoch(requested int32) ErrorCode { return p.checkEpoch(requested) }
+
+// EpochEndOffset answers OffsetForLeaderEpoch as the leader.
+func (p *Partition) EpochEndOffset(currentLeaderEpoch, epoch int32) (int32, int64, ErrorCode) {
+	if code := p.checkEpoch(currentLeaderEpoch); code != ErrNone {
+		return -1, -1, code
+	}
+	if p.role != RoleLeader {
+		return -1, -1, ErrNotLeader
+	}
+	endEpoch, endOffset := p.epochs.EndOffsetFor(epoch, p.endOffset)
+	return endEpoch, endOffset, ErrNone
+}
+
+// maybeExpandISR proposes adding a follower that has caught up: it holds
+// everything committed and everything of the current leader epoch's start.
+func (p *Partition) maybeExpandISR(f *followerState) {
+	if p.proposal != nil || slices.Contains(p.leadership.ISR, f.replica) {
+		return
+	}
+	epochStart := p.epochs.StartOf(p.leadership.LeaderEpoch)
+	if f.fetchOffset < p.highWatermark || f.fetchOffset < epochStart {
+		return
+	}
+	isr := append(slices.Clone(p.leadership.ISR), f.replica)
+	slices.Sort(isr)
+	p.propose(isr)
+}
+
+// Tick shrinks the ISR of followers that have not caught up for longer than
+// replica.lag.time.max.ms.
+func (p *Partition) Tick(now time.Time) {
+	if p.role != RoleLeader || p.proposal != nil {
+		return
+	}
+	var isr []int32
+	for _, r := range p.leadership.ISR {
+		if f := p.follower(r); f != nil && now.Sub(f.lastCaughtUp) > p.config.ReplicaLagMax {
+			continue
+		}
+		isr = append(isr, r)
+	}
+	if len(isr) < len(p.leadership.ISR) {
+		p.propose(isr)
+	}
+}
+
+func (p *Partition) propose(isr []int32) {
+	p.proposal = &ISRProposal{LeaderEpoch: p.leadership.LeaderEpoch, PartitionEpoch: p.leadership.PartitionEpoch, ISR: isr}
+	p.ready.Proposal = p.proposal
+}
+
+// ProposalFailed clears a refused or lost ISR proposal, so that a later
+// fetch or tick may propose again.
+func (p *Partition) ProposalFailed() {
+	p.proposal = nil
+	p.advanceHighWatermark()
+}
+
+// --- follower side of replication ---
+
+// NextEpochQuery returns the OffsetForLeaderEpoch this follower must send
+// before it fetches, if one is due.
+func (p *Partition) NextEpochQuery() (EpochQuery, bool) {
+	if p.role != RoleFollower || !p.truncating || p.queryInFlight {
+		return EpochQuery{}, false
+	}
+	p.queryInFlight = true
+	return EpochQuery{Leader: p.leadership.Leader, CurrentLeaderEpoch: p.leadership.LeaderEpoch, Epoch: p.epochs.Latest()}, true
+}
+
+// EpochQueryAnswered takes the leader's answer: the largest epoch at or
+// below the one asked about that the leader has, and where it ends there.
+// The follower truncates to the smaller of that end and its own end of the
+// same epoch (KIP-279: by the epoch the leader answered with, not the one
+// asked about), so a single round suffices even after fast leader changes.
+func (p *Partition) EpochQueryAnswered(endEpoch int32, endOffset int64, code ErrorCode) {
+	if !p.queryInFlight {
+		return
+	}
+	p.queryInFlight = false
+	if code != ErrNone || p.role != RoleFollower {
+		return // retried on the next poll; a newer leadership may come first
+	}
+	truncateTo := p.divergence(endEpoch, endOffset)
+	if truncateTo < p.endOffset {
+		p.truncate(truncateTo)
+	}
+	p.truncating = false
+	p.assertInvariants()
+}
+
+// divergence decides where this log stops agreeing with the leader's.
+func (p *Partition) divergence(leaderEpoch int32, leaderEnd int64) int64 {
+	switch {
+	case mutant.Active(mutant.TruncateToHighWatermark):
+		return p.highWatermark
+	case mutant.Active(mutant.IgnoreResponseEpoch) || leaderEpoch < 0:
+		return min(leaderEnd, p.endOffset)
+	}
+	_, ownEnd := p.epochs.EndOffsetFor(leaderEpoch, p.endOffset)
+	return min(leaderEnd, ownEnd, p.endOffset)
+}
+
+func (p *Partition) truncate(offset int64) {
+	offset = max(offset, p.startOffset)
+	p.endOffset = offset
+	p.durableOffset = min(p.durableOffset, offset)
+	p.highWatermark = min(p.highWatermark, offset)
+	if p.epochs.TruncateFrom(offset) {
+		p.ready.EpochsChanged = true
+	}
+	p.ready.Truncate = offset
+}
+
+// EpochQueryFailed clears a query lost with its connection.
+func (p *Partition) EpochQueryFailed() { p.queryInFlight = false }
+
+// NextFetch returns the fetch this follower should send now, if any. In the
+// durable mode a follower fetches again only once everything it holds is
+// synced, so its fetch offset tells the leader what it holds durably.
+func (p *Partition) NextFetch() (FollowerFetch, bool) {
+	if p.role != RoleFollower || p.truncating || p.fetchInFlight {
+		return FollowerFetch{}, false
+	}
+	fetchOffset := p.endOffset
+	if p.config.Durability == DurableAcks && p.durableOffset < p.endOffset {
+		return FollowerFetch{}, false
+	}
+	p.fetchInFlight = true
+	return FollowerFetch{Leader: p.leadership.Leader, FetchOffset: fetchOffset,
+		CurrentLeaderEpoch: p.leadership.LeaderEpoch, LastFetchedEpoch: p.epochs.Latest()}, true
+}
+
+// CheckReplicate says whether a fetched batch at baseOffset may be
+// appended: only in order, only as a follower.
+func (p *Partition) CheckReplicate(baseOffset int64) bool {
+	return p.role == RoleFollower && !p.truncating && baseOffset == p.endOffset
+}
+
+// Replicated records that the driver appended a fetched batch.
+func (p *Partition) Replicated(baseOffset, lastOffset int64, epoch int32) {
+	if !p.CheckReplicate(baseOffset) || lastOffset < baseOffset {
+		panic(fmt.Sprintf("core: replicate [%d, %d] at log end %d as %s", baseOffset, lastOffset, p.endOffset, p.role))
+	}
+	if p.epochs.Assign(epoch, baseOffset) {
+		p.ready.EpochsChanged = true
+	}
+	p.endOffset = lastOffset + 1
+	if p.config.Durability == DurableAcks {
+		p.ready.SyncWanted = true
+	}
+	p.assertInvariants()
+}
+
+// FetchAnswered ends the fetch in flight: the leader's high watermark comes
+// with it, and an error may send the follower back to truncation.
+func (p *Partition) FetchAnswered(leaderHighWatermark int64, code ErrorCode) {
+	if !p.fetchInFlight {
+		return
+	}
+	p.fetchInFlight = false
+	switch code {
+	case ErrNone:
+		next := min(leaderHighWatermark, p.localCommittable())
+		if next > p.highWatermark {
+			p.highWatermark = next
+			p.ready.HighWatermarkAdvanced = true
+		}
+	case ErrOffsetOutOfRange:
+		p.truncating = true
+	}
+	p.assertInvariants()
+}
+
+// FetchFailed clears a fetch lost with its connection.
+func (p *Partition) FetchFailed() { p.fetchInFlight = false }
 
 // HasReady reports whether Ready has anything for the driver.
 func (p *Partition) HasReady() bool {
-	return p.ready.SyncWanted || len(p.ready.Acks) > 0 || p.ready.HighWatermarkAdvanced
+	r := &p.ready
+	return r.Truncate >= 0 || r.EpochsChanged || r.SyncWanted || len(r.Acks) > 0 || r.Proposal != nil ||
+		r.HighWatermarkAdvanced || r.EndAdvanced
 }
 
 // Ready returns the pending effects. They stay valid until Advance.
@@ -255,9 +738,8 @@ func (p *Partition) Ready() PartitionReady { return p.ready }
 
 // Advance tells the partition that the driver executed the last Ready.
 func (p *Partition) Advance() {
-	p.ready.SyncWanted = false
-	p.ready.HighWatermarkAdvanced = false
-	p.ready.Acks = p.ready.Acks[:0]
+	acks := p.ready.Acks[:0]
+	p.ready = PartitionReady{Truncate: -1, Acks: acks}
 }
 
 // assertInvariants crashes on a broken invariant: a replica that continues
@@ -276,25 +758,29 @@ func (p *Partition) assertInvariants() {
 	}
 }
 
-// PartitionStatus is a snapshot of a replica's offsets, for the predicates
-// of package specs and for metrics.
+// PartitionStatus is a snapshot of a replica, for the predicates of
+// package specs and for metrics.
 type PartitionStatus struct {
 	Topic         string
 	Partition     int32
 	Replica       int32
 	Durability    DurabilityMode
+	Role          Role
+	Leader        int32
 	LeaderEpoch   int32
+	ISR           []int32
 	StartOffset   int64
 	HighWatermark int64
 	DurableOffset int64
 	EndOffset     int64
 }
 
-// Status returns the replica's current offsets.
+// Status returns the replica's current state.
 func (p *Partition) Status() PartitionStatus {
 	return PartitionStatus{
 		Topic: p.config.Topic, Partition: p.config.Partition, Replica: p.config.ReplicaID,
-		Durability: p.config.Durability, LeaderEpoch: p.leaderEpoch, StartOffset: p.startOffset,
+		Durability: p.config.Durability, Role: p.role, Leader: p.leadership.Leader,
+		LeaderEpoch: p.leadership.LeaderEpoch, ISR: p.leadership.ISR, StartOffset: p.startOffset,
 		HighWatermark: p.highWatermark, DurableOffset: p.durableOffset, EndOffset: p.endOffset,
 	}
 }

@@ -30,6 +30,9 @@ type Config struct {
 	Log storage.Config
 	// MessageBytesMax is max.message.bytes: the largest batch accepted.
 	MessageBytesMax int32
+	// ReplicaLagMax is replica.lag.time.max.ms: how long a follower may
+	// fall behind before it leaves the ISR.
+	ReplicaLagMax time.Duration
 	// FetchWaitMax caps a fetch's MaxWaitMillis, so a client cannot park a
 	// request forever.
 	FetchWaitMax time.Duration
@@ -48,6 +51,7 @@ func DefaultConfig() Config {
 		Log:               storage.DefaultConfig(),
 		MessageBytesMax:   1048588,
 		FetchWaitMax:      30 * time.Second,
+		ReplicaLagMax:     30 * time.Second,
 	}
 }
 

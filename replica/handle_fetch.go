@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"cairn/core"
 	"cairn/replica/storage"
 )
 
@@ -109,8 +110,11 @@ func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, 
 	if p == nil {
 		return storage.ReadResult{}, kerr.UnknownTopicOrPartition.Code
 	}
-	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.core.LeaderEpoch()); code != 0 {
-		return storage.ReadResult{}, code
+	if code := p.core.CheckEpoch(rp.CurrentLeaderEpoch); code != 0 {
+		return storage.ReadResult{}, int16(code)
+	}
+	if p.core.Role() != core.RoleLeader {
+		return storage.ReadResult{}, kerr.NotLeaderForPartition.Code
 	}
 	hw := p.core.HighWatermark()
 	part.HighWatermark = hw
@@ -140,20 +144,6 @@ func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, 
 		return storage.ReadResult{}, 0
 	}
 	return read, 0
-}
-
-// checkLeaderEpoch fences a request that names a leader epoch (KIP-320):
-// older than ours is FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH;
-// -1 means the client does not know one.
-func checkLeaderEpoch(requested, current int32) int16 {
-	switch {
-	case requested < 0 || requested == current:
-		return 0
-	case requested < current:
-		return kerr.FencedLeaderEpoch.Code
-	default:
-		return kerr.UnknownLeaderEpoch.Code
-	}
 }
 
 // wakeFetches re-evaluates parked fetches after a high watermark advanced,

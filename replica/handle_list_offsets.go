@@ -3,6 +3,8 @@ package replica
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core"
 )
 
 // ListOffsets special timestamps.
@@ -39,8 +41,12 @@ func (n *Node) listOffset(req *kmsg.ListOffsetsRequest, topicName string, rp *km
 		part.ErrorCode = kerr.UnknownTopicOrPartition.Code
 		return
 	}
-	if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.core.LeaderEpoch()); code != 0 {
-		part.ErrorCode = code
+	if code := p.core.CheckEpoch(rp.CurrentLeaderEpoch); code != 0 {
+		part.ErrorCode = int16(code)
+		return
+	}
+	if p.core.Role() != core.RoleLeader {
+		part.ErrorCode = kerr.NotLeaderForPartition.Code
 		return
 	}
 	part.LeaderEpoch = p.core.LeaderEpoch()

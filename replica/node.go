@@ -315,21 +315,30 @@ func (n *Node) SyncDone(now time.Time, task *SyncTask, err error) {
 	p.syncing = nil
 	p.log.CompleteSync(task.job, err)
 	if err != nil {
-		n.logger.Error("fsync failed; partition offline until restart", "topic", p.topic.name, "partition", p.index, "err", err)
-		p.failed = true
-		p.core.Failed(core.ErrKafkaStorage)
+		n.failPartition(p, "fsync", err)
 	} else {
 		p.core.Synced(p.log.DurableOffset())
 	}
 	n.afterCore(now, p)
 }
 
-// afterCore executes what a partition's state machine asked for.
+// afterCore executes what a partition's state machine asked for, in the
+// order PartitionReady documents.
 func (n *Node) afterCore(now time.Time, p *partition) {
 	if !p.core.HasReady() {
 		return
 	}
 	rd := p.core.Ready()
+	if rd.Truncate >= 0 && !p.failed {
+		if err := p.log.Truncate(rd.Truncate); err != nil {
+			n.failPartition(p, "truncate", err)
+		}
+	}
+	if rd.EpochsChanged && !p.failed {
+		if err := saveEpochs(n.fs, p.dir, p.core.Epochs()); err != nil {
+			n.failPartition(p, "checkpoint leader epochs", err)
+		}
+	}
 	if rd.SyncWanted && p.syncing == nil && !p.failed {
 		if job := p.log.PrepareSync(); job != nil {
 			p.syncing = &SyncTask{partition: p, job: job}
@@ -344,6 +353,14 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 	if advanced {
 		n.wakeFetches(now)
 	}
+}
+
+// failPartition takes a partition offline until the node restarts: its
+// log can no longer be trusted to hold what the core believes.
+func (n *Node) failPartition(p *partition, what string, err error) {
+	n.logger.Error("partition offline until restart", "topic", p.topic.name, "partition", p.index, "during", what, "err", err)
+	p.failed = true
+	p.core.Failed(core.ErrKafkaStorage)
 }
 
 // HasReady reports whether the driver has work.

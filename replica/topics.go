@@ -34,6 +34,7 @@ type topic struct {
 type partition struct {
 	topic *topic
 	index int32
+	dir   string
 	core  *core.Partition
 	log   *storage.Log
 	// syncing is the fsync in flight, if any: at most one per log, so that
@@ -175,21 +176,34 @@ func (n *Node) openPartition(t *topic, index int32, now time.Time) (*partition, 
 	if err != nil {
 		return nil, err
 	}
-	log, err := storage.Open(n.fs, partitionDir(n.config.DataDir, t.name, index), logConfig, now)
+	dir := partitionDir(n.config.DataDir, t.name, index)
+	log, err := storage.Open(n.fs, dir, logConfig, now)
 	if err != nil {
 		return nil, fmt.Errorf("open partition %s-%d: %w", t.name, index, err)
 	}
+	epochs, err := loadEpochs(n.fs, dir)
+	if err != nil {
+		log.Close()
+		return nil, fmt.Errorf("open partition %s-%d: %w", t.name, index, err)
+	}
 	messageBytesMax, _ := topicInt(n.config, t.configs, "max.message.bytes")
+	minInsync, _ := topicInt(n.config, t.configs, "min.insync.replicas")
 	state := core.LogState{StartOffset: log.StartOffset(), EndOffset: log.NextOffset(), DurableOffset: log.DurableOffset()}
 	p := &partition{
 		topic:           t,
 		index:           index,
+		dir:             dir,
 		log:             log,
 		messageBytesMax: int32(messageBytesMax),
 		core: core.NewPartition(core.PartitionConfig{
 			Topic: t.name, Partition: index, ReplicaID: n.config.NodeID, Durability: n.config.Durability,
-		}, state, 0),
+			MinInsyncReplicas: int(minInsync), ReplicaLagMax: n.config.ReplicaLagMax,
+		}, state, epochs),
 	}
+	// One broker: this replica leads, alone in its ISR, in epoch 0.
+	self := []int32{n.config.NodeID}
+	p.core.SetLeadership(now, core.Leadership{Leader: n.config.NodeID, LeaderEpoch: 0, Replicas: self, ISR: self})
+	n.afterCore(now, p)
 	return p, nil
 }
 

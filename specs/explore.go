@@ -3,6 +3,7 @@ package specs
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"cairn/core"
 )
@@ -58,13 +59,25 @@ type exploreModel struct {
 
 func newExploreModel(durability core.DurabilityMode) *exploreModel {
 	config := core.PartitionConfig{Topic: "explore", Partition: 0, Durability: durability}
-	return &exploreModel{
-		config:      config,
-		partition:   core.NewPartition(config, core.LogState{}, 0),
-		syncing:     -1,
-		acksWaiting: map[core.Token]int64{},
-	}
+	m := &exploreModel{config: config, syncing: -1, acksWaiting: map[core.Token]int64{}}
+	m.partition = m.open(core.LogState{})
+	return m
 }
+
+// open starts the replica on a recovered log as the leader of a
+// one-replica partition, the way a single broker runs it.
+func (m *exploreModel) open(log core.LogState) *core.Partition {
+	p := core.NewPartition(m.config, log, nil)
+	self := []int32{m.config.ReplicaID}
+	p.SetLeadership(exploreTime, core.Leadership{Leader: m.config.ReplicaID, Replicas: self, ISR: self})
+	if p.HasReady() {
+		p.Advance()
+	}
+	return p
+}
+
+// exploreTime is the explorer's clock: nothing it explores depends on time.
+var exploreTime = time.Unix(0, 0)
 
 // enabled lists the events possible in the current state, in a fixed order.
 func (m *exploreModel) enabled(config ExploreConfig) []exploreEvent {
@@ -103,7 +116,7 @@ func (m *exploreModel) apply(e exploreEvent) error {
 		}
 		m.end, m.durable, m.syncing, m.lastHW = e.keep, e.keep, -1, 0
 		clear(m.acksWaiting)
-		m.partition = core.NewPartition(m.config, core.LogState{EndOffset: e.keep, DurableOffset: e.keep}, 0)
+		m.partition = m.open(core.LogState{EndOffset: e.keep, DurableOffset: e.keep})
 	}
 	return m.afterStep()
 }

@@ -29,6 +29,22 @@ const (
 	// HighWatermarkPastDurable lets consumers read records that are not yet
 	// durable, while producers still wait for the fsync.
 	HighWatermarkPastDurable
+	// TruncateToHighWatermark makes a new follower truncate to its high
+	// watermark instead of by leader epoch (KIP-101).
+	TruncateToHighWatermark
+	// IgnoreResponseEpoch makes a follower truncate to the leader's end
+	// offset without using the epoch the leader answered with (KIP-279).
+	IgnoreResponseEpoch
+	// UnfencedFetch serves fetches that name a stale leader epoch (KIP-320).
+	UnfencedFetch
+	// AcksAllBelowMinISR accepts and acknowledges acks=all while the ISR is
+	// smaller than min.insync.replicas.
+	AcksAllBelowMinISR
+	// ElectOutsideISR lets the controller elect a leader outside the ISR.
+	ElectOutsideISR
+	// LastReplicaStanding lets a replica that lost unsynced data in a crash
+	// stay eligible to lead (KIP-966).
+	LastReplicaStanding
 )
 
 var names = map[ID]string{
@@ -36,6 +52,12 @@ var names = map[ID]string{
 	ServeCorruptBatch:        "serve-corrupt-batch",
 	KeepTornTail:             "keep-torn-tail",
 	HighWatermarkPastDurable: "hw-past-durable",
+	TruncateToHighWatermark:  "truncate-to-hw",
+	IgnoreResponseEpoch:      "ignore-response-epoch",
+	UnfencedFetch:            "unfenced-fetch",
+	AcksAllBelowMinISR:       "acks-all-below-min-isr",
+	ElectOutsideISR:          "elect-outside-isr",
+	LastReplicaStanding:      "last-replica-standing",
 }
 
 // String returns the mutant's name as make mutants prints it.
