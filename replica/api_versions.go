@@ -15,6 +15,10 @@ const (
 	apiKeyCreateTopics    = 19
 	apiKeyDeleteTopics    = 20
 	apiKeyDescribeConfigs = 32
+	apiKeyOffsetForEpoch  = 23
+	apiKeyAlterPartition  = 56
+	apiKeyBrokerRegister  = 62
+	apiKeyBrokerHeartbeat = 63
 )
 
 // nonProduceFrameBytesMax bounds every request but Produce. Decoding
@@ -30,18 +34,25 @@ const nonProduceFrameBytesMax = 8 << 20
 // ApiVersions v0 and Metadata v0.
 type apiRange struct {
 	key, min, max int16
+	// internal APIs are answered but not advertised to clients: brokers
+	// use them among themselves.
+	internal bool
 }
 
 // apiRanges is sorted by key, the order ApiVersions lists them in.
 var apiRanges = []apiRange{
-	{apiKeyProduce, 3, 9},         // v3: record batches (magic 2); v9: flexible
-	{apiKeyFetch, 4, 12},          // v4: record batches; v12: flexible, no topic ids yet
-	{apiKeyListOffsets, 0, 6},     // v7 would add max-timestamp lookups
-	{apiKeyMetadata, 0, 12},       // all versions; topic ids from v10
-	{apiKeyApiVersions, 0, 3},     // v3: flexible, client software name
-	{apiKeyCreateTopics, 0, 7},    // v5: configs in response; v7: topic ids
-	{apiKeyDeleteTopics, 0, 6},    // v6: by name or id
-	{apiKeyDescribeConfigs, 0, 4}, // v1 synonyms, v3 documentation and types
+	{apiKeyProduce, 3, 9, false},         // v3: record batches (magic 2); v9: flexible
+	{apiKeyFetch, 4, 12, false},          // v4: record batches; v12: flexible, no topic ids yet
+	{apiKeyListOffsets, 0, 6, false},     // v7 would add max-timestamp lookups
+	{apiKeyMetadata, 0, 12, false},       // all versions; topic ids from v10
+	{apiKeyApiVersions, 0, 3, false},     // v3: flexible, client software name
+	{apiKeyCreateTopics, 0, 7, false},    // v5: configs in response; v7: topic ids
+	{apiKeyDeleteTopics, 0, 6, false},    // v6: by name or id
+	{apiKeyOffsetForEpoch, 2, 4, false},  // v2: current leader epoch (KIP-320); v3: replica id
+	{apiKeyDescribeConfigs, 0, 4, false}, // v1 synonyms, v3 documentation and types
+	{apiKeyAlterPartition, 0, 1, true},   // v1: topic names, leader recovery state
+	{apiKeyBrokerRegister, 0, 3, true},   // v3: previous broker epoch (clean shutdown, KIP-966)
+	{apiKeyBrokerHeartbeat, 0, 0, true},
 }
 
 func versionSupported(key, version int16) bool {
@@ -54,9 +65,11 @@ func versionSupported(key, version int16) bool {
 }
 
 func apiKeys() []kmsg.ApiVersionsResponseApiKey {
-	keys := make([]kmsg.ApiVersionsResponseApiKey, len(apiRanges))
-	for i, r := range apiRanges {
-		keys[i] = kmsg.ApiVersionsResponseApiKey{ApiKey: r.key, MinVersion: r.min, MaxVersion: r.max}
+	var keys []kmsg.ApiVersionsResponseApiKey
+	for _, r := range apiRanges {
+		if !r.internal {
+			keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: r.key, MinVersion: r.min, MaxVersion: r.max})
+		}
 	}
 	return keys
 }

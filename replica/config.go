@@ -13,6 +13,17 @@ import (
 type Config struct {
 	// NodeID is this broker's id in the cluster.
 	NodeID int32
+	// Standalone runs the node as a one-broker cluster with its own
+	// controller and a local metadata log. A clustered node (false) gets
+	// its metadata log from the driver.
+	Standalone bool
+	// ClusterID names the cluster in Metadata responses and topic ids.
+	ClusterID string
+	// Rack is this broker's rack, for spreading replicas.
+	Rack string
+	// SessionTimeout is how long the controller waits for a broker's
+	// heartbeat before fencing it.
+	SessionTimeout time.Duration
 	// AdvertisedHost and AdvertisedPort are what Metadata tells clients.
 	AdvertisedHost string
 	AdvertisedPort int32
@@ -24,6 +35,9 @@ type Config struct {
 	// DefaultPartitions is num.partitions: the partition count of an
 	// auto-created topic, or of CreateTopics asking for -1.
 	DefaultPartitions int32
+	// DefaultReplicationFactor is default.replication.factor: the
+	// replication of an auto-created topic, or of CreateTopics asking for -1.
+	DefaultReplicationFactor int16
 	// Durability decides when a record counts toward an acknowledgment.
 	Durability core.DurabilityMode
 	// Log configures segment files.
@@ -41,17 +55,21 @@ type Config struct {
 // DefaultConfig returns the embedded single-node defaults.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:            0,
-		AdvertisedHost:    "127.0.0.1",
-		AdvertisedPort:    9092,
-		DataDir:           "data",
-		AutoCreateTopics:  true,
-		DefaultPartitions: 1,
-		Durability:        core.DurableAcks,
-		Log:               storage.DefaultConfig(),
-		MessageBytesMax:   1048588,
-		FetchWaitMax:      30 * time.Second,
-		ReplicaLagMax:     30 * time.Second,
+		NodeID:                   0,
+		Standalone:               true,
+		ClusterID:                "cairn",
+		SessionTimeout:           9 * time.Second,
+		AdvertisedHost:           "127.0.0.1",
+		AdvertisedPort:           9092,
+		DataDir:                  "data",
+		AutoCreateTopics:         true,
+		DefaultPartitions:        1,
+		DefaultReplicationFactor: 1,
+		Durability:               core.DurableAcks,
+		Log:                      storage.DefaultConfig(),
+		MessageBytesMax:          1048588,
+		FetchWaitMax:             30 * time.Second,
+		ReplicaLagMax:            30 * time.Second,
 	}
 }
 

@@ -33,7 +33,7 @@ func (n *Node) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Resp
 		out.ResourceName = rr.ResourceName
 		switch rr.ResourceType {
 		case resourceTopic:
-			t, ok := n.topics[rr.ResourceName]
+			t, ok := n.meta.image.Topic(rr.ResourceName)
 			if !ok {
 				out.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
@@ -42,7 +42,7 @@ func (n *Node) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Resp
 				if !wanted(rr.ConfigNames, key) {
 					continue
 				}
-				value, override := topicValue(n.config, t.configs, key)
+				value, override := topicValue(n.config, t.Configs, key)
 				out.Configs = append(out.Configs, describedConfig(req, key, value, configSource(override), false, topicConfigs[key]))
 			}
 		case resourceBroker:

@@ -19,6 +19,9 @@ type fetchWait struct {
 	header   requestHeader
 	req      *kmsg.FetchRequest
 	deadline time.Time
+	// highWatermarks, for a follower's fetch, are the partitions' high
+	// watermarks when it parked.
+	highWatermarks []int64
 }
 
 func (n *Node) handleFetch(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.FetchRequest) {
@@ -33,12 +36,52 @@ func (n *Node) handleFetch(now time.Time, id ConnID, seq uint64, h requestHeader
 		n.respond(id, seq, h, resp)
 		return
 	}
+	if req.ReplicaID >= 0 {
+		n.recordFollowerFetch(now, req)
+	}
 	resp, bytes, final := n.buildFetch(w.req)
 	if final || bytes >= int64(req.MinBytes) || wait <= 0 {
 		n.respond(id, seq, h, resp)
 		return
 	}
+	w.highWatermarks = n.highWatermarks(req)
 	n.fetches = append(n.fetches, w)
+}
+
+// recordFollowerFetch tells each partition's core what a follower's fetch
+// says: the follower holds everything below its fetch offset. That may
+// commit records, acknowledge produces and grow the ISR. Errors are
+// answered per partition by buildFetch, which checks the same things.
+func (n *Node) recordFollowerFetch(now time.Time, req *kmsg.FetchRequest) {
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			if p := n.partition(rt.Topic, rp.Partition); p != nil {
+				p.core.FetchFromFollower(now, req.ReplicaID, rp.FetchOffset, rp.CurrentLeaderEpoch)
+				n.afterCore(now, p)
+			}
+		}
+	}
+}
+
+// highWatermarks records the high watermark of each partition of a parked
+// follower fetch: when one moves, the follower is told at once.
+func (n *Node) highWatermarks(req *kmsg.FetchRequest) []int64 {
+	if req.ReplicaID < 0 {
+		return nil
+	}
+	var out []int64
+	for i := range req.Topics {
+		for j := range req.Topics[i].Partitions {
+			hw := int64(-1)
+			if p := n.partition(req.Topics[i].Topic, req.Topics[i].Partitions[j].Partition); p != nil {
+				hw = p.core.HighWatermark()
+			}
+			out = append(out, hw)
+		}
+	}
+	return out
 }
 
 // buildFetch reads what the fetch asks for. final is true when some
@@ -69,7 +112,7 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 			// Kafka sends empty record sets, never null ones; librdkafka
 			// refuses a null (size -1) record set.
 			part.RecordBatches = []byte{}
-			read, code := n.planFetch(rt.Topic, rp, part, remaining, bytes > 0)
+			read, code := n.planFetch(rt.Topic, rp, part, remaining, bytes > 0, req.ReplicaID >= 0)
 			if code != 0 {
 				part.ErrorCode = code
 				final = true
@@ -103,11 +146,16 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 	return resp, bytes, final
 }
 
-// planFetch checks one partition of a fetch and decides what to read.
+// planFetch checks one partition of a fetch and decides what to read: a
+// consumer reads committed records (below the high watermark), a follower
+// everything the leader has.
 func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, part *kmsg.FetchResponseTopicPartition,
-	remaining int64, haveData bool) (storage.ReadResult, int16) {
+	remaining int64, haveData, follower bool) (storage.ReadResult, int16) {
 	p := n.partition(topicName, rp.Partition)
-	if p == nil {
+	switch {
+	case p == nil && n.imagePartitionExists(topicName, rp.Partition):
+		return storage.ReadResult{}, kerr.NotLeaderForPartition.Code
+	case p == nil:
 		return storage.ReadResult{}, kerr.UnknownTopicOrPartition.Code
 	}
 	if code := p.core.CheckEpoch(rp.CurrentLeaderEpoch); code != 0 {
@@ -123,14 +171,18 @@ func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, 
 	if rp.FetchOffset < p.core.StartOffset() || rp.FetchOffset > p.core.EndOffset() {
 		return storage.ReadResult{}, kerr.OffsetOutOfRange.Code
 	}
-	if rp.FetchOffset >= hw || remaining <= 0 {
+	limitOffset := hw
+	if follower {
+		limitOffset = p.core.EndOffset()
+	}
+	if rp.FetchOffset >= limitOffset || remaining <= 0 {
 		return storage.ReadResult{}, 0
 	}
 	limit := min(int64(rp.PartitionMaxBytes), remaining)
 	if limit <= 0 {
 		return storage.ReadResult{}, 0
 	}
-	read, err := p.log.Read(rp.FetchOffset, limit, hw)
+	read, err := p.log.Read(rp.FetchOffset, limit, limitOffset)
 	switch {
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		return storage.ReadResult{}, kerr.OffsetOutOfRange.Code
@@ -151,7 +203,7 @@ func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, 
 func (n *Node) wakeFetches(now time.Time) {
 	kept := n.fetches[:0]
 	for _, w := range n.fetches {
-		if !n.fetchMayHaveData(w.req) {
+		if !n.fetchMayHaveData(w) {
 			kept = append(kept, w)
 			continue
 		}
@@ -167,15 +219,24 @@ func (n *Node) wakeFetches(now time.Time) {
 }
 
 // fetchMayHaveData is a cheap test before a full read: does any requested
-// partition have committed records at or past the fetch offset?
-func (n *Node) fetchMayHaveData(req *kmsg.FetchRequest) bool {
+// partition have records at or past the fetch offset that this fetch may
+// see — or, for a follower, a new high watermark to learn?
+func (n *Node) fetchMayHaveData(w *fetchWait) bool {
+	req := w.req
+	k := 0
 	for i := range req.Topics {
 		for j := range req.Topics[i].Partitions {
 			rp := &req.Topics[i].Partitions[j]
 			p := n.partition(req.Topics[i].Topic, rp.Partition)
-			if p == nil || p.core.HighWatermark() > rp.FetchOffset {
+			switch {
+			case p == nil:
+				return true
+			case req.ReplicaID >= 0 && (p.core.EndOffset() > rp.FetchOffset || p.core.HighWatermark() != w.highWatermarks[k]):
+				return true
+			case req.ReplicaID < 0 && p.core.HighWatermark() > rp.FetchOffset:
 				return true
 			}
+			k++
 		}
 	}
 	return false

@@ -39,6 +39,9 @@ func (n *Node) listOffset(req *kmsg.ListOffsetsRequest, topicName string, rp *km
 	p := n.partition(topicName, rp.Partition)
 	if p == nil {
 		part.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if n.imagePartitionExists(topicName, rp.Partition) {
+			part.ErrorCode = kerr.NotLeaderForPartition.Code
+		}
 		return
 	}
 	if code := p.core.CheckEpoch(rp.CurrentLeaderEpoch); code != 0 {

@@ -1,25 +1,41 @@
 package replica
 
 import (
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/controller"
 )
 
 // authorizedOperationsOmitted is what Kafka sends when a client did not ask
 // for authorized operations.
 const authorizedOperationsOmitted = -2147483648
 
+// handleMetadata answers from the metadata image: live brokers, the active
+// controller, and every partition's leader, epoch, replicas and ISR.
 func (n *Node) handleMetadata(now time.Time, req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: n.config.NodeID, Host: n.config.AdvertisedHost, Port: n.config.AdvertisedPort}}
+	for _, b := range n.meta.image.Brokers() {
+		if b.Fenced {
+			continue
+		}
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = b.ID, b.Host, b.Port
+		if b.Rack != "" {
+			rack := b.Rack
+			mb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
 	resp.ClusterID = &n.clusterID
-	resp.ControllerID = n.config.NodeID
+	resp.ControllerID = n.meta.controllerID
 	// A nil topic list (v1+), or an empty one at v0, asks for every topic.
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
-		for _, name := range n.topicNames {
-			resp.Topics = append(resp.Topics, n.topicMetadata(n.topics[name]))
+		for _, t := range n.meta.image.Topics() {
+			resp.Topics = append(resp.Topics, n.topicMetadata(t))
 		}
 		return resp
 	}
@@ -32,7 +48,8 @@ func (n *Node) handleMetadata(now time.Time, req *kmsg.MetadataRequest) kmsg.Res
 
 func (n *Node) requestedTopicMetadata(now time.Time, rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
 	if rt.Topic == nil {
-		if t := n.topicByID(rt.TopicID); t != nil {
+		if name, ok := n.meta.image.TopicName(rt.TopicID); ok {
+			t, _ := n.meta.image.Topic(name)
 			return n.topicMetadata(t)
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -41,57 +58,80 @@ func (n *Node) requestedTopicMetadata(now time.Time, rt kmsg.MetadataRequestTopi
 		return mt
 	}
 	name := *rt.Topic
-	if t, ok := n.topics[name]; ok {
+	if t, ok := n.meta.image.Topic(name); ok {
 		return n.topicMetadata(t)
 	}
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = rt.Topic
 	mt.AuthorizedOperations = authorizedOperationsOmitted
-	if msg := validTopicName(name); msg != "" {
+	switch {
+	case validTopicName(name) != "":
 		mt.ErrorCode = kerr.InvalidTopicException.Code
-		return mt
-	}
-	if !autoCreate {
+	case !autoCreate:
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return mt
-	}
-	t, err := n.createTopic(name, n.config.DefaultPartitions, nil, now)
-	if err != nil {
-		n.logger.Error("auto-creating topic", "topic", name, "err", err)
-		mt.ErrorCode = kerr.KafkaStorageError.Code
-		return mt
-	}
-	n.logger.Info("auto-created topic", "topic", name, "partitions", n.config.DefaultPartitions)
-	return n.topicMetadata(t)
-}
-
-func (n *Node) topicByID(id [16]byte) *topic {
-	for _, name := range n.topicNames {
-		if n.topics[name].id == id {
-			return n.topics[name]
-		}
-	}
-	return nil
-}
-
-func (n *Node) topicMetadata(t *topic) kmsg.MetadataResponseTopic {
-	mt := kmsg.NewMetadataResponseTopic()
-	name := t.name
-	mt.Topic = &name
-	mt.TopicID = t.id
-	mt.AuthorizedOperations = authorizedOperationsOmitted
-	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, len(t.partitions))
-	for i, p := range t.partitions {
-		mp := &mt.Partitions[i]
-		mp.Default()
-		mp.Partition = p.index
-		mp.Leader = n.config.NodeID
-		mp.LeaderEpoch = p.core.LeaderEpoch()
-		mp.Replicas = []int32{n.config.NodeID}
-		mp.ISR = []int32{n.config.NodeID}
-		if p.failed {
-			mp.OfflineReplicas = []int32{n.config.NodeID}
+	default:
+		mt.ErrorCode = n.autoCreate(now, name)
+		if t, ok := n.meta.image.Topic(name); ok && mt.ErrorCode == 0 {
+			return n.topicMetadata(t)
 		}
 	}
 	return mt
+}
+
+// autoCreate creates a topic a client asked about, through the active
+// controller: here, or by asking the controller broker. Until the topic's
+// records commit, the answer is LEADER_NOT_AVAILABLE, which clients retry.
+func (n *Node) autoCreate(now time.Time, name string) int16 {
+	c := n.meta.active
+	if c == nil {
+		n.forwardCreateTopic(now, name)
+		return kerr.LeaderNotAvailable.Code
+	}
+	rf := min(int(n.config.DefaultReplicationFactor), n.liveBrokers())
+	if err := c.CreateTopic(now, name, n.config.DefaultPartitions, int16(max(rf, 1)), nil); err != nil && err != kerr.TopicAlreadyExists {
+		n.logger.Warn("auto-creating topic", "topic", name, "err", err)
+		return err.Code
+	}
+	n.commitController(now)
+	if _, ok := n.meta.image.Topic(name); ok {
+		n.logger.Info("auto-created topic", "topic", name)
+		return 0
+	}
+	return kerr.LeaderNotAvailable.Code
+}
+
+func (n *Node) topicMetadata(t controller.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = false
+	mt.AuthorizedOperations = authorizedOperationsOmitted
+	for _, ip := range n.meta.image.Partitions(t.Name) {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = ip.Partition
+		mp.Leader = ip.Leader
+		mp.LeaderEpoch = ip.LeaderEpoch
+		mp.Replicas = ip.Replicas
+		mp.ISR = ip.ISR
+		for _, r := range ip.Replicas {
+			if b, ok := n.meta.image.Broker(r); !ok || b.Fenced {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+			}
+		}
+		if ip.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		} else if p := n.partition(t.Name, ip.Partition); p != nil && p.failed && ip.Leader == n.config.NodeID {
+			mp.OfflineReplicas = appendUnique(mp.OfflineReplicas, n.config.NodeID)
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+func appendUnique(ids []int32, id int32) []int32 {
+	if slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
 }

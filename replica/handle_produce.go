@@ -84,6 +84,8 @@ func (n *Node) produceOne(now time.Time, w *produceWait, acks core.Acks, topicNa
 	rp *kmsg.ProduceRequestTopicPartition, part *kmsg.ProduceResponseTopicPartition, transactional bool) (int16, string) {
 	p := n.partition(topicName, rp.Partition)
 	switch {
+	case p == nil && n.imagePartitionExists(topicName, rp.Partition):
+		return kerr.NotLeaderForPartition.Code, ""
 	case p == nil:
 		return kerr.UnknownTopicOrPartition.Code, ""
 	case transactional:

@@ -6,11 +6,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"cairn/core"
 )
 
-func (n *Node) handleCreateTopics(now time.Time, req *kmsg.CreateTopicsRequest) kmsg.Response {
+// handleCreateTopics validates each topic here and hands it to the active
+// controller; the answer leaves once the controller's records commit. A
+// node that is not the active controller answers NOT_CONTROLLER, and
+// clients retry at the controller Metadata names.
+func (n *Node) handleCreateTopics(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.CreateTopicsRequest) {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
@@ -27,51 +29,40 @@ func (n *Node) handleCreateTopics(now time.Time, req *kmsg.CreateTopicsRequest) 
 		}
 		resp.Topics = append(resp.Topics, out)
 	}
-	return resp
+	n.answerAfter(n.commitController(now), id, seq, h, resp)
 }
 
 func (n *Node) createOne(now time.Time, rt *kmsg.CreateTopicsRequestTopic, out *kmsg.CreateTopicsResponseTopic, duplicate, validateOnly bool) (int16, string) {
-	if duplicate {
+	c := n.meta.active
+	switch {
+	case c == nil:
+		return kerr.NotController.Code, errNoController.Error()
+	case duplicate:
 		return kerr.InvalidRequest.Code, "topic named more than once in one request"
+	case len(rt.ReplicaAssignment) > 0:
+		return kerr.InvalidReplicaAssignment.Code, "manual replica assignment is not supported yet; give partitions and replication factor"
 	}
 	if msg := validTopicName(rt.Topic); msg != "" {
 		return kerr.InvalidTopicException.Code, msg
 	}
-	if _, ok := n.topics[rt.Topic]; ok {
+	if _, ok := n.meta.image.Topic(rt.Topic); ok {
 		return kerr.TopicAlreadyExists.Code, fmt.Sprintf("topic %q already exists", rt.Topic)
 	}
-	partitions := rt.NumPartitions
-	replicationFactor := rt.ReplicationFactor
-	if len(rt.ReplicaAssignment) > 0 {
-		if partitions != -1 || replicationFactor != -1 {
-			return kerr.InvalidRequest.Code, "give either a replica assignment or partitions and replication factor"
-		}
-		partitions = int32(len(rt.ReplicaAssignment))
-		for _, a := range rt.ReplicaAssignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != n.config.NodeID {
-				return kerr.InvalidReplicaAssignment.Code, fmt.Sprintf("the only broker is %d", n.config.NodeID)
-			}
-		}
-		replicationFactor = 1
-	}
+	partitions, replicationFactor := rt.NumPartitions, rt.ReplicationFactor
 	if partitions == -1 {
 		partitions = n.config.DefaultPartitions
 	}
 	if replicationFactor == -1 {
-		replicationFactor = 1
+		replicationFactor = n.config.DefaultReplicationFactor
 	}
 	if partitions < 1 || partitions > partitionsMax {
 		return kerr.InvalidPartitions.Code, fmt.Sprintf("partitions %d is outside [1, %d]", partitions, partitionsMax)
 	}
-	if replicationFactor != 1 {
-		return kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d is larger than the 1 available broker", replicationFactor)
-	}
 	configs := map[string]string{}
-	for _, c := range rt.Configs {
-		if c.Value == nil {
-			continue
+	for _, kv := range rt.Configs {
+		if kv.Value != nil {
+			configs[kv.Name] = *kv.Value
 		}
-		configs[c.Name] = *c.Value
 	}
 	if err := validateTopicConfigs(configs); err != nil {
 		return kerr.InvalidConfig.Code, err.Error()
@@ -79,30 +70,44 @@ func (n *Node) createOne(now time.Time, rt *kmsg.CreateTopicsRequestTopic, out *
 	if len(configs) == 0 {
 		configs = nil
 	}
-	out.NumPartitions = partitions
-	out.ReplicationFactor = replicationFactor
+	out.NumPartitions, out.ReplicationFactor = partitions, replicationFactor
+	live := n.liveBrokers()
+	if int(replicationFactor) > live || replicationFactor < 1 {
+		return kerr.InvalidReplicationFactor.Code, fmt.Sprintf("replication factor %d with %d live broker(s)", replicationFactor, live)
+	}
 	if validateOnly {
 		return 0, ""
 	}
-	t, err := n.createTopic(rt.Topic, partitions, configs, now)
-	if err != nil {
-		n.logger.Error("creating topic", "topic", rt.Topic, "err", err)
-		return kerr.KafkaStorageError.Code, err.Error()
+	if err := c.CreateTopic(now, rt.Topic, partitions, replicationFactor, configs); err != nil {
+		return err.Code, err.Message
 	}
-	out.TopicID = t.id
+	if t, ok := c.Image().Topic(rt.Topic); ok {
+		out.TopicID = t.ID
+	}
 	for _, key := range sortedTopicConfigKeys {
-		value, override := topicValue(n.config, t.configs, key)
-		c := kmsg.NewCreateTopicsResponseTopicConfig()
-		c.Name = key
-		c.Value = &value
-		c.Source = configSource(override)
-		out.Configs = append(out.Configs, c)
+		value, override := topicValue(n.config, configs, key)
+		kv := kmsg.NewCreateTopicsResponseTopicConfig()
+		kv.Name = key
+		kv.Value = &value
+		kv.Source = configSource(override)
+		out.Configs = append(out.Configs, kv)
 	}
-	n.logger.Info("created topic", "topic", rt.Topic, "partitions", partitions)
+	n.logger.Info("creating topic", "topic", rt.Topic, "partitions", partitions, "replication-factor", replicationFactor)
 	return 0, ""
 }
 
-func (n *Node) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response {
+// liveBrokers counts registered, unfenced brokers.
+func (n *Node) liveBrokers() int {
+	live := 0
+	for _, b := range n.meta.image.Brokers() {
+		if !b.Fenced {
+			live++
+		}
+	}
+	return live
+}
+
+func (n *Node) handleDeleteTopics(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.DeleteTopicsRequest) {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
 		name *string
@@ -120,56 +125,36 @@ func (n *Node) handleDeleteTopics(req *kmsg.DeleteTopicsRequest) kmsg.Response {
 	}
 	for _, tg := range targets {
 		out := kmsg.NewDeleteTopicsResponseTopic()
-		var t *topic
-		if tg.name != nil {
-			name := *tg.name
-			out.Topic = &name
-			t = n.topics[name]
-			if t == nil {
+		out.Topic, out.TopicID = tg.name, tg.id
+		name := ""
+		switch {
+		case tg.name != nil:
+			name = *tg.name
+			if _, ok := n.meta.image.Topic(name); !ok {
 				out.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
-		} else {
-			out.TopicID = tg.id
-			t = n.topicByID(tg.id)
-			if t == nil {
+		default:
+			found, ok := n.meta.image.TopicName(tg.id)
+			if !ok {
 				out.ErrorCode = kerr.UnknownTopicID.Code
 			}
-		}
-		if t != nil {
-			name := t.name
+			name = found
 			out.Topic = &name
-			out.TopicID = t.id
-			if err := n.deleteTopic(t); err != nil {
-				n.logger.Error("deleting topic", "topic", t.name, "err", err)
-				out.ErrorCode = kerr.KafkaStorageError.Code
+		}
+		if out.ErrorCode == 0 {
+			if t, ok := n.meta.image.Topic(name); ok {
+				out.TopicID = t.ID
+			}
+			switch c := n.meta.active; {
+			case c == nil:
+				out.ErrorCode = kerr.NotController.Code
+			default:
+				if err := c.DeleteTopic(now, name); err != nil {
+					out.ErrorCode = err.Code
+				}
 			}
 		}
 		resp.Topics = append(resp.Topics, out)
 	}
-	return resp
-}
-
-// deleteTopic forgets the topic first (metadata), then removes its logs: a
-// crash in between leaves orphan directories, never a topic without logs.
-func (n *Node) deleteTopic(t *topic) error {
-	delete(n.topics, t.name)
-	n.removeTopicName(t.name)
-	if err := n.saveMetadata(); err != nil {
-		n.topics[t.name] = t
-		n.insertTopicName(t.name)
-		return err
-	}
-	for _, p := range t.partitions {
-		p.core.Failed(core.ErrorCode(kerr.UnknownTopicOrPartition.Code))
-		for _, ack := range p.core.Ready().Acks {
-			n.produceAcked(ack)
-		}
-		p.core.Advance()
-		p.syncing = nil
-		if err := p.log.Delete(); err != nil {
-			n.logger.Warn("removing partition log", "topic", t.name, "partition", p.index, "err", err)
-		}
-	}
-	n.logger.Info("deleted topic", "topic", t.name)
-	return nil
+	n.answerAfter(n.commitController(now), id, seq, h, resp)
 }

@@ -1,16 +1,17 @@
 package replica
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/core"
+	"cairn/core/controller"
 	"cairn/diskfault"
 	"cairn/replica/storage"
 )
@@ -51,8 +52,12 @@ func (t *SyncTask) Run() error { return t.job.Run() }
 // Outbound holds for it, and calls Tick no later than Deadline.
 type Ready struct {
 	Outbound []Outbound
-	Syncs    []*SyncTask
-	Close    []ConnID
+	// PeerSends are requests to other brokers, in order per broker.
+	PeerSends []PeerMessage
+	// Proposals are metadata log entries to replicate (clustered nodes).
+	Proposals [][]byte
+	Syncs     []*SyncTask
+	Close     []ConnID
 	// Deadline is the earliest time a waiting request expires; zero if none.
 	Deadline time.Time
 }
@@ -71,10 +76,20 @@ type Node struct {
 	produces   map[core.Token]*produceSlot
 	nextToken  core.Token
 	fetches    []*fetchWait
-	ready      Ready
+	meta       metadataState
+	// cleanShutdown says the previous process of this node closed cleanly.
+	cleanShutdown bool
+	peers         peerSet
+	ready         Ready
 }
 
-// Open starts a node on its data directory, recovering every partition log.
+// cleanShutdownName marks a data directory whose node closed cleanly.
+const cleanShutdownName = "clean-shutdown"
+
+// Open starts a node on its data directory. A standalone node replays its
+// local metadata log, becomes its own controller and registers itself; a
+// clustered node waits for the driver to feed it the metadata log
+// (ApplyMetadata, SetControllerLeader).
 func Open(config Config, env Env, now time.Time) (*Node, error) {
 	if err := config.Validate(); err != nil {
 		return nil, err
@@ -83,73 +98,74 @@ func Open(config Config, env Env, now time.Time) (*Node, error) {
 		return nil, errors.New("replica: Env needs FS, Logger and Rand")
 	}
 	n := &Node{
-		config:   config,
-		fs:       env.FS,
-		logger:   env.Logger,
-		rand:     env.Rand,
-		topics:   map[string]*topic{},
-		conns:    map[ConnID]*conn{},
-		produces: map[core.Token]*produceSlot{},
+		config:    config,
+		fs:        env.FS,
+		logger:    env.Logger,
+		rand:      env.Rand,
+		clusterID: config.ClusterID,
+		topics:    map[string]*topic{},
+		conns:     map[ConnID]*conn{},
+		produces:  map[core.Token]*produceSlot{},
+		peers:     newPeerSet(),
 	}
+	n.meta.image = controller.NewImage()
+	n.meta.controllerID = -1
+	n.meta.incarnation = now.UnixNano()
 	if err := createDirectoryDurably(n.fs, config.DataDir); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	meta, found, err := loadMetadata(n.fs, config.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	n.clusterID = meta.ClusterID
-	if !found || n.clusterID == "" {
-		var id [16]byte
-		for i := range id {
-			id[i] = byte(n.rand.Uint32())
+	marker := path.Join(config.DataDir, cleanShutdownName)
+	if _, err := n.fs.Stat(marker); err == nil {
+		n.cleanShutdown = true
+		if err := n.fs.Remove(marker); err != nil {
+			return nil, fmt.Errorf("remove clean-shutdown marker: %w", err)
 		}
-		n.clusterID = hex.EncodeToString(id[:])
+		if err := syncDirectory(n.fs, config.DataDir); err != nil {
+			return nil, fmt.Errorf("remove clean-shutdown marker: %w", err)
+		}
 	}
-	for _, tm := range meta.Topics {
-		if err := n.restoreTopic(tm, now); err != nil {
+	if config.Standalone {
+		local, entries, err := openLocalMetadataLog(n.fs, config.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("open metadata log: %w", err)
+		}
+		n.meta.local = local
+		for i, entry := range entries {
+			n.ApplyMetadata(now, uint64(i+1), entry)
+		}
+		if n.meta.unopened {
 			n.closeLogs()
-			return nil, err
+			local.close()
+			return nil, errors.New("a partition failed to open; see the log")
 		}
-	}
-	if !found {
-		if err := n.saveMetadata(); err != nil {
-			return nil, fmt.Errorf("persist metadata: %w", err)
-		}
+		n.SetControllerLeader(now, config.NodeID)
+		n.heartbeat(now)
 	}
 	return n, nil
 }
 
-func (n *Node) restoreTopic(tm topicMetadata, now time.Time) error {
-	t := &topic{name: tm.Name, configs: tm.Configs}
-	id, err := hex.DecodeString(tm.ID)
-	if err != nil || len(id) != len(t.id) {
-		return fmt.Errorf("metadata: topic %q has a bad id %q", tm.Name, tm.ID)
-	}
-	copy(t.id[:], id)
-	if msg := validTopicName(tm.Name); msg != "" || tm.Partitions < 1 || tm.Partitions > partitionsMax {
-		return fmt.Errorf("metadata: topic %q with %d partitions is invalid", tm.Name, tm.Partitions)
-	}
-	for i := int32(0); i < tm.Partitions; i++ {
-		p, err := n.openPartition(t, i, now)
-		if err != nil {
-			return err
+// Close closes every log cleanly and marks the data directory as cleanly
+// shut down. Waiting requests are dropped; the driver closes connections.
+func (n *Node) Close() error {
+	first := n.closeLogs()
+	if n.meta.local != nil {
+		if err := n.meta.local.close(); err != nil && first == nil {
+			first = err
 		}
-		t.partitions = append(t.partitions, p)
 	}
-	n.topics[t.name] = t
-	n.insertTopicName(t.name)
-	return nil
+	if first == nil {
+		first = writeFileAtomic(n.fs, n.config.DataDir, cleanShutdownName, nil)
+	}
+	return first
 }
-
-// Close closes every log cleanly. Waiting requests are dropped; the driver
-// closes the connections.
-func (n *Node) Close() error { return n.closeLogs() }
 
 func (n *Node) closeLogs() error {
 	var first error
 	for _, name := range n.topicNames {
 		for _, p := range n.topics[name].partitions {
+			if p == nil {
+				continue
+			}
 			if err := p.log.Close(); err != nil && first == nil {
 				first = err
 			}
@@ -219,7 +235,7 @@ func (n *Node) HandleRequest(now time.Time, id ConnID, r Request) {
 // decode parses a request body. kmsg reports malformed input as errors; the
 // recover is a last line so that no byte sequence from a client can take
 // the broker down.
-func decode(req kmsg.Request, body []byte) (err error) {
+func decode(req interface{ ReadFrom([]byte) error }, body []byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("decoder panic: %v", r)
@@ -256,9 +272,17 @@ func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, req 
 	case *kmsg.ListOffsetsRequest:
 		n.respond(id, c.take(), h, n.handleListOffsets(r))
 	case *kmsg.CreateTopicsRequest:
-		n.respond(id, c.take(), h, n.handleCreateTopics(now, r))
+		n.handleCreateTopics(now, id, c.take(), h, r)
 	case *kmsg.DeleteTopicsRequest:
-		n.respond(id, c.take(), h, n.handleDeleteTopics(r))
+		n.handleDeleteTopics(now, id, c.take(), h, r)
+	case *kmsg.OffsetForLeaderEpochRequest:
+		n.respond(id, c.take(), h, n.handleOffsetForLeaderEpoch(r))
+	case *kmsg.BrokerRegistrationRequest:
+		n.handleBrokerRegistration(now, id, c.take(), h, r)
+	case *kmsg.BrokerHeartbeatRequest:
+		n.handleBrokerHeartbeat(now, id, c.take(), h, r)
+	case *kmsg.AlterPartitionRequest:
+		n.handleAlterPartition(now, id, c.take(), h, r)
 	case *kmsg.DescribeConfigsRequest:
 		n.respond(id, c.take(), h, n.handleDescribeConfigs(r))
 	default:
@@ -300,16 +324,31 @@ func (n *Node) conn(id ConnID) *conn {
 	return c
 }
 
-// Tick expires waiting requests whose deadline has passed.
+// Tick expires waiting requests whose deadline has passed and runs the
+// periodic work: heartbeats, the controller's session checks, ISR checks,
+// retries of inter-broker requests.
 func (n *Node) Tick(now time.Time) {
 	n.expireProduces(now)
 	n.expireFetches(now)
+	if n.meta.unopened {
+		n.reconcileAll(now)
+	}
+	n.heartbeat(now)
+	for _, name := range n.topicNames {
+		for _, p := range n.topics[name].partitions {
+			if p != nil && p.core.Role() == core.RoleLeader {
+				p.core.Tick(now)
+				n.afterCore(now, p)
+			}
+		}
+	}
+	n.pollPeers(now)
 }
 
 // SyncDone reports a finished SyncTask.
 func (n *Node) SyncDone(now time.Time, task *SyncTask, err error) {
 	p := task.partition
-	if p.syncing != task {
+	if p.syncing != task || p.closed {
 		return // the partition was deleted or reopened meanwhile
 	}
 	p.syncing = nil
@@ -320,6 +359,7 @@ func (n *Node) SyncDone(now time.Time, task *SyncTask, err error) {
 		p.core.Synced(p.log.DurableOffset())
 	}
 	n.afterCore(now, p)
+	n.pollPeers(now)
 }
 
 // afterCore executes what a partition's state machine asked for, in the
@@ -348,9 +388,13 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 	for _, ack := range rd.Acks {
 		n.produceAcked(ack)
 	}
-	advanced := rd.HighWatermarkAdvanced
+	proposal := rd.Proposal
+	wake := rd.HighWatermarkAdvanced || rd.EndAdvanced
 	p.core.Advance()
-	if advanced {
+	if proposal != nil {
+		n.proposeISR(now, p, proposal)
+	}
+	if wake {
 		n.wakeFetches(now)
 	}
 }
@@ -365,7 +409,8 @@ func (n *Node) failPartition(p *partition, what string, err error) {
 
 // HasReady reports whether the driver has work.
 func (n *Node) HasReady() bool {
-	return len(n.ready.Outbound) > 0 || len(n.ready.Syncs) > 0 || len(n.ready.Close) > 0
+	return len(n.ready.Outbound) > 0 || len(n.ready.Syncs) > 0 || len(n.ready.Close) > 0 ||
+		len(n.ready.PeerSends) > 0 || len(n.ready.Proposals) > 0
 }
 
 // Ready returns the pending effects and the next deadline. The slices stay
@@ -383,10 +428,20 @@ func (n *Node) Advance() {
 	n.ready.Outbound = n.ready.Outbound[:0]
 	n.ready.Syncs = n.ready.Syncs[:0]
 	n.ready.Close = n.ready.Close[:0]
+	clear(n.ready.PeerSends)
+	n.ready.PeerSends = n.ready.PeerSends[:0]
+	clear(n.ready.Proposals)
+	n.ready.Proposals = n.ready.Proposals[:0]
 }
 
 func (n *Node) nextDeadline() time.Time {
-	var next time.Time
+	next := n.meta.nextHeartbeat
+	if n.meta.controllerID < 0 && n.config.Standalone {
+		next = time.Time{}
+	}
+	if at := n.peers.retryAt; !at.IsZero() && (next.IsZero() || at.Before(next)) {
+		next = at
+	}
 	for _, slot := range n.produces {
 		if next.IsZero() || slot.wait.deadline.Before(next) {
 			next = slot.wait.deadline
@@ -400,6 +455,7 @@ func (n *Node) nextDeadline() time.Time {
 	return next
 }
 
+// partition returns the hosted partition, or nil.
 func (n *Node) partition(topicName string, index int32) *partition {
 	t, ok := n.topics[topicName]
 	if !ok || index < 0 || int(index) >= len(t.partitions) {
@@ -425,6 +481,9 @@ func (n *Node) Partitions() []PartitionInfo {
 	var out []PartitionInfo
 	for _, name := range n.topicNames {
 		for _, p := range n.topics[name].partitions {
+			if p == nil {
+				continue
+			}
 			out = append(out, PartitionInfo{
 				PartitionStatus: p.core.Status(), Failed: p.failed,
 				LogEndOffset: p.log.NextOffset(), LogDurableOffset: p.log.DurableOffset(),

@@ -1,9 +1,6 @@
 package replica
 
 import (
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -11,22 +8,23 @@ import (
 	"time"
 
 	"cairn/core"
+	"cairn/core/controller"
 	"cairn/diskfault"
 	"cairn/replica/storage"
 )
 
-// Topic-name rules, as Kafka enforces them.
+// Limits of topic metadata.
 const (
 	topicNameBytesMax = 249
 	partitionsMax     = 10000
-	metadataFileName  = "cairn-metadata.json"
 )
 
-// topic is a topic hosted on this node.
+// topic is a topic as this node knows it: its identity and configs from
+// the metadata image, and the partitions it hosts (nil where it hosts none).
 type topic struct {
 	name       string
-	id         [16]byte
-	configs    map[string]string // overrides only; defaults come from topicConfigDefaults
+	id         controller.TopicID
+	configs    map[string]string // overrides only; defaults come from topicConfigs
 	partitions []*partition
 }
 
@@ -43,22 +41,11 @@ type partition struct {
 	// failed is set when the log can no longer be trusted (a failed fsync):
 	// the partition refuses produces until the node restarts and recovers it.
 	failed bool
+	// closed is set once the partition left this node; late completions
+	// for it are ignored.
+	closed bool
 	// messageBytesMax is the topic's max.message.bytes.
 	messageBytesMax int32
-}
-
-// metadataFile is the node's persisted view of its topics. It is replaced
-// atomically (write, sync, rename, sync directory) on every change.
-type metadataFile struct {
-	ClusterID string          `json:"cluster_id"`
-	Topics    []topicMetadata `json:"topics"`
-}
-
-type topicMetadata struct {
-	Name       string            `json:"name"`
-	ID         string            `json:"id"`
-	Partitions int32             `json:"partitions"`
-	Configs    map[string]string `json:"configs,omitempty"`
 }
 
 // validTopicName reports why name cannot be a topic, or "" if it can.
@@ -80,48 +67,6 @@ func validTopicName(name string) string {
 
 func partitionDir(dataDir, topicName string, index int32) string {
 	return path.Join(dataDir, topicName+"-"+strconv.Itoa(int(index)))
-}
-
-// loadMetadata reads the metadata file, or returns an empty one for a new
-// data directory.
-func loadMetadata(fs diskfault.FS, dataDir string) (metadataFile, bool, error) {
-	var m metadataFile
-	f, err := fs.Open(path.Join(dataDir, metadataFileName))
-	if err != nil {
-		if _, statErr := fs.Stat(path.Join(dataDir, metadataFileName)); statErr != nil {
-			return m, false, nil
-		}
-		return m, false, fmt.Errorf("open metadata: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return m, false, fmt.Errorf("stat metadata: %w", err)
-	}
-	buf := make([]byte, info.Size())
-	if _, err := f.ReadAt(buf, 0); err != nil && int64(len(buf)) != 0 {
-		return m, false, fmt.Errorf("read metadata: %w", err)
-	}
-	if err := json.Unmarshal(buf, &m); err != nil {
-		return m, false, fmt.Errorf("metadata file %s is corrupt: %w", metadataFileName, err)
-	}
-	return m, true, nil
-}
-
-// saveMetadata replaces the metadata file atomically and durably.
-func (n *Node) saveMetadata() error {
-	m := metadataFile{ClusterID: n.clusterID}
-	for _, name := range n.topicNames {
-		t := n.topics[name]
-		m.Topics = append(m.Topics, topicMetadata{
-			Name: t.name, ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.partitions)), Configs: t.configs,
-		})
-	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeFileAtomic(n.fs, n.config.DataDir, metadataFileName, data)
 }
 
 // writeFileAtomic writes dir/name through a temporary file so that a crash
@@ -146,12 +91,7 @@ func writeFileAtomic(fs diskfault.FS, dir, name string, data []byte) error {
 	if err := fs.Rename(tmp, path.Join(dir, name)); err != nil {
 		return err
 	}
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDirectory(fs, dir)
 }
 
 // insertTopicName keeps n.topicNames sorted, so that every listing of topics
@@ -171,6 +111,7 @@ func (n *Node) removeTopicName(name string) {
 }
 
 // openPartition opens (recovering) or creates the log of one partition.
+// The partition starts without a role; the metadata gives it one.
 func (n *Node) openPartition(t *topic, index int32, now time.Time) (*partition, error) {
 	logConfig, err := topicLogConfig(n.config, t.configs)
 	if err != nil {
@@ -189,7 +130,7 @@ func (n *Node) openPartition(t *topic, index int32, now time.Time) (*partition, 
 	messageBytesMax, _ := topicInt(n.config, t.configs, "max.message.bytes")
 	minInsync, _ := topicInt(n.config, t.configs, "min.insync.replicas")
 	state := core.LogState{StartOffset: log.StartOffset(), EndOffset: log.NextOffset(), DurableOffset: log.DurableOffset()}
-	p := &partition{
+	return &partition{
 		topic:           t,
 		index:           index,
 		dir:             dir,
@@ -199,45 +140,40 @@ func (n *Node) openPartition(t *topic, index int32, now time.Time) (*partition, 
 			Topic: t.name, Partition: index, ReplicaID: n.config.NodeID, Durability: n.config.Durability,
 			MinInsyncReplicas: int(minInsync), ReplicaLagMax: n.config.ReplicaLagMax,
 		}, state, epochs),
-	}
-	// One broker: this replica leads, alone in its ISR, in epoch 0.
-	self := []int32{n.config.NodeID}
-	p.core.SetLeadership(now, core.Leadership{Leader: n.config.NodeID, LeaderEpoch: 0, Replicas: self, ISR: self})
-	n.afterCore(now, p)
-	return p, nil
+	}, nil
 }
 
-// createTopic creates a topic's partitions and persists the metadata. On any
-// failure it removes what it created, so a half-made topic never lingers.
-func (n *Node) createTopic(name string, partitions int32, configs map[string]string, now time.Time) (*topic, error) {
-	t := &topic{name: name, configs: configs}
-	binary.BigEndian.PutUint64(t.id[:8], n.rand.Uint64())
-	binary.BigEndian.PutUint64(t.id[8:], n.rand.Uint64())
-	for i := int32(0); i < partitions; i++ {
-		p, err := n.openPartition(t, i, now)
-		if err != nil {
-			n.discardPartitions(t)
-			return nil, err
-		}
-		t.partitions = append(t.partitions, p)
+// closePartition stops hosting a partition: waiting produces fail, and its
+// log is deleted (the partition moved away or its topic is gone) or closed.
+func (n *Node) closePartition(p *partition, remove bool) {
+	p.closed = true
+	p.syncing = nil
+	p.core.Failed(core.ErrNotLeader)
+	for _, ack := range p.core.Ready().Acks {
+		n.produceAcked(ack)
 	}
-	n.topics[name] = t
-	n.insertTopicName(name)
-	if err := n.saveMetadata(); err != nil {
-		delete(n.topics, name)
-		n.removeTopicName(name)
-		n.discardPartitions(t)
-		return nil, fmt.Errorf("persist metadata: %w", err)
+	p.core.Advance()
+	var err error
+	if remove {
+		err = p.log.Delete()
+	} else {
+		err = p.log.Close()
 	}
-	return t, nil
+	if err != nil {
+		n.logger.Warn("closing partition log", "topic", p.topic.name, "partition", p.index, "err", err)
+	}
 }
 
-func (n *Node) discardPartitions(t *topic) {
+// removeTopic forgets a deleted topic and deletes its local logs.
+func (n *Node) removeTopic(t *topic) {
+	delete(n.topics, t.name)
+	n.removeTopicName(t.name)
 	for _, p := range t.partitions {
-		if err := p.log.Delete(); err != nil {
-			n.logger.Warn("removing partition", "topic", t.name, "partition", p.index, "err", err)
+		if p != nil {
+			n.closePartition(p, true)
 		}
 	}
+	n.logger.Info("deleted topic", "topic", t.name)
 }
 
 // createDirectoryDurably creates dir and any missing parents, syncing each
@@ -255,15 +191,7 @@ func createDirectoryDurably(fs diskfault.FS, dir string) error {
 		return err
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
-		parent, err := fs.OpenDir(path.Dir(missing[i]))
-		if err != nil {
-			return err
-		}
-		err = parent.Sync()
-		if closeErr := parent.Close(); err == nil {
-			err = closeErr
-		}
-		if err != nil {
+		if err := syncDirectory(fs, path.Dir(missing[i])); err != nil {
 			return err
 		}
 	}

@@ -253,10 +253,14 @@ func (b *broker) resume(w *World) {
 	}
 }
 
-// failed reports whether any partition's log failed (it needs a restart).
+// failed reports whether the broker needs a restart: a partition's log or
+// its metadata log failed.
 func (b *broker) failed() bool {
 	if b.node == nil {
 		return false
+	}
+	if b.node.MetadataFailed() {
+		return true
 	}
 	for _, p := range b.node.Partitions() {
 		if p.Failed {

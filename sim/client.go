@@ -21,6 +21,8 @@ const (
 	fetchVersion   = 12
 	// reconnectBackoff is how long a client waits after losing a connection.
 	reconnectBackoff = 100 * time.Millisecond
+	// errorBackoff is how long a client waits after an error response.
+	errorBackoff = 50 * time.Millisecond
 	// recordsPerProduceMax bounds a produce batch.
 	recordsPerProduceMax = 5
 	// keysMax is the size of the producers' key space.
@@ -264,22 +266,29 @@ func (c *client) onResponse(w *World, payload []byte) {
 	}
 	in := c.inflight
 	c.inflight = nil
+	backoff := false
 	switch r := resp.(type) {
 	case *kmsg.ProduceResponse:
-		c.onProduce(w, in, r)
+		backoff = c.onProduce(w, in, r)
 	case *kmsg.FetchResponse:
-		c.onFetch(w, in, r)
+		backoff = c.onFetch(w, in, r)
 	}
-	if !c.done {
+	switch {
+	case c.done:
+	case backoff:
+		// Real clients back off after errors (a partition without a
+		// leader, a broker recovering) instead of spinning.
+		c.sleep(w, errorBackoff)
+	default:
 		c.next(w)
 	}
 }
 
-func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) {
+func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (backoff bool) {
 	op := &w.history[in.ops[0]]
 	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
 		w.violation("protocol", fmt.Sprintf("%s: produce response shape %d topics", c.name(), len(r.Topics)))
-		return
+		return false
 	}
 	p := r.Topics[0].Partitions[0]
 	op.Return = int64(w.now)
@@ -298,6 +307,7 @@ func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) {
 		op.Outcome = linearizability.OutcomeUnknown
 		w.tracef("%s produce unknown %s", c.name(), errorName(p.ErrorCode))
 	}
+	return p.ErrorCode != 0
 }
 
 // definitelyNotWritten lists the errors a broker returns only before it
@@ -311,10 +321,10 @@ func definitelyNotWritten(code int16) bool {
 	return false
 }
 
-func (c *client) onFetch(w *World, in *inflight, r *kmsg.FetchResponse) {
+func (c *client) onFetch(w *World, in *inflight, r *kmsg.FetchResponse) (backoff bool) {
 	if r.ErrorCode != 0 {
 		w.tracef("%s fetch error %s", c.name(), errorName(r.ErrorCode))
-		return
+		return true
 	}
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
@@ -323,9 +333,13 @@ func (c *client) onFetch(w *World, in *inflight, r *kmsg.FetchResponse) {
 				w.violation("protocol", fmt.Sprintf("%s: fetch answered for %s-%d, never asked", c.name(), rt.Topic, rp.Partition))
 				continue
 			}
+			if rp.ErrorCode != 0 {
+				backoff = true
+			}
 			c.onFetchPartition(w, in, pos, &rp)
 		}
 	}
+	return backoff
 }
 
 func (c *client) onFetchPartition(w *World, in *inflight, pos *position, rp *kmsg.FetchResponseTopicPartition) {

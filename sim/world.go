@@ -373,12 +373,41 @@ func (w *World) quiescent() bool {
 			return false
 		}
 	}
+	if !w.partitionsCommitted() {
+		return false
+	}
 	for _, c := range w.clients {
 		if c.role != roleConsumer {
 			continue
 		}
 		for _, p := range c.positions {
 			if !p.caughtUp || p.offset < w.acknowledgedEnd[linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// partitionsCommitted reports whether every partition has a leader whose
+// high watermark covers everything acknowledged.
+func (w *World) partitionsCommitted() bool {
+	leaders := map[linearizability.TopicPartition]int64{}
+	for _, b := range w.brokers {
+		if b.node == nil {
+			continue
+		}
+		for _, p := range b.node.Partitions() {
+			if p.Role == core.RoleLeader {
+				leaders[linearizability.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.HighWatermark
+			}
+		}
+	}
+	for _, t := range w.options.Topics {
+		for p := int32(0); p < t.Partitions; p++ {
+			tp := linearizability.TopicPartition{Topic: t.Name, Partition: p}
+			hw, ok := leaders[tp]
+			if !ok || hw < w.acknowledgedEnd[tp] {
 				return false
 			}
 		}

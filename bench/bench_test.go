@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"cairn/perf"
+)
+
+func TestParseDD(t *testing.T) {
+	output := "1024+0 records in\n1024+0 records out\n1073741824 bytes (1.1 GB, 1.0 GiB) copied, 3.21234 s, 334 MB/s\n"
+	bytes, seconds, err := parseDD(output)
+	if err != nil || bytes != 1073741824 || seconds != 3.21234 {
+		t.Fatalf("got %d bytes, %v s, %v", bytes, seconds, err)
+	}
+	small := "1000+0 records in\n1000+0 records out\n4096000 bytes (4.1 MB, 3.9 MiB) copied, 0.2 s, 20.5 MB/s\n"
+	if bytes, seconds, err := parseDD(small); err != nil || bytes != 4096000 || seconds != 0.2 {
+		t.Fatalf("got %d bytes, %v s, %v", bytes, seconds, err)
+	}
+	tiny := "10+0 records in\n10+0 records out\n40960 bytes (41 kB, 40 KiB) copied, 9.5602e-05 s, 428 MB/s\n"
+	if bytes, seconds, err := parseDD(tiny); err != nil || bytes != 40960 || seconds != 9.5602e-05 {
+		t.Fatalf("got %d bytes, %v s, %v", bytes, seconds, err)
+	}
+	for _, bad := range []string{"", "dd: failed to open 'x': Permission denied", "10 bytes copied, 0 s, inf B/s"} {
+		if _, _, err := parseDD(bad); err == nil {
+			t.Errorf("parseDD(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestParseReadyLine(t *testing.T) {
+	cases := map[string]string{
+		"cairn: broker 0 ready on 127.0.0.1:9092 (data in ./data, durability durable)": "127.0.0.1:9092",
+		"kfake: ready on 127.0.0.1:41234":                                              "127.0.0.1:41234",
+		"starting":                                                                     "",
+		"ready on":                                                                     "",
+		"ready on nonsense":                                                            "",
+	}
+	for line, want := range cases {
+		if got := parseReadyLine(line); got != want {
+			t.Errorf("parseReadyLine(%q) = %q, want %q", line, got, want)
+		}
+	}
+}
+
+func TestParseProcessStatSeconds(t *testing.T) {
+	stat := "1234 (cairn serve) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 10 0 100 0 0"
+	if got := parseProcessStatSeconds(stat); got != 3.25 {
+		t.Fatalf("got %v, want 3.25", got)
+	}
+	if got := parseProcessStatSeconds("garbage"); got >= 0 {
+		t.Fatalf("garbage gave %v", got)
+	}
+}
+
+func TestMedianOf(t *testing.T) {
+	identity := func(v float64) float64 { return v }
+	if got := medianOf([]float64{3, 1, 2}, identity); got != 2 {
+		t.Errorf("odd: %v", got)
+	}
+	if got := medianOf([]float64{4, 1, 3, 2}, identity); got != 2.5 {
+		t.Errorf("even: %v", got)
+	}
+	if got := medianOf(nil, identity); got != 0 {
+		t.Errorf("empty: %v", got)
+	}
+}
+
+func TestMachineParsers(t *testing.T) {
+	if got := cpuModel("processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t: x\n"); got != "AMD EPYC 7B13" {
+		t.Errorf("cpuModel: %q", got)
+	}
+	if got := memoryTotalBytes("MemTotal:       24567890 kB\nMemFree: 1 kB\n"); got != 24567890*1024 {
+		t.Errorf("memoryTotalBytes: %d", got)
+	}
+	if got := memoryTotalBytes("nothing"); got != 0 {
+		t.Errorf("memoryTotalBytes of nothing: %d", got)
+	}
+}
+
+func outcome(produceMegabytes, consumeMegabytes float64, p99 time.Duration) runOutcome {
+	return runOutcome{
+		Produce: perf.Result{Records: 10, MegabytesPerSecond: produceMegabytes, RecordsPerSecond: produceMegabytes * 1000,
+			Latency: &perf.LatencySummary{P50: p99 / 2, P99: p99}},
+		Consume: perf.Result{Records: 10, MegabytesPerSecond: consumeMegabytes},
+	}
+}
+
+func TestReportRowsAndVerdicts(t *testing.T) {
+	cairn, _ := targetNamed("cairn")
+	kfake, _ := targetNamed("kfake")
+	r := &report{
+		Settings: settings{Repeats: 3, Records: 10, RecordBytes: 1024, Partitions: 4, ProduceDuration: time.Second, LoopbackDuration: time.Second},
+		Limits:   limits{SequentialWriteBytesPerSecond: 300e6, SyncWriteLatency: 200 * time.Microsecond, LoopbackBytesPerSecond: 2e9},
+		Targets: []*targetRuns{
+			{Target: cairn, Runs: []runOutcome{outcome(200, 900, 9*time.Millisecond), outcome(100, 600, 3*time.Millisecond), outcome(150, 500, 5*time.Millisecond)}},
+			{Target: kfake, Runs: []runOutcome{outcome(100, 400, time.Millisecond), outcome(120, 400, time.Millisecond), outcome(140, 400, time.Millisecond)}},
+		},
+	}
+	rows := r.rows()
+	if rows[0].ProduceMegabytesPerSecond != 150 || rows[0].ConsumeMegabytesPerSecond != 600 || rows[0].LatencyP99Milliseconds != 5 {
+		t.Fatalf("cairn medians: %+v", rows[0])
+	}
+	if rows[0].ProduceRatio != 1.25 || rows[0].ConsumeRatio != 1.5 || rows[1].ProduceRatio != 1 {
+		t.Fatalf("ratios: %+v", rows)
+	}
+	checks := verdicts(rows, r.Limits.SequentialWriteBytesPerSecond)
+	if len(checks) != 3 || !checks[0].Pass || checks[1].Pass || !checks[2].Pass {
+		t.Fatalf("verdicts: %+v", checks)
+	}
+	if checks[1].Measured != 0.5 {
+		t.Fatalf("produce to disk: %v", checks[1].Measured)
+	}
+	text := r.markdown()
+	for _, want := range []string{"| cairn | 150.0 | 150000 | 2.5 | 5.0 | 600.0 | 1.25x / 1.50x |", "FAIL", "PASS", "## Machine limits", "make bench", "bin/cairn perf produce --brokers ADDRESS"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(r.summary(), "50% of the dd durable-write limit") {
+		t.Errorf("summary: %s", r.summary())
+	}
+}
+
+func TestLoopback(t *testing.T) {
+	rate, err := measureLoopback(context.Background(), 200*time.Millisecond)
+	if err != nil || rate <= 0 {
+		t.Fatalf("loopback: %v bytes/s, %v", rate, err)
+	}
+}
+
+func TestSupervisorServerLifecycle(t *testing.T) {
+	processes := newSupervisor()
+	defer processes.killAll()
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "server.log")
+	script := `trap 'exit 0' TERM; echo starting; echo noise >&2; echo "fake: ready on 127.0.0.1:4321"; while :; do sleep 0.05; done`
+	broker, err := processes.startServer(ctx, logPath, 5*time.Second, "sh", "-c", script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if broker.address != "127.0.0.1:4321" {
+		t.Fatalf("address %q", broker.address)
+	}
+	if err := broker.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if !strings.Contains(broker.logTail(), "noise") {
+		t.Fatalf("log %q", broker.logTail())
+	}
+
+	// A server that exits early is reported with its log.
+	_, err = processes.startServer(ctx, logPath, 5*time.Second, "sh", "-c", "echo broken >&2; exit 3")
+	if err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Fatalf("early exit: %v", err)
+	}
+
+	// killAll ends a running child and its process group.
+	hung, err := processes.startServer(ctx, logPath, 5*time.Second, "sh", "-c", `echo "ready on 127.0.0.1:1"; sleep 60 & wait`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	processes.killAll()
+	select {
+	case <-hung.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("killAll left the child running")
+	}
+	// The group's other member is gone once init reaps it; a zombie
+	// still counts, so allow a moment.
+	if !groupGone(-hung.command.Process.Pid, 5*time.Second) {
+		t.Fatal("the child's process group survived killAll")
+	}
+	if _, err := processes.run(ctx, time.Second, "true"); err == nil {
+		t.Fatal("started a process after killAll")
+	}
+}
+
+func TestSupervisorRunReportsStderr(t *testing.T) {
+	processes := newSupervisor()
+	defer processes.killAll()
+	output, err := processes.run(context.Background(), 5*time.Second, "sh", "-c", "echo out; echo why >&2; exit 1")
+	if err == nil || !strings.Contains(err.Error(), "why") || strings.TrimSpace(string(output)) != "out" {
+		t.Fatalf("got %q, %v", output, err)
+	}
+	_, err = processes.run(context.Background(), 200*time.Millisecond, "sleep", "10")
+	if err == nil || !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("timeout: %v", err)
+	}
+}
+
+func TestDDProbe(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	bytes, seconds, err := runDD(context.Background(), t.TempDir(), "bs=4k", "count=10")
+	if err != nil || bytes != 40960 || seconds <= 0 {
+		t.Fatalf("dd: %d bytes, %v s, %v", bytes, seconds, err)
+	}
+}
+
+// groupGone waits up to limit for no live process to remain in the process
+// group (given negated, as kill takes it).
+func groupGone(group int, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(group, 0) != nil {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func TestPerGigabyte(t *testing.T) {
+	runs := []runOutcome{
+		{ProduceProcessorSeconds: 2, Produce: perf.Result{Bytes: 1e9}},
+		{ProduceProcessorSeconds: 3, Produce: perf.Result{Bytes: 2e9}},
+		{ProduceProcessorSeconds: 8, Produce: perf.Result{Bytes: 2e9}},
+	}
+	produce := func(o runOutcome) (float64, int64) { return o.ProduceProcessorSeconds, o.Produce.Bytes }
+	if got := perGigabyte(runs, produce); got != "2.00" {
+		t.Fatalf("got %s, want 2.00", got)
+	}
+	runs[1].ProduceProcessorSeconds = -1
+	if got := perGigabyte(runs, produce); got != "unknown" {
+		t.Fatalf("got %s, want unknown", got)
+	}
+}
+
+func TestMedianLimitsAndSpread(t *testing.T) {
+	samples := []limits{
+		{SequentialWriteBytesPerSecond: 400e6, SyncWriteLatency: 3 * time.Millisecond, LoopbackBytesPerSecond: 3e9},
+		{SequentialWriteBytesPerSecond: 1200e6, SyncWriteLatency: time.Millisecond, LoopbackBytesPerSecond: 1e9},
+		{SequentialWriteBytesPerSecond: 500e6, SyncWriteLatency: 2 * time.Millisecond, LoopbackBytesPerSecond: 2e9},
+	}
+	median := medianLimits(samples)
+	if median.SequentialWriteBytesPerSecond != 500e6 || median.SyncWriteLatency != 2*time.Millisecond || median.LoopbackBytesPerSecond != 2e9 {
+		t.Fatalf("median %+v", median)
+	}
+	if spread := limitSpread(samples); spread != 3 {
+		t.Fatalf("spread %v, want 3", spread)
+	}
+	if spread := limitSpread(nil); spread != 1 {
+		t.Fatalf("spread of nothing %v", spread)
+	}
+}

@@ -1,0 +1,108 @@
+package replica
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/controller"
+)
+
+// The inter-broker APIs a controller answers: brokers register, heartbeat
+// and propose ISR changes, as in KRaft. Answers wait for the records they
+// depend on to commit.
+
+func (n *Node) handleBrokerRegistration(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.BrokerRegistrationRequest) {
+	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+	c := n.meta.active
+	switch {
+	case c == nil:
+		resp.ErrorCode = kerr.NotController.Code
+	case len(req.Listeners) == 0:
+		resp.ErrorCode = kerr.InvalidRequest.Code
+	default:
+		r := controller.RegisterBroker{
+			ID: req.BrokerID, Host: req.Listeners[0].Host, Port: int32(req.Listeners[0].Port),
+			Incarnation:   int64(binary.BigEndian.Uint64(req.IncarnationID[:8])),
+			CleanShutdown: req.PreviousBrokerEpoch >= 0,
+		}
+		if req.Rack != nil {
+			r.Rack = *req.Rack
+		}
+		if err := c.RegisterBroker(now, r); err != nil {
+			resp.ErrorCode = err.Code
+		}
+		resp.BrokerEpoch = r.Incarnation
+	}
+	n.answerAfter(n.commitController(now), id, seq, h, resp)
+}
+
+func (n *Node) handleBrokerHeartbeat(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.BrokerHeartbeatRequest) {
+	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+	c := n.meta.active
+	if c == nil {
+		resp.ErrorCode = kerr.NotController.Code
+		n.respond(id, seq, h, resp)
+		return
+	}
+	caughtUp := req.CurrentMetadataOffset >= int64(n.meta.applied)
+	resp.IsCaughtUp = caughtUp
+	resp.IsFenced = c.Heartbeat(now, req.BrokerID, req.BrokerEpoch, caughtUp)
+	c.Tick(now)
+	n.answerAfter(n.commitController(now), id, seq, h, resp)
+}
+
+func (n *Node) handleAlterPartition(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.AlterPartitionRequest) {
+	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
+	c := n.meta.active
+	if c == nil {
+		resp.ErrorCode = kerr.NotController.Code
+		n.respond(id, seq, h, resp)
+		return
+	}
+	for _, rt := range req.Topics {
+		out := kmsg.NewAlterPartitionResponseTopic()
+		out.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			part := kmsg.NewAlterPartitionResponseTopicPartition()
+			part.Partition = rp.Partition
+			if err := c.AlterPartition(now, rt.Topic, rp.Partition, req.BrokerID, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR); err != nil {
+				part.ErrorCode = err.Code
+			}
+			out.Partitions = append(out.Partitions, part)
+		}
+		resp.Topics = append(resp.Topics, out)
+	}
+	n.answerAfter(n.commitController(now), id, seq, h, resp)
+}
+
+// handleOffsetForLeaderEpoch answers, as leader, where a leader epoch ends
+// in its log: followers truncate by it (KIP-101, KIP-279) and consumers
+// validate their position after a leader change (KIP-320).
+func (n *Node) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range req.Topics {
+		out := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		out.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			part := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			part.Partition = rp.Partition
+			part.LeaderEpoch, part.EndOffset = -1, -1
+			p := n.partition(rt.Topic, rp.Partition)
+			switch {
+			case p == nil && n.imagePartitionExists(rt.Topic, rp.Partition):
+				part.ErrorCode = kerr.NotLeaderForPartition.Code
+			case p == nil:
+				part.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				epoch, end, code := p.core.EpochEndOffset(rp.CurrentLeaderEpoch, rp.LeaderEpoch)
+				part.LeaderEpoch, part.EndOffset, part.ErrorCode = epoch, end, int16(code)
+			}
+			out.Partitions = append(out.Partitions, part)
+		}
+		resp.Topics = append(resp.Topics, out)
+	}
+	return resp
+}

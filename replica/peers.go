@@ -1,0 +1,460 @@
+package replica
+
+import (
+	"encoding/binary"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core"
+	"cairn/core/batch"
+)
+
+// Inter-broker request versions: Kafka's own protocol, as a Kafka broker
+// would send it.
+const (
+	peerFetchVersion        = 12
+	peerEpochQueryVersion   = 4
+	peerAlterVersion        = 1
+	peerRegisterVersion     = 3
+	peerHeartbeatVersion    = 0
+	peerCreateTopicsVersion = 7
+	// peerFetchWait is how long a leader may hold a follower's fetch.
+	peerFetchWait = 500 * time.Millisecond
+	// peerBackoff is how long a broker waits before talking again to a
+	// peer whose connection broke.
+	peerBackoff = 200 * time.Millisecond
+	// peerFetchBytesMax bounds one partition of a follower's fetch.
+	peerFetchBytesMax = 1 << 20
+)
+
+// PeerMessage is a request frame (size prefix included) for another broker.
+// The driver keeps one connection per peer, delivers frames in order, and
+// reports each response with PeerResponse, or a broken connection with
+// PeerDown.
+type PeerMessage struct {
+	To    int32
+	Frame []byte
+}
+
+type callKind uint8
+
+const (
+	callFetch callKind = iota + 1
+	callEpochQuery
+	callAlter
+	callRegister
+	callHeartbeat
+	callCreateTopics
+)
+
+// peerCall is a request in flight to a peer.
+type peerCall struct {
+	kind       callKind
+	request    kmsg.Request
+	partitions []*partition
+}
+
+// peerSet is the node's side of its conversations with other brokers.
+type peerSet struct {
+	calls     map[int32]map[int32]*peerCall // peer → correlation id → call
+	nextCorr  int32
+	backoff   map[int32]time.Time // peer → no requests before
+	retryAt   time.Time
+	formatter *kmsg.RequestFormatter
+	// registering and heartbeating say a registration or heartbeat to
+	// the controller is in flight.
+	registering, heartbeating bool
+}
+
+func newPeerSet() peerSet {
+	return peerSet{calls: map[int32]map[int32]*peerCall{}, backoff: map[int32]time.Time{}}
+}
+
+// send encodes req for peer and records the call.
+func (n *Node) send(peer int32, call *peerCall) {
+	if n.peers.formatter == nil {
+		n.peers.formatter = kmsg.NewRequestFormatter(kmsg.FormatterClientID("cairn-broker-" + strconv.Itoa(int(n.config.NodeID))))
+	}
+	n.peers.nextCorr++
+	corr := n.peers.nextCorr
+	if n.peers.calls[peer] == nil {
+		n.peers.calls[peer] = map[int32]*peerCall{}
+	}
+	n.peers.calls[peer][corr] = call
+	frame := n.peers.formatter.AppendRequest(nil, call.request, corr)
+	n.ready.PeerSends = append(n.ready.PeerSends, PeerMessage{To: peer, Frame: frame})
+}
+
+func (n *Node) peerAvailable(now time.Time, peer int32) bool {
+	if peer < 0 || peer == n.config.NodeID {
+		return false
+	}
+	until, ok := n.peers.backoff[peer]
+	return !ok || !now.Before(until)
+}
+
+// pollPeers sends what followers need now: truncation queries and fetches,
+// batched per leader. A partition has at most one of each in flight, so a
+// fetch parked at one leader never holds up another partition.
+func (n *Node) pollPeers(now time.Time) {
+	if n.config.Standalone {
+		return
+	}
+	fetches := map[int32]*kmsg.FetchRequest{}
+	queries := map[int32]*kmsg.OffsetForLeaderEpochRequest{}
+	fetchParts := map[int32][]*partition{}
+	queryParts := map[int32][]*partition{}
+	for _, name := range n.topicNames {
+		for _, p := range n.topics[name].partitions {
+			if p == nil || p.failed || p.core.Role() != core.RoleFollower {
+				continue
+			}
+			leader := p.core.Leadership().Leader
+			if !n.peerAvailable(now, leader) {
+				continue
+			}
+			if q, ok := p.core.NextEpochQuery(); ok {
+				addEpochQuery(queries, q, p)
+				queryParts[leader] = append(queryParts[leader], p)
+				continue
+			}
+			if f, ok := p.core.NextFetch(); ok {
+				n.addFetch(fetches, f, p)
+				fetchParts[leader] = append(fetchParts[leader], p)
+			}
+		}
+	}
+	for _, leader := range sortedKeys(queries) {
+		n.send(leader, &peerCall{kind: callEpochQuery, request: queries[leader], partitions: queryParts[leader]})
+	}
+	for _, leader := range sortedKeys(fetches) {
+		n.send(leader, &peerCall{kind: callFetch, request: fetches[leader], partitions: fetchParts[leader]})
+	}
+}
+
+func addEpochQuery(queries map[int32]*kmsg.OffsetForLeaderEpochRequest, q core.EpochQuery, p *partition) {
+	req := queries[q.Leader]
+	if req == nil {
+		req = kmsg.NewPtrOffsetForLeaderEpochRequest()
+		req.SetVersion(peerEpochQueryVersion)
+		queries[q.Leader] = req
+	}
+	req.ReplicaID = p.core.Status().Replica
+	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = p.index, q.CurrentLeaderEpoch, q.Epoch
+	if n := len(req.Topics); n > 0 && req.Topics[n-1].Topic == p.topic.name {
+		req.Topics[n-1].Partitions = append(req.Topics[n-1].Partitions, rp)
+		return
+	}
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = p.topic.name
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+}
+
+func (n *Node) addFetch(fetches map[int32]*kmsg.FetchRequest, f core.FollowerFetch, p *partition) {
+	req := fetches[f.Leader]
+	if req == nil {
+		req = kmsg.NewPtrFetchRequest()
+		req.SetVersion(peerFetchVersion)
+		req.ReplicaID = n.config.NodeID
+		req.MaxWaitMillis = int32(peerFetchWait / time.Millisecond)
+		req.MinBytes = 1
+		req.MaxBytes = 16 << 20
+		req.SessionEpoch = -1
+		fetches[f.Leader] = req
+	}
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.CurrentLeaderEpoch = p.index, f.FetchOffset, f.CurrentLeaderEpoch
+	rp.LastFetchedEpoch, rp.PartitionMaxBytes = f.LastFetchedEpoch, peerFetchBytesMax
+	if n := len(req.Topics); n > 0 && req.Topics[n-1].Topic == p.topic.name {
+		req.Topics[n-1].Partitions = append(req.Topics[n-1].Partitions, rp)
+		return
+	}
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = p.topic.name
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+}
+
+func sortedKeys[V any](m map[int32]V) []int32 {
+	keys := make([]int32, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}
+
+// PeerResponse takes a response frame (without its size prefix) from peer.
+func (n *Node) PeerResponse(now time.Time, peer int32, frame []byte) {
+	if len(frame) < 4 {
+		n.PeerDown(now, peer)
+		return
+	}
+	corr := int32(binary.BigEndian.Uint32(frame))
+	call, ok := n.peers.calls[peer][corr]
+	if !ok {
+		return // answered after the connection was given up
+	}
+	delete(n.peers.calls[peer], corr)
+	resp := call.request.ResponseKind()
+	resp.SetVersion(call.request.GetVersion())
+	body := frame[4:]
+	if resp.IsFlexible() {
+		rest, err := skipTaggedFields(body)
+		if err != nil {
+			n.failCall(now, call)
+			return
+		}
+		body = rest
+	}
+	if err := decode(resp, body); err != nil {
+		n.logger.Warn("undecodable peer response", "peer", peer, "api", kmsg.NameForKey(resp.Key()), "err", err)
+		n.failCall(now, call)
+		return
+	}
+	switch r := resp.(type) {
+	case *kmsg.FetchResponse:
+		n.onPeerFetch(now, call, r)
+	case *kmsg.OffsetForLeaderEpochResponse:
+		n.onPeerEpochQuery(now, call, r)
+	case *kmsg.AlterPartitionResponse:
+		n.onPeerAlter(now, call, r)
+	case *kmsg.BrokerRegistrationResponse:
+		n.peers.registering = false
+		if r.ErrorCode != 0 {
+			n.logger.Warn("broker registration refused", "err", kerr.ErrorForCode(r.ErrorCode))
+		}
+	case *kmsg.BrokerHeartbeatResponse:
+		n.peers.heartbeating = false
+	}
+	n.pollPeers(now)
+}
+
+// PeerDown tells the node that its connection to peer broke: every request
+// in flight there is lost, and the peer rests for a backoff.
+func (n *Node) PeerDown(now time.Time, peer int32) {
+	calls := n.peers.calls[peer]
+	for _, corr := range sortedKeys(calls) {
+		n.failCall(now, calls[corr])
+	}
+	delete(n.peers.calls, peer)
+	n.peers.backoff[peer] = now.Add(peerBackoff)
+	if n.peers.retryAt.IsZero() || now.Add(peerBackoff).Before(n.peers.retryAt) {
+		n.peers.retryAt = now.Add(peerBackoff)
+	}
+}
+
+func (n *Node) failCall(now time.Time, call *peerCall) {
+	switch call.kind {
+	case callFetch:
+		for _, p := range call.partitions {
+			p.core.FetchFailed()
+		}
+	case callEpochQuery:
+		for _, p := range call.partitions {
+			p.core.EpochQueryFailed()
+		}
+	case callAlter:
+		for _, p := range call.partitions {
+			p.core.ProposalFailed()
+			n.afterCore(now, p)
+		}
+	case callRegister:
+		n.peers.registering = false
+	case callHeartbeat:
+		n.peers.heartbeating = false
+	}
+}
+
+// onPeerFetch appends what a leader sent, batch by batch, each checked again
+// here (framing, CRC-32C, order) so that nothing corrupt is replicated.
+func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse) {
+	answered := map[*partition]bool{}
+	for i := range r.Topics {
+		rt := &r.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			p := n.partition(rt.Topic, rp.Partition)
+			if p == nil || !containsPartition(call.partitions, p) || answered[p] {
+				continue
+			}
+			answered[p] = true
+			code := core.ErrorCode(rp.ErrorCode)
+			if code == core.ErrNone {
+				code = n.replicate(now, p, rp.RecordBatches)
+			}
+			p.core.FetchAnswered(rp.HighWatermark, code)
+			n.afterCore(now, p)
+		}
+	}
+	for _, p := range call.partitions {
+		if !answered[p] {
+			p.core.FetchFailed()
+		}
+	}
+}
+
+// replicate appends fetched batches to a follower's log.
+func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
+	for len(b) > 0 && !p.failed {
+		total, complete, err := batch.Frame(b)
+		if err != nil || !complete {
+			return core.ErrNone // a partial trailing batch comes whole next time
+		}
+		one := b[:total]
+		b = b[total:]
+		if err := batch.CheckCRC(one); err != nil {
+			n.logger.Error("leader sent a corrupt batch; not replicated", "topic", p.topic.name, "partition", p.index)
+			return core.ErrNone
+		}
+		h, _ := batch.ParseHeader(one)
+		if h.LastOffset() < p.core.EndOffset() {
+			continue // already have it
+		}
+		if !p.core.CheckReplicate(h.BaseOffset) {
+			return core.ErrOffsetOutOfRange
+		}
+		if err := p.log.Append(one, now); err != nil {
+			n.failPartition(p, "replicate", err)
+			return core.ErrKafkaStorage
+		}
+		p.core.Replicated(h.BaseOffset, h.LastOffset(), h.LeaderEpoch)
+	}
+	return core.ErrNone
+}
+
+func containsPartition(ps []*partition, p *partition) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetForLeaderEpochResponse) {
+	answered := map[*partition]bool{}
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			p := n.partition(rt.Topic, rp.Partition)
+			if p == nil || !containsPartition(call.partitions, p) || answered[p] {
+				continue
+			}
+			answered[p] = true
+			p.core.EpochQueryAnswered(rp.LeaderEpoch, rp.EndOffset, core.ErrorCode(rp.ErrorCode))
+			n.afterCore(now, p)
+		}
+	}
+	for _, p := range call.partitions {
+		if !answered[p] {
+			p.core.EpochQueryFailed()
+		}
+	}
+}
+
+// proposeISR sends a leader's ISR change to the active controller: its
+// own, or the controller broker's.
+func (n *Node) proposeISR(now time.Time, p *partition, proposal *core.ISRProposal) {
+	if c := n.meta.active; c != nil {
+		if err := c.AlterPartition(now, p.topic.name, p.index, n.config.NodeID, proposal.LeaderEpoch, proposal.PartitionEpoch, proposal.ISR); err != nil {
+			p.core.ProposalFailed()
+			return
+		}
+		n.commitController(now)
+		return
+	}
+	controllerID := n.meta.controllerID
+	if !n.peerAvailable(now, controllerID) {
+		p.core.ProposalFailed()
+		return
+	}
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.SetVersion(peerAlterVersion)
+	req.BrokerID, req.BrokerEpoch = n.config.NodeID, n.meta.incarnation
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.Topic = p.topic.name
+	rp := kmsg.NewAlterPartitionRequestTopicPartition()
+	rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = p.index, proposal.LeaderEpoch, proposal.PartitionEpoch, proposal.ISR
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	n.send(controllerID, &peerCall{kind: callAlter, request: req, partitions: []*partition{p}})
+}
+
+func (n *Node) onPeerAlter(now time.Time, call *peerCall, r *kmsg.AlterPartitionResponse) {
+	failed := r.ErrorCode != 0
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 {
+				failed = true
+			}
+		}
+	}
+	if failed {
+		for _, p := range call.partitions {
+			p.core.ProposalFailed()
+			n.afterCore(now, p)
+		}
+	}
+	// On success the change arrives through the metadata log.
+}
+
+// sendHeartbeat registers this broker with a remote controller or keeps
+// its session alive.
+func (n *Node) sendHeartbeat(now time.Time) {
+	controllerID := n.meta.controllerID
+	if !n.peerAvailable(now, controllerID) {
+		return
+	}
+	if b, ok := n.meta.image.Broker(n.config.NodeID); !ok || b.Incarnation != n.meta.incarnation {
+		if n.peers.registering {
+			return
+		}
+		n.peers.registering = true
+		req := kmsg.NewPtrBrokerRegistrationRequest()
+		req.SetVersion(peerRegisterVersion)
+		req.BrokerID, req.ClusterID = n.config.NodeID, n.clusterID
+		binary.BigEndian.PutUint64(req.IncarnationID[:8], uint64(n.meta.incarnation))
+		listener := kmsg.NewBrokerRegistrationRequestListener()
+		listener.Name, listener.Host, listener.Port = "PLAINTEXT", n.config.AdvertisedHost, uint16(n.config.AdvertisedPort)
+		req.Listeners = append(req.Listeners, listener)
+		if n.config.Rack != "" {
+			rack := n.config.Rack
+			req.Rack = &rack
+		}
+		req.PreviousBrokerEpoch = -1
+		if n.cleanShutdown {
+			req.PreviousBrokerEpoch = 0
+		}
+		n.send(controllerID, &peerCall{kind: callRegister, request: req})
+		return
+	}
+	if n.peers.heartbeating {
+		return
+	}
+	n.peers.heartbeating = true
+	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.SetVersion(peerHeartbeatVersion)
+	req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset = n.config.NodeID, n.meta.incarnation, int64(n.meta.applied)
+	n.send(controllerID, &peerCall{kind: callHeartbeat, request: req})
+}
+
+// forwardCreateTopic asks the controller broker to auto-create a topic.
+func (n *Node) forwardCreateTopic(now time.Time, name string) {
+	controllerID := n.meta.controllerID
+	if !n.peerAvailable(now, controllerID) {
+		return
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.SetVersion(peerCreateTopicsVersion)
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 5000
+	n.send(controllerID, &peerCall{kind: callCreateTopics, request: req})
+}
