@@ -121,7 +121,7 @@ func (c *Controller) AlterPartition(now time.Time, topic string, partition, lead
 		return kerr.UnknownTopicOrPartition
 	case leaderEpoch != p.LeaderEpoch:
 		return kerr.FencedLeaderEpoch
-	case leaderID != p.Leader:
+	case leaderID != p.Leader || p.Leader == NoLeader:
 		return kerr.InvalidRequest
 	case partitionEpoch != p.PartitionEpoch:
 		return kerr.InvalidUpdateVersion
