@@ -451,7 +451,14 @@ func (p *Partition) follower(replica int32) *followerState {
 	return nil
 }
 
+// advanceHighWatermark moves a leader's high watermark to what its ISR
+// holds, and acknowledges what that commits. A follower's high watermark
+// moves only when its leader says so (FetchAnswered): what a follower
+// holds itself commits nothing.
 func (p *Partition) advanceHighWatermark() {
+	if p.role != RoleLeader {
+		return
+	}
 	next := p.committable()
 	if mutant.Active(mutant.HighWatermarkPastDurable) && p.role == RoleLeader {
 		next = max(next, min(p.endOffset, p.followersMinimum()))
@@ -460,7 +467,7 @@ func (p *Partition) advanceHighWatermark() {
 		p.highWatermark = next
 		p.ready.HighWatermarkAdvanced = true
 	}
-	if p.role != RoleLeader || len(p.waiters) == 0 {
+	if len(p.waiters) == 0 {
 		return
 	}
 	local := p.localCommittable()
@@ -661,6 +668,18 @@ func (p *Partition) truncate(offset int64) {
 		p.ready.EpochsChanged = true
 	}
 	p.ready.Truncate = offset
+}
+
+// TruncatedTo reports where the log really ends after the driver executed
+// Ready.Truncate: the log cuts whole batches, so a cut inside a batch ends
+// at that batch's start, below the offset asked for.
+func (p *Partition) TruncatedTo(offset int64) {
+	if offset >= p.endOffset {
+		return
+	}
+	p.truncate(offset)
+	p.ready.Truncate = -1
+	p.assertInvariants()
 }
 
 // EpochQueryFailed clears a query lost with its connection.

@@ -124,14 +124,18 @@ func (n *Node) ApplyMetadata(now time.Time, index uint64, entry []byte) {
 // committed image, so the driver must call it for this node only once the
 // node has applied every entry committed before its leadership began.
 func (n *Node) SetControllerLeader(now time.Time, leader int32) {
+	changed := leader != n.meta.controllerID
 	n.meta.controllerID = leader
 	if leader != n.config.NodeID {
 		n.dropController("leadership moved")
-		return
-	}
-	if n.meta.active == nil {
+	} else if n.meta.active == nil {
 		n.meta.active = controller.New(n.controllerConfig(), n.meta.image)
 		n.meta.committedSeq = n.meta.proposalSeq
+	}
+	if changed && leader >= 0 {
+		// A new controller knows no sessions: tell it at once.
+		n.meta.nextHeartbeat = time.Time{}
+		n.heartbeat(now)
 	}
 }
 
@@ -297,8 +301,11 @@ func (n *Node) reconcilePartition(now time.Time, topicName string, index int32) 
 	case !hosted:
 		return
 	}
+	before := p.core.Role()
 	p.core.SetLeadership(now, core.Leadership{Leader: ip.Leader, LeaderEpoch: ip.LeaderEpoch,
 		PartitionEpoch: ip.PartitionEpoch, Replicas: ip.Replicas, ISR: ip.ISR})
+	n.logger.Info("leadership", "topic", topicName, "partition", index, "role", p.core.Role().String(), "was", before.String(),
+		"leader", ip.Leader, "epoch", ip.LeaderEpoch, "isr", ip.ISR, "end", p.core.EndOffset(), "high-watermark", p.core.HighWatermark())
 	n.afterCore(now, p)
 }
 

@@ -342,6 +342,7 @@ func (n *Node) Tick(now time.Time) {
 			}
 		}
 	}
+	n.peers.expireBackoff(now)
 	n.pollPeers(now)
 }
 
@@ -370,8 +371,12 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 	}
 	rd := p.core.Ready()
 	if rd.Truncate >= 0 && !p.failed {
+		n.logger.Info("truncating", "topic", p.topic.name, "partition", p.index, "offset", rd.Truncate,
+			"epoch", p.core.LeaderEpoch(), "high-watermark", p.core.HighWatermark())
 		if err := p.log.Truncate(rd.Truncate); err != nil {
 			n.failPartition(p, "truncate", err)
+		} else {
+			p.core.TruncatedTo(p.log.NextOffset())
 		}
 	}
 	if rd.EpochsChanged && !p.failed {
@@ -392,6 +397,8 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 	wake := rd.HighWatermarkAdvanced || rd.EndAdvanced
 	p.core.Advance()
 	if proposal != nil {
+		n.logger.Info("proposing ISR", "topic", p.topic.name, "partition", p.index, "isr", proposal.ISR,
+			"epoch", proposal.LeaderEpoch, "partition-epoch", proposal.PartitionEpoch)
 		n.proposeISR(now, p, proposal)
 	}
 	if wake {
@@ -435,9 +442,9 @@ func (n *Node) Advance() {
 }
 
 func (n *Node) nextDeadline() time.Time {
-	next := n.meta.nextHeartbeat
-	if n.meta.controllerID < 0 && n.config.Standalone {
-		next = time.Time{}
+	var next time.Time
+	if n.meta.controllerID >= 0 {
+		next = n.meta.nextHeartbeat
 	}
 	if at := n.peers.retryAt; !at.IsZero() && (next.IsZero() || at.Before(next)) {
 		next = at

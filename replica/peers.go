@@ -458,3 +458,20 @@ func (n *Node) forwardCreateTopic(now time.Time, name string) {
 	req.TimeoutMillis = 5000
 	n.send(controllerID, &peerCall{kind: callCreateTopics, request: req})
 }
+
+// expireBackoff forgets backoffs that have ended and sets retryAt to the
+// next one still running, so that the node's deadline never stays in the
+// past.
+func (s *peerSet) expireBackoff(now time.Time) {
+	s.retryAt = time.Time{}
+	for _, peer := range sortedKeys(s.backoff) {
+		until := s.backoff[peer]
+		if !now.Before(until) {
+			delete(s.backoff, peer)
+			continue
+		}
+		if s.retryAt.IsZero() || until.Before(s.retryAt) {
+			s.retryAt = until
+		}
+	}
+}

@@ -12,7 +12,9 @@ import (
 
 // Server runs a Node on TCP and the real clock: the runtime shell around
 // the deterministic node. Goroutines live here and only here: one reader and
-// one writer per connection, one per fsync in flight, and a timer. Every call
+// one writer per connection, one per fsync in flight, and a timer; for a
+// clustered node also a connection (writer and reader) per peer broker, a
+// proposer and the metadata log's callbacks (server_cluster.go). Every call
 // into the node happens under mu, and every call is followed by flushLocked,
 // which executes what the node asked for.
 type Server struct {
@@ -23,18 +25,38 @@ type Server struct {
 	nextConn ConnID
 	timer    *time.Timer
 	deadline time.Time
+	// lastTick is when the timer last ran Tick.
+	lastTick time.Time
 	closed   bool
 	listener net.Listener
 	syncs    sync.WaitGroup
+	// registered is closed once the node's metadata shows this broker
+	// registered and unfenced: it can lead and serve partitions.
+	registered     chan struct{}
+	registeredOnce bool
+	// cluster is the clustered node's side of the shell; nil for a
+	// standalone node.
+	cluster *clusterShell
 }
 
-// NewServer wraps an open node.
+// NewServer wraps an open node. A clustered node (Config.Standalone false)
+// needs NewClusteredServer instead, which also runs its metadata log and its
+// connections to peers.
 func NewServer(node *Node, logger *slog.Logger) *Server {
-	s := &Server{node: node, logger: logger, conns: map[ConnID]*serverConn{}}
+	s := &Server{node: node, logger: logger, conns: map[ConnID]*serverConn{}, registered: make(chan struct{})}
 	s.timer = time.AfterFunc(time.Hour, s.tick)
 	s.timer.Stop()
+	s.mu.Lock()
+	s.noteRegisteredLocked()
+	s.mu.Unlock()
 	return s
 }
+
+// Registered is closed once this broker is registered with the controller
+// and unfenced, that is, once it serves: before that, Metadata does not list
+// it and the controller places no partition on it. A standalone node is
+// registered as soon as it opens.
+func (s *Server) Registered() <-chan struct{} { return s.registered }
 
 // Serve accepts connections until the listener closes.
 func (s *Server) Serve(l net.Listener) error {
@@ -74,10 +96,17 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// Close stops accepting, closes every connection, waits for fsyncs in
-// flight, and closes the node's logs cleanly.
+// Close stops accepting, closes every connection (to clients and to
+// peers), waits for fsyncs in flight, closes the node's logs cleanly, and
+// then stops the metadata log's Raft replica. The Raft replica goes last and
+// outside mu: its callbacks take mu, and once closed is set they leave the
+// node alone (a restart replays the whole metadata log anyway).
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
 	if s.listener != nil {
 		s.listener.Close()
@@ -86,11 +115,20 @@ func (s *Server) Close() error {
 		c.shutdown()
 	}
 	s.timer.Stop()
+	if s.cluster != nil {
+		s.cluster.stopLocked()
+	}
 	s.mu.Unlock()
 	s.syncs.Wait()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.node.Close()
+	err := s.node.Close()
+	s.mu.Unlock()
+	if s.cluster != nil {
+		if closeErr := s.cluster.close(); err == nil {
+			err = closeErr
+		}
+	}
+	return err
 }
 
 func (s *Server) readLoop(c *serverConn) {
@@ -160,8 +198,24 @@ func (s *Server) flushLocked() {
 		s.syncs.Add(1)
 		go s.runSync(task)
 	}
+	if s.cluster != nil && !s.closed {
+		for _, message := range rd.PeerSends {
+			s.cluster.sendLocked(message)
+		}
+		s.cluster.proposeLocked(rd.Proposals)
+	}
 	s.node.Advance()
+	s.noteRegisteredLocked()
 	s.armTimer(rd.Deadline)
+}
+
+// noteRegisteredLocked closes registered the first time the node's image
+// shows this broker registered and unfenced.
+func (s *Server) noteRegisteredLocked() {
+	if !s.registeredOnce && nodeServing(s.node) {
+		s.registeredOnce = true
+		close(s.registered)
+	}
 }
 
 func (s *Server) runSync(task *SyncTask) {
@@ -174,6 +228,9 @@ func (s *Server) runSync(task *SyncTask) {
 }
 
 func (s *Server) armTimer(deadline time.Time) {
+	if s.cluster != nil {
+		deadline = s.cluster.clampDeadline(deadline, s.lastTick)
+	}
 	if deadline.IsZero() || deadline.Equal(s.deadline) {
 		return
 	}
@@ -188,7 +245,8 @@ func (s *Server) tick() {
 		return
 	}
 	s.deadline = time.Time{}
-	s.node.Tick(time.Now())
+	s.lastTick = time.Now()
+	s.node.Tick(s.lastTick)
 	s.flushLocked()
 }
 

@@ -197,3 +197,7 @@ func createDirectoryDurably(fs diskfault.FS, dir string) error {
 	}
 	return nil
 }
+
+// LiveBrokers counts the registered, unfenced brokers the node's metadata
+// knows.
+func (n *Node) LiveBrokers() int { return n.liveBrokers() }

@@ -2,9 +2,9 @@ package sim
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"cairn/diskfault"
@@ -29,9 +29,41 @@ type broker struct {
 	paused      bool
 	held        []heldInput // inputs that arrived while paused, in order
 	open        map[netsim.ConnID]bool
+	// peers are this broker's connections to other brokers, by broker
+	// index; dialed maps their connection ids back.
+	peers       map[int]*peerLink
+	dialed      map[netsim.ConnID]int
 	tickAt      time.Duration
 	tickPending bool
 	rates       [faultKinds]faultRate
+}
+
+// traceWriter puts a broker's log lines into the run's trace.
+type traceWriter struct {
+	w      *World
+	prefix string
+}
+
+func (t *traceWriter) Write(p []byte) (int, error) {
+	t.w.tracef("%s%s", t.prefix, strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+// dropTime removes the wall-clock time from log records: the trace has the
+// virtual time already, and the wall clock must never reach it.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// peerLink is a broker's outbound connection to another broker: frames
+// queue while it dials.
+type peerLink struct {
+	conn   netsim.ConnID
+	up     bool
+	queued [][]byte
 }
 
 // faultRate strikes with the probability of the disk fault now in force.
@@ -54,16 +86,22 @@ type heldInput struct {
 
 func newBroker(w *World, index int) *broker {
 	b := &broker{
-		index: index,
-		id:    netsim.NodeID(index),
-		mem:   diskfault.NewMem(),
-		rng:   newStream(w.options.Seed, streamBroker+uint64(index)),
-		open:  map[netsim.ConnID]bool{},
+		index:  index,
+		id:     netsim.NodeID(index),
+		mem:    diskfault.NewMem(),
+		rng:    newStream(w.options.Seed, streamBroker+uint64(index)),
+		open:   map[netsim.ConnID]bool{},
+		peers:  map[int]*peerLink{},
+		dialed: map[netsim.ConnID]int{},
 	}
 	b.config = replica.DefaultConfig()
 	b.config.NodeID = int32(index)
 	b.config.DataDir = "/data"
 	b.config.AutoCreateTopics = false
+	b.config.Standalone = w.options.Brokers == 1
+	b.config.AdvertisedHost = fmt.Sprintf("sim-b%d", index)
+	b.config.SessionTimeout = 3 * time.Second
+	b.config.ReplicaLagMax = 2 * time.Second
 	b.config.Durability = w.options.Durability
 	b.config.Log.SegmentBytesMax = 64 << 10 // small segments: rolls happen in every run
 	var injectors []diskfault.Injector
@@ -93,7 +131,8 @@ func newBroker(w *World, index int) *broker {
 
 // start opens the node on the broker's disk: recovery runs here.
 func (b *broker) start(w *World) error {
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(&traceWriter{w: w, prefix: fmt.Sprintf("b%d log ", b.index)},
+		&slog.HandlerOptions{ReplaceAttr: dropTime}))
 	node, err := replica.Open(b.config, replica.Env{FS: b.fs, Logger: logger, Rand: b.rng}, w.wallTime())
 	if err != nil {
 		return err
@@ -111,6 +150,11 @@ func (b *broker) deliver(w *World, ev netsim.Event) {
 		b.held = append(b.held, heldInput{network: &ev})
 		return
 	}
+	if peer, ok := b.dialed[ev.Conn]; ok {
+		b.onPeerEvent(w, peer, ev)
+		b.flush(w)
+		return
+	}
 	conn := replica.ConnID(ev.Conn)
 	switch ev.Kind {
 	case netsim.EventAccepted:
@@ -123,6 +167,46 @@ func (b *broker) deliver(w *World, ev netsim.Event) {
 		b.node.ConnClosed(conn)
 	}
 	b.flush(w)
+}
+
+// onPeerEvent handles an event on a connection this broker dialed to
+// another broker: responses go to the node; a broken link tells the node
+// its requests there are lost.
+func (b *broker) onPeerEvent(w *World, peer int, ev netsim.Event) {
+	link := b.peers[peer]
+	switch ev.Kind {
+	case netsim.EventConnected:
+		link.up = true
+		for _, frame := range link.queued {
+			w.net.Send(w.now, link.conn, b.id, frame)
+		}
+		link.queued = nil
+	case netsim.EventDeliver:
+		b.node.PeerResponse(w.wallTime(), int32(peer), ev.Payload)
+	case netsim.EventDialFailed, netsim.EventClosed, netsim.EventReset:
+		delete(b.dialed, ev.Conn)
+		delete(b.peers, peer)
+		b.node.PeerDown(w.wallTime(), int32(peer))
+	}
+}
+
+// sendPeer sends a request frame (size prefix included) to another broker,
+// dialing first if needed.
+func (b *broker) sendPeer(w *World, peer int, frame []byte) {
+	if peer < 0 || peer >= len(w.brokers) || peer == b.index {
+		return
+	}
+	link := b.peers[peer]
+	if link == nil {
+		link = &peerLink{conn: w.net.Dial(w.now, b.id, w.brokers[peer].id)}
+		b.peers[peer] = link
+		b.dialed[link.conn] = peer
+	}
+	if !link.up {
+		link.queued = append(link.queued, frame[4:])
+		return
+	}
+	w.net.Send(w.now, link.conn, b.id, frame[4:])
 }
 
 // flush executes the node's Ready.
@@ -142,6 +226,12 @@ func (b *broker) flush(w *World) {
 			w.net.Close(w.now, conn, b.id)
 			b.node.ConnClosed(id)
 		}
+	}
+	for _, m := range rd.PeerSends {
+		b.sendPeer(w, int(m.To), m.Frame)
+	}
+	for _, entry := range rd.Proposals {
+		w.proposeMetadata(b.index, entry)
 	}
 	for _, task := range rd.Syncs {
 		latency := w.options.FsyncLatencyMin
@@ -170,6 +260,10 @@ func (b *broker) onEvent(w *World, e *event) {
 		return
 	}
 	switch e.kind {
+	case eventMetadataDeliver:
+		w.deliverMetadata(b)
+	case eventMetadataFailed:
+		b.node.ProposalFailed(w.wallTime())
 	case eventSyncDone:
 		task := e.payload.(*replica.SyncTask)
 		err := task.Run()
@@ -197,6 +291,14 @@ func (b *broker) crash(w *World, restartAfter time.Duration) {
 	b.tickPending = false
 	b.incarnation++
 	clear(b.open)
+	clear(b.peers)
+	clear(b.dialed)
+	if w.metadata != nil {
+		w.metadata.delivered[b.index] = 0
+		if w.metadata.leader == b.index {
+			w.scheduleMetadataElection()
+		}
+	}
 	b.mem.Crash(w.diskRng)
 	w.net.SetDown(w.now, b.id, true)
 	w.forgetStatus(b.index)
@@ -222,6 +324,18 @@ func (b *broker) restart(w *World) {
 	}
 	w.tracef("b%d restarted", b.index)
 	w.net.SetDown(w.now, b.id, false)
+	b.rejoinMetadata(w)
+}
+
+// rejoinMetadata replays the metadata log into a broker that restarted or
+// resumed, and tells it who leads.
+func (b *broker) rejoinMetadata(w *World) {
+	if w.metadata == nil || b.node == nil {
+		return
+	}
+	w.deliverMetadata(b)
+	b.node.SetControllerLeader(w.wallTime(), int32(w.metadata.leader))
+	b.flush(w)
 }
 
 func (b *broker) pause(w *World, d time.Duration) {
@@ -230,6 +344,9 @@ func (b *broker) pause(w *World, d time.Duration) {
 	}
 	w.tracef("b%d PAUSE for %v", b.index, d)
 	b.paused = true
+	if w.metadata != nil && w.metadata.leader == b.index {
+		w.scheduleMetadataElection()
+	}
 	w.schedule(w.now+d, eventResume, b.index, b.incarnation, nil)
 }
 
@@ -251,6 +368,7 @@ func (b *broker) resume(w *World) {
 			b.onEvent(w, h.event)
 		}
 	}
+	b.rejoinMetadata(w)
 }
 
 // failed reports whether the broker needs a restart: a partition's log or

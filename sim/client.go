@@ -17,8 +17,9 @@ import (
 // Client request versions: the highest each broker advertises, as a
 // negotiating client would pick.
 const (
-	produceVersion = 9
-	fetchVersion   = 12
+	produceVersion  = 9
+	fetchVersion    = 12
+	metadataVersion = 12
 	// reconnectBackoff is how long a client waits after losing a connection.
 	reconnectBackoff = 100 * time.Millisecond
 	// errorBackoff is how long a client waits after an error response.
@@ -46,23 +47,47 @@ const (
 	connUp
 )
 
-// client is a workload client speaking Kafka's protocol over netsim.
+// client is a workload client speaking Kafka's protocol over netsim: it
+// learns partition leaders from Metadata, keeps a connection per broker,
+// and has one request in flight at a time.
 type client struct {
 	index    int
 	id       netsim.NodeID
 	role     clientRole
-	state    connState
-	conn     netsim.ConnID
+	links    []clientLink // by broker index
 	nextCorr int32
 	inflight *inflight
-	wakeAt   time.Duration
 	done     bool
+	// leaders maps each partition to its leader's broker index (-1: not
+	// known); stale asks for a Metadata refresh before the next request.
+	leaders map[linearizability.TopicPartition]int
+	stale   bool
+	// metadataBroker rotates the broker asked for Metadata.
+	metadataBroker int
 	// producer
 	producesLeft int
 	valueSeq     int
+	planned      *plannedProduce
 	// consumer
-	session   int
-	positions []position
+	session    int
+	positions  []position
+	fetchRound int
+}
+
+// clientLink is a client's connection to one broker.
+type clientLink struct {
+	state connState
+	conn  netsim.ConnID
+}
+
+// plannedProduce is the next batch a producer will send, once it knows the
+// partition's leader.
+type plannedProduce struct {
+	topic     string
+	partition int32
+	acks      int16
+	values    []string
+	records   []batch.Record
 }
 
 // position is a consumer's place in one partition.
@@ -77,6 +102,7 @@ type position struct {
 
 // inflight is the one request a client has outstanding.
 type inflight struct {
+	broker      int
 	correlation int32
 	request     kmsg.Request
 	call        time.Duration
@@ -86,79 +112,45 @@ type inflight struct {
 
 func (c *client) name() string { return fmt.Sprintf("c%d", c.index) }
 
-// wake is the client's main loop step: connect, send the next request, or
-// give up on one that timed out.
+func newClient(w *World, index int) *client {
+	c := &client{index: index, id: netsim.NodeID(clientNodeBase + index), stale: true,
+		links: make([]clientLink, len(w.brokers)), leaders: map[linearizability.TopicPartition]int{},
+		metadataBroker: index % len(w.brokers)}
+	for i := range c.links {
+		c.links[i].conn = -1
+	}
+	return c
+}
+
+// wake is the client's timer: give up on a request that timed out, or take
+// the next step.
 func (c *client) wake(w *World) {
 	if c.inflight != nil && w.now >= c.inflight.deadline {
 		w.tracef("%s timeout corr=%d", c.name(), c.inflight.correlation)
-		c.abandon(w)
-		c.disconnect(w)
+		broker := c.inflight.broker
+		c.inflight = nil
+		c.disconnect(w, broker)
+		c.stale = true
 		c.sleep(w, reconnectBackoff)
 		return
 	}
-	if c.done || c.inflight != nil {
-		return
-	}
-	switch c.state {
-	case connIdle:
-		c.state = connDialing
-		c.conn = w.net.Dial(w.now, c.id, w.brokers[0].id)
-	case connUp:
-		c.next(w)
-	}
+	c.step(w)
 }
 
 func (c *client) sleep(w *World, d time.Duration) {
-	c.wakeAt = w.now + d
-	w.schedule(c.wakeAt, eventClientWake, c.index, 0, nil)
+	w.schedule(w.now+d, eventClientWake, c.index, 0, nil)
 }
 
-// onNetwork handles what the network tells the client.
-func (c *client) onNetwork(w *World, ev netsim.Event) {
-	if ev.Conn != c.conn {
-		return // an old connection's last words
-	}
-	switch ev.Kind {
-	case netsim.EventConnected:
-		c.state = connUp
-		c.next(w)
-	case netsim.EventDialFailed, netsim.EventClosed, netsim.EventReset:
-		w.tracef("%s conn=%d %s", c.name(), ev.Conn, ev.Kind)
-		c.state = connIdle
-		c.abandon(w)
-		c.sleep(w, reconnectBackoff)
-	case netsim.EventDeliver:
-		c.onResponse(w, ev.Payload)
-	}
-}
-
-// disconnect drops the connection on the client's side.
-func (c *client) disconnect(w *World) {
-	if c.state == connUp {
-		w.net.Close(w.now, c.conn, c.id)
-	}
-	c.state = connIdle
-	c.conn = -1
-}
-
-// abandon gives up on the request in flight: a produce's outcome becomes
-// unknown (its records may or may not be written), a fetch is forgotten.
-func (c *client) abandon(w *World) {
-	if c.inflight == nil {
+// step sends the next request, or starts what it needs first: metadata,
+// a connection.
+func (c *client) step(w *World) {
+	if c.done || c.inflight != nil {
 		return
 	}
-	c.inflight = nil
-}
-
-func (c *client) send(w *World, req kmsg.Request, ops []int) {
-	c.nextCorr++
-	frame := w.formatter.AppendRequest(nil, req, c.nextCorr)
-	c.inflight = &inflight{correlation: c.nextCorr, request: req, call: w.now, deadline: w.now + w.options.RequestTimeout, ops: ops}
-	w.net.Send(w.now, c.conn, c.id, frame[4:])
-	w.schedule(c.inflight.deadline, eventClientWake, c.index, 0, nil)
-}
-
-func (c *client) next(w *World) {
+	if c.stale {
+		c.requestMetadata(w)
+		return
+	}
 	switch c.role {
 	case roleProducer:
 		c.produce(w)
@@ -167,14 +159,150 @@ func (c *client) next(w *World) {
 	}
 }
 
-// produce sends one batch of fresh, unique values: keyed (the partition
-// follows the key's hash) or unkeyed (a random partition), acks 1 or all.
-func (c *client) produce(w *World) {
-	if c.producesLeft == 0 {
-		c.done = true
+// link returns whether the client can send to broker now, dialing if not.
+func (c *client) link(w *World, broker int) bool {
+	l := &c.links[broker]
+	switch l.state {
+	case connUp:
+		return true
+	case connIdle:
+		l.state = connDialing
+		l.conn = w.net.Dial(w.now, c.id, w.brokers[broker].id)
+	}
+	return false
+}
+
+// onNetwork handles what the network tells the client.
+func (c *client) onNetwork(w *World, ev netsim.Event) {
+	broker := -1
+	for i := range c.links {
+		if c.links[i].conn == ev.Conn && c.links[i].state != connIdle {
+			broker = i
+		}
+	}
+	if broker < 0 {
+		return // an old connection's last words
+	}
+	switch ev.Kind {
+	case netsim.EventConnected:
+		c.links[broker].state = connUp
+		c.step(w)
+	case netsim.EventDialFailed, netsim.EventClosed, netsim.EventReset:
+		w.tracef("%s conn=%d to b%d %s", c.name(), ev.Conn, broker, ev.Kind)
+		c.links[broker] = clientLink{conn: -1}
+		c.stale = true
+		if c.inflight != nil && c.inflight.broker == broker {
+			c.inflight = nil // a produce's outcome stays unknown
+		}
+		c.sleep(w, reconnectBackoff)
+	case netsim.EventDeliver:
+		c.onResponse(w, broker, ev.Payload)
+	}
+}
+
+// disconnect drops the connection to broker on the client's side.
+func (c *client) disconnect(w *World, broker int) {
+	if c.links[broker].state == connUp {
+		w.net.Close(w.now, c.links[broker].conn, c.id)
+	}
+	c.links[broker] = clientLink{conn: -1}
+}
+
+func (c *client) send(w *World, broker int, req kmsg.Request, ops []int) {
+	c.nextCorr++
+	frame := w.formatter.AppendRequest(nil, req, c.nextCorr)
+	c.inflight = &inflight{broker: broker, correlation: c.nextCorr, request: req, call: w.now,
+		deadline: w.now + w.options.RequestTimeout, ops: ops}
+	w.net.Send(w.now, c.links[broker].conn, c.id, frame[4:])
+	w.schedule(c.inflight.deadline, eventClientWake, c.index, 0, nil)
+}
+
+// requestMetadata asks a broker (rotating) for every topic's leaders.
+func (c *client) requestMetadata(w *World) {
+	broker := c.metadataBroker
+	if !c.link(w, broker) {
+		if c.links[broker].state == connIdle {
+			c.metadataBroker = (broker + 1) % len(w.brokers)
+		}
 		return
 	}
-	c.producesLeft--
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(metadataVersion)
+	for _, t := range w.options.Topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t.Name)
+		req.Topics = append(req.Topics, rt)
+	}
+	c.send(w, broker, req, nil)
+}
+
+func (c *client) onMetadata(w *World, r *kmsg.MetadataResponse) {
+	for _, t := range r.Topics {
+		if t.Topic == nil {
+			continue
+		}
+		for _, p := range t.Partitions {
+			leader := -1
+			if p.ErrorCode == 0 && p.Leader >= 0 && int(p.Leader) < len(w.brokers) {
+				leader = int(p.Leader)
+			}
+			c.leaders[linearizability.TopicPartition{Topic: *t.Topic, Partition: p.Partition}] = leader
+		}
+	}
+	c.stale = false
+	c.metadataBroker = (c.metadataBroker + 1) % len(w.brokers)
+}
+
+func (c *client) leaderOf(topic string, partition int32) int {
+	leader, ok := c.leaders[linearizability.TopicPartition{Topic: topic, Partition: partition}]
+	if !ok {
+		return -1
+	}
+	return leader
+}
+
+// produce sends the planned batch to its partition's leader, planning a
+// new one first if needed: fresh, unique values, keyed (the partition
+// follows the key's hash) or unkeyed (a random partition), acks 1 or all.
+func (c *client) produce(w *World) {
+	if c.planned == nil {
+		if c.producesLeft == 0 {
+			c.done = true
+			return
+		}
+		c.producesLeft--
+		c.planned = c.plan(w)
+	}
+	p := c.planned
+	leader := c.leaderOf(p.topic, p.partition)
+	if leader < 0 {
+		c.stale = true
+		c.sleep(w, errorBackoff)
+		return
+	}
+	if !c.link(w, leader) {
+		return
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(produceVersion)
+	req.Acks = p.acks
+	req.TimeoutMillis = int32(w.options.RequestTimeout / time.Millisecond / 2)
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = p.topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = p.partition
+	rp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, FirstTimestamp: w.wallTime().UnixMilli()}, p.records)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	op := w.record(linearizability.Op{
+		Client: c.index, Kind: linearizability.OpProduce, Topic: p.topic, Partition: p.partition,
+		Call: int64(w.now), Outcome: linearizability.OutcomeUnknown, Values: p.values, Acks: p.acks,
+	})
+	c.planned = nil
+	c.send(w, leader, req, []int{op})
+}
+
+func (c *client) plan(w *World) *plannedProduce {
 	rng := w.workloadRng
 	topic := w.options.Topics[rng.IntN(len(w.options.Topics))]
 	var key []byte
@@ -190,46 +318,61 @@ func (c *client) produce(w *World) {
 		acks = 1
 	}
 	n := 1 + rng.IntN(recordsPerProduceMax)
-	values := make([]string, n)
-	records := make([]batch.Record, n)
-	for i := range values {
+	p := &plannedProduce{topic: topic.Name, partition: partition, acks: acks, values: make([]string, n), records: make([]batch.Record, n)}
+	for i := range p.values {
 		c.valueSeq++
-		values[i] = fmt.Sprintf("%s-%d", c.name(), c.valueSeq)
-		records[i] = batch.Record{Key: key, Value: []byte(values[i])}
+		p.values[i] = fmt.Sprintf("%s-%d", c.name(), c.valueSeq)
+		p.records[i] = batch.Record{Key: key, Value: []byte(p.values[i])}
 		// Padding of varied size makes batches span sectors and pages, so
 		// that a crash can tear a batch in the middle, not only cut it.
 		if padding := paddingBytes(rng); padding > 0 {
-			records[i].Headers = []kmsg.Header{{Key: "pad", Value: w.padding[:padding]}}
+			p.records[i].Headers = []kmsg.Header{{Key: "pad", Value: w.padding[:padding]}}
 		}
 	}
-	req := kmsg.NewPtrProduceRequest()
-	req.SetVersion(produceVersion)
-	req.Acks = acks
-	req.TimeoutMillis = int32(w.options.RequestTimeout / time.Millisecond / 2)
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic.Name
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = partition
-	rp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, FirstTimestamp: w.wallTime().UnixMilli()}, records)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	op := w.record(linearizability.Op{
-		Client: c.index, Kind: linearizability.OpProduce, Topic: topic.Name, Partition: partition,
-		Call: int64(w.now), Outcome: linearizability.OutcomeUnknown, Values: values, Acks: acks,
-	})
-	c.send(w, req, []int{op})
+	return p
 }
 
-// fetch long-polls every partition of the consumer.
+// fetch long-polls the partitions one broker leads, rotating over brokers.
+// A partition without a known leader asks for fresh metadata next round.
 func (c *client) fetch(w *World) {
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(fetchVersion)
-	req.ReplicaID = -1
-	req.MaxWaitMillis = 200
-	req.MinBytes = 1
-	req.MaxBytes = 1 << 20
-	req.SessionEpoch = -1
 	for _, p := range c.positions {
+		if c.leaderOf(p.topic, p.partition) < 0 {
+			c.stale = true
+		}
+	}
+	brokers := len(w.brokers)
+	for k := 0; k < brokers; k++ {
+		broker := (c.fetchRound + k) % brokers
+		req := c.fetchRequest(broker)
+		if req == nil {
+			continue
+		}
+		if !c.link(w, broker) {
+			return
+		}
+		c.fetchRound = (broker + 1) % brokers
+		c.send(w, broker, req, nil)
+		return
+	}
+	c.stale = true
+	c.sleep(w, errorBackoff)
+}
+
+func (c *client) fetchRequest(broker int) *kmsg.FetchRequest {
+	var req *kmsg.FetchRequest
+	for _, p := range c.positions {
+		if c.leaderOf(p.topic, p.partition) != broker {
+			continue
+		}
+		if req == nil {
+			req = kmsg.NewPtrFetchRequest()
+			req.SetVersion(fetchVersion)
+			req.ReplicaID = -1
+			req.MaxWaitMillis = 200
+			req.MinBytes = 1
+			req.MaxBytes = 1 << 20
+			req.SessionEpoch = -1
+		}
 		rt := kmsg.NewFetchRequestTopic()
 		rt.Topic = p.topic
 		rp := kmsg.NewFetchRequestTopicPartition()
@@ -240,13 +383,12 @@ func (c *client) fetch(w *World) {
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 	}
-	c.send(w, req, nil)
+	return req
 }
 
-func (c *client) onResponse(w *World, payload []byte) {
-	if c.inflight == nil || len(payload) < 4 {
-		w.violation("protocol", fmt.Sprintf("%s: response with nothing in flight", c.name()))
-		return
+func (c *client) onResponse(w *World, broker int, payload []byte) {
+	if c.inflight == nil || c.inflight.broker != broker || len(payload) < 4 {
+		return // the answer to a request the client gave up on
 	}
 	corr := int32(binary.BigEndian.Uint32(payload))
 	if corr != c.inflight.correlation {
@@ -268,20 +410,21 @@ func (c *client) onResponse(w *World, payload []byte) {
 	c.inflight = nil
 	backoff := false
 	switch r := resp.(type) {
+	case *kmsg.MetadataResponse:
+		c.onMetadata(w, r)
 	case *kmsg.ProduceResponse:
 		backoff = c.onProduce(w, in, r)
 	case *kmsg.FetchResponse:
 		backoff = c.onFetch(w, in, r)
 	}
-	switch {
-	case c.done:
-	case backoff:
+	if backoff {
 		// Real clients back off after errors (a partition without a
-		// leader, a broker recovering) instead of spinning.
+		// leader, a broker recovering) and refresh metadata.
+		c.stale = true
 		c.sleep(w, errorBackoff)
-	default:
-		c.next(w)
+		return
 	}
+	c.step(w)
 }
 
 func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (backoff bool) {

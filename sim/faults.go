@@ -14,20 +14,29 @@ type FaultKind uint8
 // Fault kinds. Disk faults stay on for their Duration, striking each
 // matching operation with probability Numerator/Denominator.
 const (
-	FaultCrash           FaultKind = iota + 1 // power loss: unsynced writes kept, dropped or torn; restart after Duration
-	FaultPause                                // the process stops for Duration (a GC pause, SIGSTOP)
-	FaultWriteError                           // EIO on write
-	FaultSyncError                            // EIO on fsync: the log fails until the broker restarts
-	FaultReadError                            // EIO on read
-	FaultNoSpace                              // ENOSPC on write
-	FaultBitFlip                              // a read returns one flipped bit (the disk itself is fine)
-	FaultIsolate                              // the broker is cut off from every client for Duration
-	FaultPartitionClient                      // one client is cut off, maybe one-way, for Duration
-	FaultClog                                 // one direction between a client and the broker stalls for Duration
+	FaultCrash            FaultKind = iota + 1 // power loss: unsynced writes kept, dropped or torn; restart after Duration
+	FaultPause                                 // the process stops for Duration (a GC pause, SIGSTOP)
+	FaultWriteError                            // EIO on write
+	FaultSyncError                             // EIO on fsync: the log fails until the broker restarts
+	FaultReadError                             // EIO on read
+	FaultNoSpace                               // ENOSPC on write
+	FaultBitFlip                               // a read returns one flipped bit (the disk itself is fine)
+	FaultIsolate                               // the broker is cut off from every client for Duration
+	FaultPartitionClient                       // one client is cut off, maybe one-way, for Duration
+	FaultClog                                  // one direction between a client and the broker stalls for Duration
+	FaultControllerMove                        // the metadata quorum elects another leader
+	FaultMetadataOutage                        // the metadata quorum has no leader for Duration
+	FaultPartitionBrokers                      // brokers split in two groups, maybe one-way, for Duration
 	faultKinds
 )
 
-var faultNames = [...]string{"", "crash", "pause", "write-error", "sync-error", "read-error", "no-space", "bit-flip", "isolate", "partition-client", "clog"}
+// clusterFault reports whether a fault kind needs several brokers.
+func clusterFault(k FaultKind) bool {
+	return k == FaultControllerMove || k == FaultMetadataOutage || k == FaultPartitionBrokers
+}
+
+var faultNames = [...]string{"", "crash", "pause", "write-error", "sync-error", "read-error", "no-space", "bit-flip",
+	"isolate", "partition-client", "clog", "controller-move", "metadata-outage", "partition-brokers"}
 
 func (k FaultKind) String() string {
 	if int(k) < len(faultNames) {
@@ -75,7 +84,7 @@ const faultsPerRunMax = 24
 func drawFaults(rng *rand.Rand, o Options) []Fault {
 	var enabled []FaultKind
 	for k := FaultCrash; k < faultKinds; k++ {
-		if rng.IntN(2) == 0 {
+		if rng.IntN(2) == 0 && (o.Brokers > 1 || !clusterFault(k)) {
 			enabled = append(enabled, k)
 		}
 	}
@@ -96,7 +105,7 @@ func drawFaults(rng *rand.Rand, o Options) []Fault {
 		switch f.Kind {
 		case FaultWriteError, FaultSyncError, FaultReadError, FaultNoSpace, FaultBitFlip:
 			f.Numerator, f.Denominator = 1, uint64(2+rng.IntN(30))
-		case FaultPartitionClient:
+		case FaultPartitionClient, FaultPartitionBrokers:
 			f.Symmetric = rng.IntN(2) == 0
 		}
 		faults = append(faults, f)

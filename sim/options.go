@@ -19,12 +19,15 @@ type TopicSpec struct {
 // Options is everything a run depends on. Scenario derives it from a seed;
 // shrinking edits it; a run is a pure function of it.
 type Options struct {
-	Seed       uint64
-	Brokers    int
-	Durability core.DurabilityMode
-	Topics     []TopicSpec
-	Producers  int
-	Consumers  int
+	Seed    uint64
+	Brokers int
+	// ReplicationFactor and MinInsyncReplicas configure every topic.
+	ReplicationFactor int
+	MinInsyncReplicas int
+	Durability        core.DurabilityMode
+	Topics            []TopicSpec
+	Producers         int
+	Consumers         int
 	// ProducesPerProducer bounds each producer's produce requests.
 	ProducesPerProducer int
 	// SafetyDuration is how long faults may strike; LivenessDuration is the
@@ -67,7 +70,7 @@ func Scenario(seed uint64) Options {
 	rng := newStream(seed, streamScenario)
 	o := Options{
 		Seed:                seed,
-		Brokers:             1,
+		Brokers:             []int{1, 1, 3, 3, 4, 5}[rng.IntN(6)],
 		Durability:          core.DurableAcks,
 		Producers:           1 + rng.IntN(3),
 		Consumers:           1 + rng.IntN(2),
@@ -78,6 +81,8 @@ func Scenario(seed uint64) Options {
 		RequestTimeout:      5 * time.Second,
 	}
 	o.FsyncLatencyMax = o.FsyncLatencyMin + time.Duration(rng.IntN(20))*time.Millisecond
+	o.ReplicationFactor = 1 + rng.IntN(o.Brokers)
+	o.MinInsyncReplicas = 1 + rng.IntN(o.ReplicationFactor)
 	topics := 1 + rng.IntN(2)
 	for i := 0; i < topics; i++ {
 		o.Topics = append(o.Topics, TopicSpec{Name: fmt.Sprintf("t%d", i), Partitions: int32(1 + rng.IntN(3))})
@@ -93,7 +98,7 @@ func (o Options) String() string {
 	for _, t := range o.Topics {
 		topics = append(topics, fmt.Sprintf("%s/%d", t.Name, t.Partitions))
 	}
-	return fmt.Sprintf("seed=%d brokers=%d durability=%s topics=%s producers=%d consumers=%d produces=%d safety=%v faults=%d fsync=[%v,%v]",
-		o.Seed, o.Brokers, o.Durability, strings.Join(topics, ","), o.Producers, o.Consumers,
+	return fmt.Sprintf("seed=%d brokers=%d rf=%d min-isr=%d durability=%s topics=%s producers=%d consumers=%d produces=%d safety=%v faults=%d fsync=[%v,%v]",
+		o.Seed, o.Brokers, o.ReplicationFactor, o.MinInsyncReplicas, o.Durability, strings.Join(topics, ","), o.Producers, o.Consumers,
 		o.ProducesPerProducer, o.SafetyDuration, len(o.Faults), o.FsyncLatencyMin, o.FsyncLatencyMax)
 }

@@ -19,9 +19,14 @@ const (
 	eventHealDisk
 	eventHealNetwork
 	eventLiveness
+	eventMetadataCommit
+	eventMetadataDeliver
+	eventMetadataFailed
+	eventMetadataElection
 )
 
-var eventKindNames = [...]string{"", "sync-done", "broker-tick", "client-wake", "fault", "restart", "resume", "heal-disk", "heal-network", "liveness"}
+var eventKindNames = [...]string{"", "sync-done", "broker-tick", "client-wake", "fault", "restart", "resume", "heal-disk",
+	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election"}
 
 func (k eventKind) String() string { return eventKindNames[k] }
 

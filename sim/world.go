@@ -58,12 +58,20 @@ type World struct {
 	history     linearizability.History
 	violations  []Violation
 	liveness    bool
+	safetyStart time.Duration
 	events      int64
 	// acknowledgedEnd is, per partition, one past the highest offset any
 	// producer saw acknowledged.
 	acknowledgedEnd map[linearizability.TopicPartition]int64
 	// lastStatus is each live replica's last snapshot, for progress checks.
 	lastStatus map[statusKey]core.PartitionStatus
+	// metadata is the simulated controller quorum (clustered runs only).
+	metadata     *metadataLog
+	metadataTerm int
+	// committedEnd is, per partition, one past the highest offset any
+	// producer saw acknowledged with acks=all: the records every in-sync
+	// replica must hold.
+	committedEnd map[linearizability.TopicPartition]int64
 	// padding is the shared source of records' padding bytes.
 	padding   []byte
 	traceHash hash.Hash64
@@ -85,6 +93,7 @@ func newWorld(options Options, trace io.Writer) *World {
 		workloadRng:     newStream(options.Seed, streamWorkload),
 		latencyRng:      newStream(options.Seed, streamLatency),
 		acknowledgedEnd: map[linearizability.TopicPartition]int64{},
+		committedEnd:    map[linearizability.TopicPartition]int64{},
 		lastStatus:      map[statusKey]core.PartitionStatus{},
 		traceHash:       fnv.New64a(),
 		traceOut:        trace,
@@ -127,6 +136,9 @@ func (w *World) acknowledged(op *linearizability.Op) {
 	if end > w.acknowledgedEnd[tp] {
 		w.acknowledgedEnd[tp] = end
 	}
+	if op.Acks == -1 && end > w.committedEnd[tp] {
+		w.committedEnd[tp] = end
+	}
 }
 
 func (w *World) forgetStatus(broker int) {
@@ -141,10 +153,20 @@ func (w *World) forgetStatus(broker int) {
 // starts the clients.
 func (w *World) setup() error {
 	for i := 0; i < w.options.Brokers; i++ {
-		b := newBroker(w, i)
-		w.brokers = append(w.brokers, b)
+		w.brokers = append(w.brokers, newBroker(w, i))
+	}
+	if w.options.Brokers > 1 {
+		w.metadata = newMetadataLog(w.options.Brokers)
+	}
+	for _, b := range w.brokers {
 		if err := b.start(w); err != nil {
-			return fmt.Errorf("broker %d: %w", i, err)
+			return fmt.Errorf("broker %d: %w", b.index, err)
+		}
+	}
+	if w.metadata != nil {
+		w.electMetadataLeader(0)
+		if !w.runUntil(setupTimeout, w.allBrokersRegistered) {
+			return fmt.Errorf("brokers did not register within %v", setupTimeout)
 		}
 	}
 	if err := w.createTopics(); err != nil {
@@ -152,7 +174,7 @@ func (w *World) setup() error {
 	}
 	clients := w.options.Producers + w.options.Consumers
 	for i := 0; i < clients; i++ {
-		c := &client{index: i, id: netsim.NodeID(clientNodeBase + i), conn: -1}
+		c := newClient(w, i)
 		if i < w.options.Producers {
 			c.role = roleProducer
 			c.producesLeft = w.options.ProducesPerProducer
@@ -166,13 +188,60 @@ func (w *World) setup() error {
 			}
 		}
 		w.clients = append(w.clients, c)
-		w.schedule(time.Duration(i)*time.Millisecond, eventClientWake, i, 0, nil)
+		w.schedule(w.now+time.Duration(i)*time.Millisecond, eventClientWake, i, 0, nil)
 	}
 	for i := range w.options.Faults {
-		w.schedule(w.options.Faults[i].At, eventFault, i, 0, nil)
+		w.schedule(w.now+w.options.Faults[i].At, eventFault, i, 0, nil)
 	}
-	w.schedule(w.options.SafetyDuration, eventLiveness, 0, 0, nil)
+	w.safetyStart = w.now
+	w.schedule(w.now+w.options.SafetyDuration, eventLiveness, 0, 0, nil)
 	return nil
+}
+
+// setupTimeout bounds how long a cluster may take to form and create its
+// topics before the workload starts.
+const setupTimeout = 30 * time.Second
+
+// runUntil runs the event loop until done holds or limit passes.
+func (w *World) runUntil(limit time.Duration, done func() bool) bool {
+	end := w.now + limit
+	for !done() {
+		if !w.step() || w.now > end || len(w.violations) > 0 {
+			return done()
+		}
+	}
+	return true
+}
+
+// allBrokersRegistered reports whether the controller's image has every
+// broker registered and unfenced, as every broker sees it.
+func (w *World) allBrokersRegistered() bool {
+	for _, b := range w.brokers {
+		if b.node == nil || b.node.LiveBrokers() < len(w.brokers) {
+			return false
+		}
+	}
+	return true
+}
+
+// topicsReady reports whether every partition has a leader.
+func (w *World) topicsReady() bool {
+	leaders := 0
+	for _, b := range w.brokers {
+		if b.node == nil {
+			continue
+		}
+		for _, p := range b.node.Partitions() {
+			if p.Role == core.RoleLeader {
+				leaders++
+			}
+		}
+	}
+	want := 0
+	for _, t := range w.options.Topics {
+		want += int(t.Partitions)
+	}
+	return leaders >= want
 }
 
 func (w *World) createTopics() error {
@@ -181,17 +250,33 @@ func (w *World) createTopics() error {
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic = t.Name
 		rt.NumPartitions = t.Partitions
-		rt.ReplicationFactor = int16(w.options.Brokers)
+		rt.ReplicationFactor = int16(w.options.ReplicationFactor)
+		if w.options.MinInsyncReplicas > 1 {
+			rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{
+				Name: "min.insync.replicas", Value: kmsg.StringPtr(fmt.Sprint(w.options.MinInsyncReplicas))})
+		}
 		req.Topics = append(req.Topics, rt)
 	}
-	resp, err := w.direct(w.brokers[0], req)
-	if err != nil {
-		return err
-	}
-	for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
-		if t.ErrorCode != 0 {
-			return fmt.Errorf("create topic %s: %s", t.Topic, errorName(t.ErrorCode))
+	if w.metadata == nil {
+		resp, err := w.direct(w.brokers[0], req)
+		if err != nil {
+			return err
 		}
+		for _, t := range resp.(*kmsg.CreateTopicsResponse).Topics {
+			if t.ErrorCode != 0 {
+				return fmt.Errorf("create topic %s: %s", t.Topic, errorName(t.ErrorCode))
+			}
+		}
+		return nil
+	}
+	// Clustered: the controller answers only once its records commit,
+	// which takes the event loop; its answer is not needed, the leaders are.
+	controller := w.brokers[w.metadata.leader]
+	frame := w.formatter.AppendRequest(nil, req, 1)
+	controller.node.HandleFrame(w.wallTime(), directConn, frame[4:])
+	controller.flush(w)
+	if !w.runUntil(setupTimeout, w.topicsReady) {
+		return fmt.Errorf("topics got no leaders within %v", setupTimeout)
 	}
 	return nil
 }
@@ -235,22 +320,11 @@ func (w *World) direct(b *broker, req kmsg.Request) (kmsg.Response, error) {
 // run is the event loop: take the earliest of the network's events and the
 // simulator's own, run it, check every predicate.
 func (w *World) run() {
-	end := w.options.SafetyDuration + w.options.LivenessDuration
+	end := w.safetyStart + w.options.SafetyDuration + w.options.LivenessDuration
 	for len(w.violations) == 0 {
-		netAt, netOK := w.net.Next()
-		if !netOK && len(w.queue) == 0 {
+		if !w.step() {
 			break
 		}
-		if netOK && (len(w.queue) == 0 || netAt <= w.queue[0].at) {
-			w.now = netAt
-			w.onNetwork(w.net.Pop())
-		} else {
-			e := heap.Pop(&w.queue).(*event)
-			w.now = e.at
-			w.onEvent(e)
-		}
-		w.events++
-		w.checkInvariants()
 		if w.liveness && w.quiescent() {
 			w.tracef("quiescent: every operation finished")
 			return
@@ -264,6 +338,26 @@ func (w *World) run() {
 			return
 		}
 	}
+}
+
+// step runs the earliest pending event and checks every predicate. It
+// returns false when nothing is left to happen.
+func (w *World) step() bool {
+	netAt, netOK := w.net.Next()
+	if !netOK && len(w.queue) == 0 {
+		return false
+	}
+	if netOK && (len(w.queue) == 0 || netAt <= w.queue[0].at) {
+		w.now = netAt
+		w.onNetwork(w.net.Pop())
+	} else {
+		e := heap.Pop(&w.queue).(*event)
+		w.now = e.at
+		w.onEvent(e)
+	}
+	w.events++
+	w.checkInvariants()
+	return true
 }
 
 func (w *World) onNetwork(ev netsim.Event) {
@@ -301,7 +395,27 @@ func (w *World) onEvent(e *event) {
 		}
 	case eventLiveness:
 		w.startLiveness()
+	case eventMetadataCommit:
+		w.commitMetadata(e.incarnation)
+	case eventMetadataDeliver, eventMetadataFailed:
+		w.brokers[e.target].onEvent(w, e)
+	case eventMetadataElection:
+		if m := w.metadata; m != nil && (m.leader < 0 || w.brokers[m.leader].node == nil || w.brokers[m.leader].paused) {
+			next := w.liveBrokerAfter(max(m.leader, 0))
+			w.electMetadataLeader(next)
+			if next < 0 {
+				w.scheduleMetadataElection()
+			}
+		}
 	}
+}
+
+// metadataElectionTimeout is how long the quorum takes to replace a leader
+// that crashed, paused or was cut off.
+const metadataElectionTimeout = time.Second
+
+func (w *World) scheduleMetadataElection() {
+	w.schedule(w.now+metadataElectionTimeout, eventMetadataElection, 0, 0, nil)
 }
 
 func (w *World) applyFault(f Fault) {
@@ -325,6 +439,28 @@ func (w *World) applyFault(f Fault) {
 	case FaultPartitionClient:
 		w.net.Partition(w.now, [][]netsim.NodeID{{w.clients[f.Client].id}, {b.id}}, f.Symmetric)
 		w.schedule(w.now+f.Duration, eventHealNetwork, 0, 0, nil)
+	case FaultControllerMove:
+		if w.metadata != nil {
+			w.electMetadataLeader(w.liveBrokerAfter(w.metadata.leader))
+		}
+	case FaultMetadataOutage:
+		if w.metadata != nil {
+			w.electMetadataLeader(-1)
+			w.schedule(w.now+f.Duration, eventMetadataElection, 0, 0, nil)
+		}
+	case FaultPartitionBrokers:
+		var side, rest []netsim.NodeID
+		for _, other := range w.brokers {
+			if other.index == f.Broker || other.index == f.Client%len(w.brokers) {
+				side = append(side, other.id)
+			} else {
+				rest = append(rest, other.id)
+			}
+		}
+		if len(rest) > 0 {
+			w.net.Partition(w.now, [][]netsim.NodeID{side, rest}, f.Symmetric)
+			w.schedule(w.now+f.Duration, eventHealNetwork, 0, 0, nil)
+		}
 	case FaultClog:
 		c := w.clients[f.Client].id
 		from, to := c, b.id
@@ -341,6 +477,9 @@ func (w *World) startLiveness() {
 	w.tracef("LIVENESS: faults stop")
 	w.liveness = true
 	w.net.Heal(w.now)
+	if m := w.metadata; m != nil && (m.leader < 0 || w.brokers[m.leader].node == nil) {
+		w.scheduleMetadataElection()
+	}
 	for _, b := range w.brokers {
 		for _, t := range b.toggles {
 			if t != nil {
@@ -352,6 +491,9 @@ func (w *World) startLiveness() {
 			w.net.Clog(w.now, b.id, c.id, w.now)
 		}
 		b.resume(w)
+		if b.node == nil && w.metadata != nil {
+			b.restart(w)
+		}
 		if b.failed() {
 			// A log that failed its fsync stays offline until restart,
 			// as an operator would do.
@@ -439,8 +581,18 @@ func (w *World) pendingSummary() string {
 	return fmt.Sprintf("not finished %v after faults stopped: %s", w.options.LivenessDuration, strings.Join(parts, "; "))
 }
 
-// checkInvariants evaluates the specs predicates on every live replica.
+// checkInvariants evaluates the specs predicates on every live replica,
+// then across replicas.
 func (w *World) checkInvariants() {
+	if w.options.SpecChecksOff {
+		return
+	}
+	check := func(err error) {
+		if err != nil {
+			w.violation("spec", err.Error())
+		}
+	}
+	var live []core.PartitionStatus
 	for _, b := range w.brokers {
 		if b.node == nil {
 			continue
@@ -448,36 +600,38 @@ func (w *World) checkInvariants() {
 		for _, p := range b.node.Partitions() {
 			tp := linearizability.TopicPartition{Topic: p.Topic, Partition: p.Partition}
 			key := statusKey{b.index, tp}
-			check := func(err error) {
-				if err != nil {
-					w.violation("spec", err.Error())
-				}
-			}
-			if w.options.SpecChecksOff {
-				continue
-			}
 			check(specs.CheckOffsets(p.PartitionStatus))
 			check(specs.CheckLogAgrees(p.PartitionStatus, p.LogEndOffset, p.LogDurableOffset))
 			if prev, ok := w.lastStatus[key]; ok {
 				check(specs.CheckProgress(prev, p.PartitionStatus))
 			}
-			check(specs.CheckAcknowledgedDurable(p.PartitionStatus, w.acknowledgedEnd[tp]))
+			if w.metadata == nil {
+				check(specs.CheckAcknowledgedDurable(p.PartitionStatus, w.acknowledgedEnd[tp]))
+			}
 			w.lastStatus[key] = p.PartitionStatus
+			if !b.paused {
+				live = append(live, p.PartitionStatus)
+			}
 		}
+	}
+	if w.metadata != nil {
+		check(specs.CheckReplicas(live, func(topic string, partition int32) int64 {
+			return w.committedEnd[linearizability.TopicPartition{Topic: topic, Partition: partition}]
+		}))
 	}
 }
 
 // finalRead reads every partition from the start, straight from the node.
 func (w *World) finalRead() map[linearizability.TopicPartition][]linearizability.FetchedRecord {
 	final := map[linearizability.TopicPartition][]linearizability.FetchedRecord{}
-	b := w.brokers[0]
-	if b.node == nil {
-		w.violation("liveness", "broker down at the final read")
-		return final
-	}
 	for _, t := range w.options.Topics {
 		for p := int32(0); p < t.Partitions; p++ {
 			tp := linearizability.TopicPartition{Topic: t.Name, Partition: p}
+			b := w.leaderOf(tp)
+			if b == nil {
+				w.violation("liveness", fmt.Sprintf("no leader for %s at the final read", tp))
+				return final
+			}
 			offset := int64(0)
 			for round := 0; round < 10000; round++ {
 				req := kmsg.NewPtrFetchRequest()
@@ -517,6 +671,23 @@ func (w *World) finalRead() map[linearizability.TopicPartition][]linearizability
 		}
 	}
 	return final
+}
+
+// leaderOf returns the broker leading a partition in the newest epoch.
+func (w *World) leaderOf(tp linearizability.TopicPartition) *broker {
+	var best *broker
+	bestEpoch := int32(-1)
+	for _, b := range w.brokers {
+		if b.node == nil {
+			continue
+		}
+		for _, p := range b.node.Partitions() {
+			if p.Topic == tp.Topic && p.Partition == tp.Partition && p.Role == core.RoleLeader && p.LeaderEpoch > bestEpoch {
+				best, bestEpoch = b, p.LeaderEpoch
+			}
+		}
+	}
+	return best
 }
 
 // traceSum is the run's trace hash.

@@ -64,3 +64,63 @@ func CheckAcknowledgedDurable(s core.PartitionStatus, acknowledgedEnd int64) err
 func name(s core.PartitionStatus) string {
 	return fmt.Sprintf("replica %d of %s-%d", s.Replica, s.Topic, s.Partition)
 }
+
+// CheckReplicas checks what replication promises across the live replicas
+// of every partition (statuses in any order; committedEnd is, per
+// "topic-partition", one past the highest offset acknowledged with
+// acks=all):
+//
+//   - at most one leader per partition per leader epoch;
+//   - in the durable mode, every in-sync replica — as the newest leader
+//     sees the ISR — holds every acks=all record durably, and its log
+//     reaches the leader's high watermark (HW <= min LEO of the ISR).
+func CheckReplicas(all []core.PartitionStatus, committedEnd func(topic string, partition int32) int64) error {
+	type key struct {
+		topic     string
+		partition int32
+	}
+	leaders := map[key]map[int32]int32{}
+	newest := map[key]core.PartitionStatus{}
+	byReplica := map[key]map[int32]core.PartitionStatus{}
+	for _, s := range all {
+		k := key{s.Topic, s.Partition}
+		if byReplica[k] == nil {
+			byReplica[k] = map[int32]core.PartitionStatus{}
+		}
+		byReplica[k][s.Replica] = s
+		if s.Role != core.RoleLeader {
+			continue
+		}
+		if leaders[k] == nil {
+			leaders[k] = map[int32]int32{}
+		}
+		if other, ok := leaders[k][s.LeaderEpoch]; ok && other != s.Replica {
+			return fmt.Errorf("%s-%d: replicas %d and %d both lead epoch %d", s.Topic, s.Partition, other, s.Replica, s.LeaderEpoch)
+		}
+		leaders[k][s.LeaderEpoch] = s.Replica
+		if n, ok := newest[k]; !ok || s.LeaderEpoch > n.LeaderEpoch {
+			newest[k] = s
+		}
+	}
+	for k, l := range newest {
+		if l.Durability != core.DurableAcks {
+			continue
+		}
+		committed := committedEnd(k.topic, k.partition)
+		for _, r := range l.ISR {
+			f, ok := byReplica[k][r]
+			if !ok {
+				continue // down: it recovers what it synced
+			}
+			if f.DurableOffset < committed {
+				return fmt.Errorf("%s-%d: in-sync replica %d is durable only below %d, but offset %d was acknowledged to acks=all",
+					k.topic, k.partition, r, f.DurableOffset, committed-1)
+			}
+			if f.EndOffset < l.HighWatermark {
+				return fmt.Errorf("%s-%d: leader %d has high watermark %d but in-sync replica %d ends at %d",
+					k.topic, k.partition, l.Replica, l.HighWatermark, r, f.EndOffset)
+			}
+		}
+	}
+	return nil
+}
