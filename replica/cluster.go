@@ -62,6 +62,51 @@ type metadataState struct {
 	nextHeartbeat             time.Time
 	// unopened says some partition assigned here failed to open.
 	unopened bool
+	// dirty lists partitions whose metadata changed since they were last
+	// reconciled, in the order the changes arrived; applyTime is when.
+	dirty     []partitionKey
+	applyTime time.Time
+}
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+// settle reconciles the partitions whose metadata changed. It runs once a
+// burst of metadata entries is applied — never per entry — so that a node
+// replaying the log after a restart acts only on the latest state: a
+// historical leadership with a smaller ISR, applied to today's longer log,
+// would commit records no other replica holds.
+func (n *Node) settle() {
+	dirty := n.meta.dirty
+	n.meta.dirty = nil
+	seen := map[partitionKey]bool{}
+	for i := len(dirty) - 1; i >= 0; i-- {
+		k := dirty[i]
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+	}
+	for _, k := range dirty {
+		if seen[k] {
+			delete(seen, k)
+			n.reconcilePartition(n.meta.applyTime, k.topic, k.partition)
+		}
+	}
+}
+
+// markAllDirty queues every hosted partition for reconciling.
+func (n *Node) markAllDirty(now time.Time) {
+	for _, name := range n.topicNames {
+		for _, p := range n.topics[name].partitions {
+			if p != nil {
+				n.meta.dirty = append(n.meta.dirty, partitionKey{name, p.index})
+			}
+		}
+	}
+	n.meta.applyTime = now
 }
 
 // reconcileAll retries every partition the image assigns to this node.
@@ -245,13 +290,20 @@ func setTopLevelError(resp kmsg.Response, code int16) {
 // reconcile brings the hosted partitions in line with one applied record.
 func (n *Node) reconcile(now time.Time, r controller.Record) {
 	switch r := r.(type) {
+	case controller.RegisterBroker:
+		if r.ID == n.config.NodeID && r.Incarnation == n.meta.incarnation {
+			n.markAllDirty(now)
+		}
 	case controller.CreateTopic:
 		n.ensureTopic(r.Name)
 	case controller.PartitionRecord:
-		n.reconcilePartition(now, r.Topic, r.Partition)
+		n.meta.dirty = append(n.meta.dirty, partitionKey{r.Topic, r.Partition})
+		n.meta.applyTime = now
 	case controller.PartitionChange:
-		n.reconcilePartition(now, r.Topic, r.Partition)
+		n.meta.dirty = append(n.meta.dirty, partitionKey{r.Topic, r.Partition})
+		n.meta.applyTime = now
 	case controller.DeleteTopic:
+		n.settle()
 		if t, ok := n.topics[r.Name]; ok {
 			n.removeTopic(t)
 		}
@@ -302,11 +354,27 @@ func (n *Node) reconcilePartition(now time.Time, topicName string, index int32) 
 		return
 	}
 	before := p.core.Role()
-	p.core.SetLeadership(now, core.Leadership{Leader: ip.Leader, LeaderEpoch: ip.LeaderEpoch,
+	leader := ip.Leader
+	if leader == n.config.NodeID && !n.registeredNow() {
+		// A leadership from before this process started: the previous
+		// process may have lost unsynced records that followers hold, so
+		// writing on in the same epoch could put two different batches
+		// at one offset. Wait for the controller to re-elect this broker
+		// in a new epoch after it registers.
+		leader = -1
+	}
+	p.core.SetLeadership(now, core.Leadership{Leader: leader, LeaderEpoch: ip.LeaderEpoch,
 		PartitionEpoch: ip.PartitionEpoch, Replicas: ip.Replicas, ISR: ip.ISR})
 	n.logger.Info("leadership", "topic", topicName, "partition", index, "role", p.core.Role().String(), "was", before.String(),
 		"leader", ip.Leader, "epoch", ip.LeaderEpoch, "isr", ip.ISR, "end", p.core.EndOffset(), "high-watermark", p.core.HighWatermark())
 	n.afterCore(now, p)
+}
+
+// registeredNow reports whether the image holds this process's own
+// registration (its incarnation), not a previous process's.
+func (n *Node) registeredNow() bool {
+	b, ok := n.meta.image.Broker(n.config.NodeID)
+	return ok && b.Incarnation == n.meta.incarnation
 }
 
 // heartbeat keeps this broker's controller session alive and, the first

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/core"
+	"cairn/core/batch"
 	"cairn/core/controller"
 	"cairn/diskfault"
 	"cairn/replica/storage"
@@ -133,6 +134,7 @@ func Open(config Config, env Env, now time.Time) (*Node, error) {
 		for i, entry := range entries {
 			n.ApplyMetadata(now, uint64(i+1), entry)
 		}
+		n.settle()
 		if n.meta.unopened {
 			n.closeLogs()
 			local.close()
@@ -416,6 +418,7 @@ func (n *Node) failPartition(p *partition, what string, err error) {
 
 // HasReady reports whether the driver has work.
 func (n *Node) HasReady() bool {
+	n.settle()
 	return len(n.ready.Outbound) > 0 || len(n.ready.Syncs) > 0 || len(n.ready.Close) > 0 ||
 		len(n.ready.PeerSends) > 0 || len(n.ready.Proposals) > 0
 }
@@ -423,6 +426,7 @@ func (n *Node) HasReady() bool {
 // Ready returns the pending effects and the next deadline. The slices stay
 // valid until Advance.
 func (n *Node) Ready() Ready {
+	n.settle()
 	rd := n.ready
 	rd.Deadline = n.nextDeadline()
 	return rd
@@ -498,4 +502,44 @@ func (n *Node) Partitions() []PartitionInfo {
 		}
 	}
 	return out
+}
+
+// BatchDigest identifies one stored batch: its offsets, leader epoch and
+// CRC-32C. Replicas whose logs match hold equal digests.
+type BatchDigest struct {
+	BaseOffset, LastOffset int64
+	LeaderEpoch            int32
+	CRC                    uint32
+}
+
+// Digests lists the batches of a hosted partition below limit, for the
+// simulator's log-matching check. It reads the log; it is not for the
+// broker's hot path.
+func (n *Node) Digests(topicName string, index int32, limit int64) ([]BatchDigest, error) {
+	p := n.partition(topicName, index)
+	if p == nil {
+		return nil, fmt.Errorf("%s-%d is not hosted here", topicName, index)
+	}
+	limit = min(limit, p.log.NextOffset())
+	var out []BatchDigest
+	for offset := p.log.StartOffset(); offset < limit; {
+		r, err := p.log.Read(offset, 1<<20, limit)
+		if err != nil {
+			return out, err
+		}
+		data, err := storage.ReadInto(nil, r)
+		if err != nil {
+			return out, err
+		}
+		if len(data) == 0 {
+			break
+		}
+		for len(data) > 0 {
+			h, _ := batch.ParseHeader(data)
+			out = append(out, BatchDigest{BaseOffset: h.BaseOffset, LastOffset: h.LastOffset(), LeaderEpoch: h.LeaderEpoch, CRC: h.CRC})
+			data = data[h.TotalBytes():]
+			offset = h.NextOffset()
+		}
+	}
+	return out, nil
 }

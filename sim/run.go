@@ -49,6 +49,9 @@ func Run(options Options, trace io.Writer) (result Result) {
 	w.run()
 	var check linearizability.Result
 	if len(w.violations) == 0 {
+		w.checkLogMatching()
+	}
+	if len(w.violations) == 0 {
 		final := w.finalRead()
 		if err := linearizability.Validate(w.history); err != nil {
 			w.violation("history", err.Error())

@@ -3,6 +3,8 @@ package controller
 import (
 	"slices"
 	"time"
+
+	"cairn/core/mutant"
 )
 
 // UncleanLeaderElectionConfig is the topic config that, set to "true", lets
@@ -33,6 +35,13 @@ func (c *Controller) uncleanElectionEnabled(topic string) bool {
 // offline with its last known ISR kept, so that one of those members can
 // lead again when it returns.
 func (c *Controller) electLeader(p Partition, isr []int32, evicted int32) (leader int32, nextISR []int32) {
+	if mutant.Active(mutant.ElectOutsideISR) {
+		for _, r := range p.Replicas {
+			if !slices.Contains(isr, r) && c.eligible(r, evicted) {
+				return r, inReplicaOrder(p.Replicas, append(slices.Clone(isr), r))
+			}
+		}
+	}
 	if p.Leader != NoLeader && slices.Contains(isr, p.Leader) && c.eligible(p.Leader, evicted) {
 		return p.Leader, isr
 	}
