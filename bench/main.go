@@ -198,6 +198,12 @@ func run() error {
 			runs.Runs = append(runs.Runs, outcome)
 		}
 	}
+	logf("simulator sweep of %d seeds", simulatorSeeds)
+	simulator, err := measureSimulator(ctx, processes, binary)
+	if err != nil {
+		return err
+	}
+	report.Simulator = &simulator
 	report.Limits = medianLimits(report.LimitSamples)
 	report.Machine.LoadAtEnd = loadAverage()
 	report.Elapsed = time.Since(started)

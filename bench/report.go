@@ -29,6 +29,7 @@ type report struct {
 	Limits       limits
 	LimitSamples []limits
 	Targets      []*targetRuns
+	Simulator    *simulatorResult
 }
 
 // medianOf returns the median of value over items (the mean of the middle
@@ -220,6 +221,9 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\n")
 
+	if r.Simulator != nil {
+		b.WriteString(r.Simulator.markdown())
+	}
 	b.WriteString("## Machine limits\n\nMeasured in the same run, in the work directory (the same file system as the brokers' data), once at the start of every repetition, just before the brokers; medians of " + fmt.Sprint(len(r.LimitSamples)) + ", samples in repetition order.\n\n")
 	b.WriteString("| measurement | median | samples |\n|---|---:|---|\n")
 	sample := func(value func(limits) string) string {
