@@ -1,6 +1,8 @@
 # Cairn — a Kafka-compatible replicated log, checked by deterministic simulation.
 #
 #   make run     build and start a single-node broker (127.0.0.1:9092, data in ./data)
+#   make cluster start a 3-broker cluster in the background (127.0.0.1:9092-9094,
+#                data and logs under ./data/node-N); make cluster-stop stops it
 #   make test    install what the tests need (if missing) and run every test
 #   make bench   benchmark against peers; writes docs/PERFORMANCE.md
 #   make fuzz    fuzz request decoding and dispatch for FUZZTIME (default 30s)
@@ -14,7 +16,7 @@ BIN       := bin/cairn
 FUZZTIME  ?= 30s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test deps deps-apt deps-npm vet fuzz bench sim mutants clean
+.PHONY: all build run cluster cluster-stop test deps deps-apt deps-npm vet fuzz bench sim mutants clean
 SEEDS     ?= 1-5000
 
 all: build
@@ -24,6 +26,65 @@ build:
 
 run: build
 	./$(BIN) serve
+
+# A local three-broker cluster: broker N listens for Kafka clients on
+# 127.0.0.1:909(2+N) and for Raft on 127.0.0.1:919(2+N), keeps its data in
+# data/node-N, appends stdout and stderr to data/node-N.log and its pid to
+# data/node-N.pid. `make cluster` starts the brokers that are not running
+# (so it also restarts one that was killed) and returns once each has
+# printed its ready line in this run's part of its log; if one does not
+# within CLUSTER_START_TIMEOUT seconds, it shows the log and stops them all.
+CLUSTER_IDS           := 0 1 2
+CLUSTER_PEERS         ?= 0=127.0.0.1:9092,1=127.0.0.1:9093,2=127.0.0.1:9094
+CLUSTER_START_TIMEOUT ?= 60
+CLUSTER_STOP_GRACE    ?= 15
+
+cluster: build
+	@mkdir -p data; started=""; \
+	for i in $(CLUSTER_IDS); do \
+		pid=$$(cat data/node-$$i.pid 2>/dev/null); \
+		if [ -n "$$pid" ] && [ "$$(ps -p $$pid -o comm= 2>/dev/null)" = cairn ]; then \
+			echo "broker $$i is already running (pid $$pid)"; continue; \
+		fi; \
+		log=data/node-$$i.log; touch $$log; \
+		stat -c %s $$log > data/node-$$i.offset; \
+		nohup ./$(BIN) serve --node-id $$i --peers $(CLUSTER_PEERS) --data-dir data/node-$$i \
+			< /dev/null >> $$log 2>&1 & echo $$! > data/node-$$i.pid; \
+		started="$$started $$i"; \
+	done; \
+	deadline=$$(( $$(date +%s) + $(CLUSTER_START_TIMEOUT) )); \
+	for i in $$started; do \
+		until tail -c +$$(( $$(cat data/node-$$i.offset) + 1 )) data/node-$$i.log | grep -q "^cairn: broker $$i ready on "; do \
+			if ! kill -0 $$(cat data/node-$$i.pid) 2>/dev/null || [ $$(date +%s) -ge $$deadline ]; then \
+				echo "broker $$i did not become ready; last lines of data/node-$$i.log:"; \
+				tail -n 30 data/node-$$i.log; \
+				$(MAKE) --no-print-directory cluster-stop; exit 1; \
+			fi; \
+			sleep 0.2; \
+		done; \
+		tail -c +$$(( $$(cat data/node-$$i.offset) + 1 )) data/node-$$i.log | grep "^cairn: broker $$i ready on "; \
+		rm -f data/node-$$i.offset; \
+	done
+
+# Stops what `make cluster` started: SIGTERM (a clean shutdown), then SIGKILL
+# for a broker still running after CLUSTER_STOP_GRACE seconds. A pid file
+# whose process is not a cairn any more (a stale file) is only removed.
+cluster-stop:
+	@for i in $(CLUSTER_IDS); do \
+		pid=$$(cat data/node-$$i.pid 2>/dev/null) || continue; \
+		if [ "$$(ps -p $$pid -o comm= 2>/dev/null)" = cairn ]; then kill -TERM $$pid; fi; \
+	done; \
+	deadline=$$(( $$(date +%s) + $(CLUSTER_STOP_GRACE) )); \
+	for i in $(CLUSTER_IDS); do \
+		pid=$$(cat data/node-$$i.pid 2>/dev/null) || continue; \
+		while [ "$$(ps -p $$pid -o comm= 2>/dev/null)" = cairn ]; do \
+			if [ $$(date +%s) -ge $$deadline ]; then \
+				echo "broker $$i (pid $$pid) still running after $(CLUSTER_STOP_GRACE)s: SIGKILL"; kill -KILL $$pid; break; \
+			fi; \
+			sleep 0.2; \
+		done; \
+		rm -f data/node-$$i.pid; echo "broker $$i stopped"; \
+	done
 
 vet:
 	$(GO) vet ./...

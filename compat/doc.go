@@ -5,8 +5,9 @@
 // The package is only tests. TestMain builds cmd/cairn once, starts one broker
 // on a free port with a temporary data directory, and every test works on its
 // own uniquely named topics. The crash test starts (and kills) brokers of its
-// own. Non-Go clients are driven through the small scripts in testdata/ and
-// node/, which read records as JSON on stdin and print JSON on stdout.
+// own, and the cluster tests (cluster_test.go) run three-broker clusters of
+// their own. Non-Go clients are driven through the small scripts in testdata/
+// and node/, which read records as JSON on stdin and print JSON on stdout.
 //
 // The non-Go clients come from Debian (kcat, python3-kafka,
 // python3-confluent-kafka, run with /usr/bin/python3) and npm (kafkajs, from

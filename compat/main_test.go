@@ -113,15 +113,21 @@ type brokerProc struct {
 	exitErr error         // how it exited; valid after done is closed
 }
 
-// startBroker starts `cairn serve` and waits for its ready line. stdout and
-// stderr are appended to logPath, so a restarted broker continues the same
-// log.
+// startBroker starts a standalone `cairn serve` and waits for its ready
+// line. stdout and stderr are appended to logPath, so a restarted broker
+// continues the same log.
 func startBroker(bin, dataDir, addr, logPath string) (*brokerProc, error) {
+	return startServe(bin, []string{"--listen", addr, "--data-dir", dataDir}, readyPrefix, addr, dataDir, logPath)
+}
+
+// startServe starts `cairn serve` with args and waits for the ready line
+// that begins with prefix and names addr.
+func startServe(bin string, args []string, prefix, addr, dataDir, logPath string) (*brokerProc, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dataDir)
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -141,7 +147,7 @@ func startBroker(bin, dataDir, addr, logPath string) (*brokerProc, error) {
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logFile, line)
-			if rest, ok := strings.CutPrefix(line, readyPrefix); ok {
+			if rest, ok := strings.CutPrefix(line, prefix); ok {
 				select {
 				case ready <- rest:
 				default:

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -39,11 +40,12 @@ func (n *Node) handleFetch(now time.Time, id ConnID, seq uint64, h requestHeader
 	if req.ReplicaID >= 0 {
 		n.recordFollowerFetch(now, req)
 	}
-	resp, bytes, final := n.buildFetch(w.req)
+	resp, bytes, final, buffer := n.buildFetch(w.req)
 	if final || bytes >= int64(req.MinBytes) || wait <= 0 {
-		n.respond(id, seq, h, resp)
+		n.respondFetch(id, seq, h, resp, bytes, buffer)
 		return
 	}
+	releaseBuffer(buffer)
 	w.highWatermarks = n.highWatermarks(req)
 	n.fetches = append(n.fetches, w)
 }
@@ -86,7 +88,7 @@ func (n *Node) highWatermarks(req *kmsg.FetchRequest) []int64 {
 
 // buildFetch reads what the fetch asks for. final is true when some
 // partition answered with an error, which ends the long poll at once.
-func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, bytes int64, final bool) {
+func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, bytes int64, final bool, buffer []byte) {
 	resp = req.ResponseKind().(*kmsg.FetchResponse)
 	remaining := int64(req.MaxBytes)
 	if req.Version < 3 || remaining <= 0 {
@@ -125,8 +127,9 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 			}
 		}
 	}
-	// Read every partition into one buffer, sized up front.
-	buf := make([]byte, 0, bytes)
+	// Read every partition into one pooled buffer, sized up front: the
+	// response encoder copies it, so it goes back to the pool after.
+	buf := takeBuffer(int(bytes))
 	bytes = 0
 	for _, pl := range plan {
 		start := len(buf)
@@ -143,8 +146,43 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 		pl.part.RecordBatches = buf[start:len(buf):len(buf)]
 		bytes += int64(len(buf) - start)
 	}
-	return resp, bytes, final
+	return resp, bytes, final, buf
 }
+
+// fetchBuffers recycles the buffers fetches read records into, so a busy
+// consumer does not make the collector sweep a fresh megabyte per fetch.
+var fetchBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+func takeBuffer(capacity int) []byte {
+	b := *fetchBuffers.Get().(*[]byte)
+	if cap(b) < capacity {
+		b = make([]byte, 0, capacity)
+	}
+	return b[:0]
+}
+
+func releaseBuffer(b []byte) {
+	if cap(b) == 0 || cap(b) > fetchBufferKeptMax {
+		return
+	}
+	b = b[:0]
+	fetchBuffers.Put(&b)
+}
+
+// fetchBufferKeptMax bounds the buffers kept for reuse.
+const fetchBufferKeptMax = 16 << 20
+
+// respondFetch encodes a fetch response into a frame sized for its
+// records, then recycles the read buffer.
+func (n *Node) respondFetch(id ConnID, seq uint64, h requestHeader, resp *kmsg.FetchResponse, bytes int64, buffer []byte) {
+	resp.SetVersion(h.apiVersion)
+	frame := appendResponseFrame(make([]byte, 0, int(bytes)+fetchFrameOverheadBytes), h.correlationID, resp)
+	releaseBuffer(buffer)
+	n.complete(id, seq, frame)
+}
+
+// fetchFrameOverheadBytes is room for a fetch response's non-record fields.
+const fetchFrameOverheadBytes = 4096
 
 // planFetch checks one partition of a fetch and decides what to read: a
 // consumer reads committed records (below the high watermark), a follower
@@ -207,11 +245,12 @@ func (n *Node) wakeFetches(now time.Time) {
 			kept = append(kept, w)
 			continue
 		}
-		resp, bytes, final := n.buildFetch(w.req)
+		resp, bytes, final, buffer := n.buildFetch(w.req)
 		if final || bytes >= int64(w.req.MinBytes) || !now.Before(w.deadline) {
-			n.respond(w.conn, w.seq, w.header, resp)
+			n.respondFetch(w.conn, w.seq, w.header, resp, bytes, buffer)
 			continue
 		}
+		releaseBuffer(buffer)
 		kept = append(kept, w)
 	}
 	clear(n.fetches[len(kept):])
@@ -249,8 +288,8 @@ func (n *Node) expireFetches(now time.Time) {
 			kept = append(kept, w)
 			continue
 		}
-		resp, _, _ := n.buildFetch(w.req)
-		n.respond(w.conn, w.seq, w.header, resp)
+		resp, bytes, _, buffer := n.buildFetch(w.req)
+		n.respondFetch(w.conn, w.seq, w.header, resp, bytes, buffer)
 	}
 	clear(n.fetches[len(kept):])
 	n.fetches = kept

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	crand "crypto/rand"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -10,22 +12,57 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"cairn/core"
 	"cairn/diskfault"
 	"cairn/replica"
+	"cairn/replica/metalog"
 )
+
+const serveUsage = `usage: cairn serve [flags]
+
+Runs a broker. With no flags: a single-node cluster on 127.0.0.1:9092 with
+data under ./data. With --peers: one broker of a cluster, in which every
+broker is also a voter of the controller quorum (Raft, on the Kafka port +
+--raft-port-offset). Start every broker of the cluster with the same --peers.
+
+Every flag can also be given as an environment variable: CAIRN_ and the flag's
+name in capitals with - as _ (CAIRN_NODE_ID=1, CAIRN_PEERS=...). A flag on the
+command line wins over the environment.
+
+examples:
+  cairn serve
+  cairn serve --listen 127.0.0.1:9093 --data-dir /var/lib/cairn
+  cairn serve --node-id 0 --peers 0=127.0.0.1:9092,1=127.0.0.1:9093,2=127.0.0.1:9094 --data-dir data/node-0
+
+flags:
+`
+
+// envPrefix starts the environment variable of every serve flag.
+const envPrefix = "CAIRN_"
+
+// registrationLogInterval is how often a clustered broker that is not yet
+// serving says what it waits for.
+const registrationLogInterval = 5 * time.Second
 
 func runServe(args []string) error {
 	defaults := replica.DefaultConfig()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:9092", "address to listen on for Kafka clients")
-	dataDir := fs.String("data-dir", defaults.DataDir, "directory for the broker's logs and metadata")
+	listen := fs.String("listen", "127.0.0.1:9092", "address to listen on for Kafka clients (clustered: default this broker's --peers address)")
+	dataDir := fs.String("data-dir", defaults.DataDir, "directory for the broker's logs and metadata (clustered: Raft state under <data-dir>/raft)")
 	nodeID := fs.Int("node-id", int(defaults.NodeID), "this broker's id")
-	advertise := fs.String("advertise", "", "host:port clients should connect to (default: the listen address)")
+	advertise := fs.String("advertise", "", "host:port clients should connect to (default: the listen address; clustered: this broker's --peers address)")
+	peers := fs.String("peers", "", "every broker of the cluster, this one included, as id=host:port of its Kafka listener, comma-separated (for example 0=127.0.0.1:9092,1=127.0.0.1:9093,2=127.0.0.1:9094); 1 or 3 brokers; empty: standalone")
+	raftPortOffset := fs.Int("raft-port-offset", 100, "clustered: each broker's Raft transport listens on its Kafka port plus this")
+	clusterID := fs.String("cluster-id", defaults.ClusterID, "the cluster's name, the same on every broker")
+	sessionTimeout := fs.Duration("broker-session-timeout", defaults.SessionTimeout, "clustered: how long a broker may miss heartbeats before the controller fences it and moves its leaderships")
+	replicationFactor := fs.Int("replication-factor-default", 0, "replication factor of an auto-created topic or of CreateTopics asking for -1 (default: 1 standalone, min(3, brokers) clustered)")
 	durability := fs.String("durability", defaults.Durability.String(), "when a record counts toward an ack: durable (fsynced) or replication (Kafka's page-cache mode)")
 	autoCreate := fs.Bool("auto-create-topics", defaults.AutoCreateTopics, "create unknown topics when a client asks for their metadata")
 	partitions := fs.Int("default-partitions", int(defaults.DefaultPartitions), "partitions of an auto-created topic")
@@ -33,8 +70,11 @@ func runServe(args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: cairn serve [flags]\n\nRuns a broker. With no flags: a single-node cluster on 127.0.0.1:9092 with data under ./data.\n\nexamples:\n  cairn serve\n  cairn serve --listen 127.0.0.1:9093 --data-dir /var/lib/cairn\n\nflags:\n")
+		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
+	}
+	if err := setFlagsFromEnvironment(fs); err != nil {
+		return err
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,16 +82,29 @@ func runServe(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	logger, err := newLogger(*logFormat, *logLevel)
 	if err != nil {
 		return err
 	}
 	config := defaults
+	if *nodeID < 0 || *nodeID > 1<<31-1 {
+		return fmt.Errorf("--node-id %d: must be between 0 and %d", *nodeID, 1<<31-1)
+	}
 	config.NodeID = int32(*nodeID)
 	config.DataDir = *dataDir
+	config.ClusterID = *clusterID
+	if *clusterID == "" {
+		return errors.New("--cluster-id: must not be empty")
+	}
 	config.AutoCreateTopics = *autoCreate
 	config.DefaultPartitions = int32(*partitions)
 	config.Log.SegmentBytesMax = *segmentBytes
+	if *sessionTimeout < 2*time.Second {
+		return fmt.Errorf("--broker-session-timeout %v: must be at least 2s (brokers heartbeat every second)", *sessionTimeout)
+	}
+	config.SessionTimeout = *sessionTimeout
 	switch *durability {
 	case "durable":
 		config.Durability = core.DurableAcks
@@ -60,19 +113,54 @@ func runServe(args []string) error {
 	default:
 		return fmt.Errorf("--durability %q: want durable or replication", *durability)
 	}
+
+	var cluster *replica.ClusterConfig
+	if *peers != "" {
+		cluster, err = clusterFromFlags(*peers, config.NodeID, *raftPortOffset, *dataDir)
+		if err != nil {
+			return err
+		}
+		config.Standalone = false
+		self := cluster.Brokers[config.NodeID]
+		if !given["listen"] {
+			*listen = self
+		}
+		if !given["advertise"] {
+			*advertise = self
+		}
+		config.DefaultReplicationFactor = int16(min(3, len(cluster.Brokers)))
+	} else if given["raft-port-offset"] {
+		return errors.New("--raft-port-offset: only meaningful with --peers")
+	}
+	if given["replication-factor-default"] {
+		brokers := 1
+		if cluster != nil {
+			brokers = len(cluster.Brokers)
+		}
+		if *replicationFactor < 1 || *replicationFactor > brokers {
+			return fmt.Errorf("--replication-factor-default %d: must be between 1 and the number of brokers (%d)", *replicationFactor, brokers)
+		}
+		config.DefaultReplicationFactor = int16(*replicationFactor)
+	}
 	advertised := *advertise
 	if advertised == "" {
 		advertised = *listen
 	}
-	host, portText, err := net.SplitHostPort(advertised)
+	host, port, err := splitAddress(advertised)
 	if err != nil {
-		return fmt.Errorf("advertised address %q: %w", advertised, err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil || port <= 0 || port > 65535 {
-		return fmt.Errorf("advertised address %q: bad port", advertised)
+		return fmt.Errorf("advertised address (set it with --advertise): %w", err)
 	}
 	config.AdvertisedHost, config.AdvertisedPort = host, int32(port)
+	if cluster != nil {
+		// dragonboat fixes each package's logger at its first message, so
+		// this must come before the Raft replica starts. Its INFO level
+		// reports every election and connection.
+		raftLevel := slog.LevelWarn
+		if logger.Enabled(context.Background(), slog.LevelDebug) {
+			raftLevel = slog.LevelInfo
+		}
+		metalog.RouteDragonboatLogs(logger, raftLevel)
+	}
 
 	node, err := replica.Open(config, replica.Env{FS: diskfault.OS{}, Logger: logger, Rand: seededRand()}, time.Now())
 	if err != nil {
@@ -83,12 +171,50 @@ func runServe(args []string) error {
 		node.Close()
 		return err
 	}
-	server := replica.NewServer(node, logger)
+	var server *replica.Server
+	if cluster != nil {
+		server, err = replica.NewClusteredServer(node, logger, *cluster)
+		if err != nil {
+			l.Close()
+			node.Close()
+			return err
+		}
+	} else {
+		server = replica.NewServer(node, logger)
+	}
 	done := make(chan error, 1)
 	go func() { done <- server.Serve(l) }()
-	fmt.Printf("cairn: broker %d ready on %s (data in %s, durability %s)\n", config.NodeID, l.Addr(), config.DataDir, config.Durability)
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+
+	// A clustered broker serves once the controller has registered and
+	// unfenced it; until then Metadata would not list it. Say what it waits
+	// for now and then, rather than print the ready line early. A
+	// standalone broker registered itself when it opened.
+	waitLog := time.NewTicker(registrationLogInterval)
+	defer waitLog.Stop()
+	for registered := cluster == nil; !registered; {
+		select {
+		case <-server.Registered():
+			registered = true
+		case <-waitLog.C:
+			logger.Info("waiting to be registered by the controller (a majority of the brokers in --peers must be up)")
+		case sig := <-signals:
+			logger.Info("shutting down before ready", "signal", sig.String())
+			return server.Close()
+		case err := <-done:
+			if err != nil {
+				logger.Error("listener failed", "err", err)
+			}
+			return errors.Join(err, server.Close())
+		}
+	}
+	if cluster != nil {
+		fmt.Printf("cairn: broker %d ready on %s (data in %s, durability %s, cluster of %d, raft %s)\n",
+			config.NodeID, l.Addr(), config.DataDir, config.Durability, len(cluster.Brokers), cluster.RaftAddresses[config.NodeID])
+	} else {
+		fmt.Printf("cairn: broker %d ready on %s (data in %s, durability %s)\n", config.NodeID, l.Addr(), config.DataDir, config.Durability)
+	}
 	select {
 	case sig := <-signals:
 		logger.Info("shutting down", "signal", sig.String())
@@ -98,6 +224,104 @@ func runServe(args []string) error {
 		}
 	}
 	return server.Close()
+}
+
+// setFlagsFromEnvironment gives every flag whose CAIRN_ variable is set
+// that value, before the command line is parsed (which then wins).
+func setFlagsFromEnvironment(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		value, ok := os.LookupEnv(name)
+		if !ok || err != nil {
+			return
+		}
+		if setErr := fs.Set(f.Name, value); setErr != nil {
+			err = fmt.Errorf("%s=%q: %v", name, value, setErr)
+		}
+	})
+	return err
+}
+
+// clusterFromFlags turns --peers and --raft-port-offset into the shell's
+// cluster configuration, refusing anything two brokers could disagree on or
+// collide over.
+func clusterFromFlags(peers string, self int32, raftPortOffset int, dataDir string) (*replica.ClusterConfig, error) {
+	brokers := map[int32]string{}
+	for _, item := range strings.Split(peers, ",") {
+		item = strings.TrimSpace(item)
+		idText, address, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, fmt.Errorf("--peers: %q is not id=host:port", item)
+		}
+		id, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 32)
+		if err != nil || id < 0 {
+			return nil, fmt.Errorf("--peers: %q: the id must be an integer >= 0", item)
+		}
+		address = strings.TrimSpace(address)
+		if _, _, err := splitAddress(address); err != nil {
+			return nil, fmt.Errorf("--peers: broker %d: %w", id, err)
+		}
+		if _, dup := brokers[int32(id)]; dup {
+			return nil, fmt.Errorf("--peers: broker %d is listed twice", id)
+		}
+		brokers[int32(id)] = address
+	}
+	if _, ok := brokers[self]; !ok {
+		return nil, fmt.Errorf("--peers does not list this broker (--node-id %d)", self)
+	}
+	// metalog's quorum is fixed at its first start: one voter, or three.
+	if len(brokers) != 1 && len(brokers) != 3 {
+		return nil, fmt.Errorf("--peers lists %d brokers; the controller quorum supports 1 or 3", len(brokers))
+	}
+	if raftPortOffset == 0 {
+		return nil, errors.New("--raft-port-offset: must not be 0 (Raft cannot share the Kafka port)")
+	}
+	raft := map[int32]string{}
+	owner := map[string]string{} // address → what uses it, to report collisions
+	ids := make([]int32, 0, len(brokers))
+	for id := range brokers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		host, port, _ := splitAddress(brokers[id])
+		raftPort := port + raftPortOffset
+		if raftPort < 1 || raftPort > 65535 {
+			return nil, fmt.Errorf("--raft-port-offset %d: broker %d's Raft port %d is out of range", raftPortOffset, id, raftPort)
+		}
+		raft[id] = net.JoinHostPort(host, strconv.Itoa(raftPort))
+		for _, use := range []struct{ address, what string }{
+			{brokers[id], fmt.Sprintf("broker %d's Kafka listener", id)},
+			{raft[id], fmt.Sprintf("broker %d's Raft transport", id)},
+		} {
+			if other, taken := owner[use.address]; taken {
+				return nil, fmt.Errorf("--peers/--raft-port-offset: %s and %s would both use %s", other, use.what, use.address)
+			}
+			owner[use.address] = use.what
+		}
+	}
+	return &replica.ClusterConfig{
+		Brokers:       brokers,
+		RaftAddresses: raft,
+		RaftDir:       filepath.Join(dataDir, "raft"),
+	}, nil
+}
+
+// splitAddress checks host:port and returns its parts.
+func splitAddress(address string) (string, int, error) {
+	host, portText, err := net.SplitHostPort(address)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: %w", address, err)
+	}
+	if host == "" {
+		return "", 0, fmt.Errorf("%q: no host", address)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port <= 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q: bad port", address)
+	}
+	return host, port, nil
 }
 
 // seededRand is the one place production randomness is drawn: a seed from
