@@ -171,6 +171,7 @@ type followerState struct {
 
 // FollowerFetch is what a follower asks its leader for next.
 type FollowerFetch struct {
+	Seq                uint64
 	Leader             int32
 	FetchOffset        int64
 	CurrentLeaderEpoch int32
@@ -180,6 +181,7 @@ type FollowerFetch struct {
 // EpochQuery is the OffsetForLeaderEpoch a new follower sends to learn
 // where its log diverges from the leader's.
 type EpochQuery struct {
+	Seq                uint64
 	Leader             int32
 	CurrentLeaderEpoch int32
 	Epoch              int32
@@ -209,10 +211,17 @@ type Partition struct {
 	// Leader state.
 	followers []followerState
 	proposal  *ISRProposal // in flight to the controller
-	// Follower state.
+	// Follower state. fetchSeq and querySeq number the requests this
+	// follower sends; an answer to any but the latest in flight is stale
+	// (a leadership change happened since) and is ignored.
 	truncating    bool
 	queryInFlight bool
 	fetchInFlight bool
+	fetchSeq      uint64
+	querySeq      uint64
+	// proposalBackoff holds off a new ISR proposal after a refused one, so
+	// that a leader does not re-propose on every follower fetch.
+	proposalBackoff time.Time
 	ready         PartitionReady
 }
 
@@ -305,6 +314,8 @@ func (p *Partition) SetLeadership(now time.Time, l Leadership) {
 func (p *Partition) becomeLeader(now time.Time) {
 	p.role = RoleLeader
 	p.truncating, p.queryInFlight, p.fetchInFlight = false, false, false
+	p.fetchSeq++
+	p.querySeq++
 	p.proposal = nil
 	if p.epochs.Assign(p.leadership.LeaderEpoch, p.endOffset) {
 		p.ready.EpochsChanged = true
@@ -333,6 +344,8 @@ func (p *Partition) stepDown(role Role) {
 	p.followers = p.followers[:0]
 	p.proposal = nil
 	p.queryInFlight, p.fetchInFlight, p.truncating = false, false, false
+	p.fetchSeq++
+	p.querySeq++
 	p.Failed(ErrNotLeader)
 }
 
@@ -532,7 +545,7 @@ func (p *Partition) FetchFromFollower(now time.Time, replica int32, fetchOffset 
 		f.lastCaughtUp = now
 	}
 	f.leaderEndLastFetch = p.endOffset
-	p.maybeExpandISR(f)
+	p.maybeExpandISR(now, f)
 	p.advanceHighWatermark()
 	p.assertInvariants()
 	return ErrNone
@@ -571,8 +584,8 @@ func (p *Partition) EpochEndOffset(currentLeaderEpoch, epoch int32) (int32, int6
 
 // maybeExpandISR proposes adding a follower that has caught up: it holds
 // everything committed and everything of the current leader epoch's start.
-func (p *Partition) maybeExpandISR(f *followerState) {
-	if p.proposal != nil || slices.Contains(p.leadership.ISR, f.replica) {
+func (p *Partition) maybeExpandISR(now time.Time, f *followerState) {
+	if p.proposal != nil || slices.Contains(p.leadership.ISR, f.replica) || now.Before(p.proposalBackoff) {
 		return
 	}
 	epochStart := p.epochs.StartOf(p.leadership.LeaderEpoch)
@@ -587,7 +600,7 @@ func (p *Partition) maybeExpandISR(f *followerState) {
 // Tick shrinks the ISR of followers that have not caught up for longer than
 // replica.lag.time.max.ms.
 func (p *Partition) Tick(now time.Time) {
-	if p.role != RoleLeader || p.proposal != nil {
+	if p.role != RoleLeader || p.proposal != nil || now.Before(p.proposalBackoff) {
 		return
 	}
 	var isr []int32
@@ -607,10 +620,15 @@ func (p *Partition) propose(isr []int32) {
 	p.ready.Proposal = p.proposal
 }
 
-// ProposalFailed clears a refused or lost ISR proposal, so that a later
-// fetch or tick may propose again.
-func (p *Partition) ProposalFailed() {
+// proposalRetryDelay is how long a leader waits after a refused ISR
+// proposal (the follower may still be fenced) before proposing again.
+const proposalRetryDelay = 500 * time.Millisecond
+
+// ProposalFailed clears a refused or lost ISR proposal; a later fetch or
+// tick may propose again after a short delay.
+func (p *Partition) ProposalFailed(now time.Time) {
 	p.proposal = nil
+	p.proposalBackoff = now.Add(proposalRetryDelay)
 	p.advanceHighWatermark()
 }
 
@@ -623,7 +641,8 @@ func (p *Partition) NextEpochQuery() (EpochQuery, bool) {
 		return EpochQuery{}, false
 	}
 	p.queryInFlight = true
-	return EpochQuery{Leader: p.leadership.Leader, CurrentLeaderEpoch: p.leadership.LeaderEpoch, Epoch: p.epochs.Latest()}, true
+	p.querySeq++
+	return EpochQuery{Seq: p.querySeq, Leader: p.leadership.Leader, CurrentLeaderEpoch: p.leadership.LeaderEpoch, Epoch: p.epochs.Latest()}, true
 }
 
 // EpochQueryAnswered takes the leader's answer: the largest epoch at or
@@ -631,8 +650,8 @@ func (p *Partition) NextEpochQuery() (EpochQuery, bool) {
 // The follower truncates to the smaller of that end and its own end of the
 // same epoch (KIP-279: by the epoch the leader answered with, not the one
 // asked about), so a single round suffices even after fast leader changes.
-func (p *Partition) EpochQueryAnswered(endEpoch int32, endOffset int64, code ErrorCode) {
-	if !p.queryInFlight {
+func (p *Partition) EpochQueryAnswered(seq uint64, endEpoch int32, endOffset int64, code ErrorCode) {
+	if !p.queryInFlight || seq != p.querySeq {
 		return
 	}
 	p.queryInFlight = false
@@ -683,7 +702,11 @@ func (p *Partition) TruncatedTo(offset int64) {
 }
 
 // EpochQueryFailed clears a query lost with its connection.
-func (p *Partition) EpochQueryFailed() { p.queryInFlight = false }
+func (p *Partition) EpochQueryFailed(seq uint64) {
+	if seq == p.querySeq {
+		p.queryInFlight = false
+	}
+}
 
 // NextFetch returns the fetch this follower should send now, if any. In the
 // durable mode a follower fetches again only once everything it holds is
@@ -697,8 +720,17 @@ func (p *Partition) NextFetch() (FollowerFetch, bool) {
 		return FollowerFetch{}, false
 	}
 	p.fetchInFlight = true
-	return FollowerFetch{Leader: p.leadership.Leader, FetchOffset: fetchOffset,
+	p.fetchSeq++
+	return FollowerFetch{Seq: p.fetchSeq, Leader: p.leadership.Leader, FetchOffset: fetchOffset,
 		CurrentLeaderEpoch: p.leadership.LeaderEpoch, LastFetchedEpoch: p.epochs.Latest()}, true
+}
+
+// FetchCurrent says whether the answer to fetch seq may be applied: it is
+// the one fetch in flight, sent in the current leadership. An answer from
+// a leader this follower has since left — a zombie leader resuming — must
+// not be appended, even at a matching offset.
+func (p *Partition) FetchCurrent(seq uint64) bool {
+	return p.fetchInFlight && seq == p.fetchSeq
 }
 
 // CheckReplicate says whether a fetched batch at baseOffset may be
@@ -724,8 +756,8 @@ func (p *Partition) Replicated(baseOffset, lastOffset int64, epoch int32) {
 
 // FetchAnswered ends the fetch in flight: the leader's high watermark comes
 // with it, and an error may send the follower back to truncation.
-func (p *Partition) FetchAnswered(leaderHighWatermark int64, code ErrorCode) {
-	if !p.fetchInFlight {
+func (p *Partition) FetchAnswered(seq uint64, leaderHighWatermark int64, code ErrorCode) {
+	if !p.FetchCurrent(seq) {
 		return
 	}
 	p.fetchInFlight = false
@@ -743,7 +775,11 @@ func (p *Partition) FetchAnswered(leaderHighWatermark int64, code ErrorCode) {
 }
 
 // FetchFailed clears a fetch lost with its connection.
-func (p *Partition) FetchFailed() { p.fetchInFlight = false }
+func (p *Partition) FetchFailed(seq uint64) {
+	if seq == p.fetchSeq {
+		p.fetchInFlight = false
+	}
+}
 
 // HasReady reports whether Ready has anything for the driver.
 func (p *Partition) HasReady() bool {

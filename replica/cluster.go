@@ -1,9 +1,11 @@
 package replica
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -61,7 +63,8 @@ type metadataState struct {
 	answers                   []pendingAnswer
 	nextHeartbeat             time.Time
 	// unopened says some partition assigned here failed to open.
-	unopened bool
+	unopened              bool
+	nextPreferredElection time.Time
 	// dirty lists partitions whose metadata changed since they were last
 	// reconciled, in the order the changes arrived; applyTime is when.
 	dirty     []partitionKey
@@ -365,8 +368,13 @@ func (n *Node) reconcilePartition(now time.Time, topicName string, index int32) 
 	}
 	p.core.SetLeadership(now, core.Leadership{Leader: leader, LeaderEpoch: ip.LeaderEpoch,
 		PartitionEpoch: ip.PartitionEpoch, Replicas: ip.Replicas, ISR: ip.ISR})
-	n.logger.Info("leadership", "topic", topicName, "partition", index, "role", p.core.Role().String(), "was", before.String(),
-		"leader", ip.Leader, "epoch", ip.LeaderEpoch, "isr", ip.ISR, "end", p.core.EndOffset(), "high-watermark", p.core.HighWatermark())
+	level := slog.LevelDebug
+	if p.core.Role() != before {
+		level = slog.LevelInfo
+	}
+	n.logger.Log(context.Background(), level, "leadership", "topic", topicName, "partition", index, "role", p.core.Role().String(),
+		"was", before.String(), "leader", ip.Leader, "epoch", ip.LeaderEpoch, "isr", ip.ISR, "end", p.core.EndOffset(),
+		"high-watermark", p.core.HighWatermark())
 	n.afterCore(now, p)
 }
 
@@ -410,8 +418,19 @@ func (n *Node) selfHeartbeat(now time.Time) {
 	}
 	c.Heartbeat(now, n.config.NodeID, n.meta.incarnation, true)
 	c.Tick(now)
+	if !now.Before(n.meta.nextPreferredElection) {
+		// Leaders drift to whichever replica survived the last failure;
+		// moving them back to their preferred replica spreads the load
+		// again (Kafka's auto.leader.rebalance).
+		n.meta.nextPreferredElection = now.Add(preferredElectionInterval)
+		c.ElectPreferredLeaders(now)
+	}
 	n.commitController(now)
 }
+
+// preferredElectionInterval is how often the controller moves leaders back
+// to their preferred replicas.
+const preferredElectionInterval = 30 * time.Second
 
 func (n *Node) registration() controller.RegisterBroker {
 	return controller.RegisterBroker{

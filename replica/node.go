@@ -399,7 +399,7 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 	wake := rd.HighWatermarkAdvanced || rd.EndAdvanced
 	p.core.Advance()
 	if proposal != nil {
-		n.logger.Info("proposing ISR", "topic", p.topic.name, "partition", p.index, "isr", proposal.ISR,
+		n.logger.Debug("proposing ISR", "topic", p.topic.name, "partition", p.index, "isr", proposal.ISR,
 			"epoch", proposal.LeaderEpoch, "partition-epoch", proposal.PartitionEpoch)
 		n.proposeISR(now, p, proposal)
 	}

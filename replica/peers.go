@@ -32,8 +32,10 @@ const (
 )
 
 // PeerMessage is a request frame (size prefix included) for another broker.
-// The driver keeps one connection per peer, delivers frames in order, and
-// reports each response with PeerResponse, or a broken connection with
+// The driver delivers it to the peer on a connection of its choosing
+// (responses are matched by correlation id, so several connections may
+// serve one peer, which keeps a parked fetch from holding up others) and
+// reports each response with PeerResponse, or a broken session with
 // PeerDown.
 type PeerMessage struct {
 	To    int32
@@ -56,6 +58,9 @@ type peerCall struct {
 	kind       callKind
 	request    kmsg.Request
 	partitions []*partition
+	// seqs are the partitions' fetch or query numbers: an answer applies
+	// to a partition only while its number is still current.
+	seqs []uint64
 }
 
 // peerSet is the node's side of its conversations with other brokers.
@@ -108,6 +113,8 @@ func (n *Node) pollPeers(now time.Time) {
 	queries := map[int32]*kmsg.OffsetForLeaderEpochRequest{}
 	fetchParts := map[int32][]*partition{}
 	queryParts := map[int32][]*partition{}
+	fetchSeqs := map[int32][]uint64{}
+	querySeqs := map[int32][]uint64{}
 	for _, name := range n.topicNames {
 		for _, p := range n.topics[name].partitions {
 			if p == nil || p.failed || p.core.Role() != core.RoleFollower {
@@ -120,19 +127,21 @@ func (n *Node) pollPeers(now time.Time) {
 			if q, ok := p.core.NextEpochQuery(); ok {
 				addEpochQuery(queries, q, p)
 				queryParts[leader] = append(queryParts[leader], p)
+				querySeqs[leader] = append(querySeqs[leader], q.Seq)
 				continue
 			}
 			if f, ok := p.core.NextFetch(); ok {
 				n.addFetch(fetches, f, p)
 				fetchParts[leader] = append(fetchParts[leader], p)
+				fetchSeqs[leader] = append(fetchSeqs[leader], f.Seq)
 			}
 		}
 	}
 	for _, leader := range sortedKeys(queries) {
-		n.send(leader, &peerCall{kind: callEpochQuery, request: queries[leader], partitions: queryParts[leader]})
+		n.send(leader, &peerCall{kind: callEpochQuery, request: queries[leader], partitions: queryParts[leader], seqs: querySeqs[leader]})
 	}
 	for _, leader := range sortedKeys(fetches) {
-		n.send(leader, &peerCall{kind: callFetch, request: fetches[leader], partitions: fetchParts[leader]})
+		n.send(leader, &peerCall{kind: callFetch, request: fetches[leader], partitions: fetchParts[leader], seqs: fetchSeqs[leader]})
 	}
 }
 
@@ -253,16 +262,16 @@ func (n *Node) PeerDown(now time.Time, peer int32) {
 func (n *Node) failCall(now time.Time, call *peerCall) {
 	switch call.kind {
 	case callFetch:
-		for _, p := range call.partitions {
-			p.core.FetchFailed()
+		for i, p := range call.partitions {
+			p.core.FetchFailed(call.seqs[i])
 		}
 	case callEpochQuery:
-		for _, p := range call.partitions {
-			p.core.EpochQueryFailed()
+		for i, p := range call.partitions {
+			p.core.EpochQueryFailed(call.seqs[i])
 		}
 	case callAlter:
 		for _, p := range call.partitions {
-			p.core.ProposalFailed()
+			p.core.ProposalFailed(now)
 			n.afterCore(now, p)
 		}
 	case callRegister:
@@ -281,21 +290,26 @@ func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse)
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			p := n.partition(rt.Topic, rp.Partition)
-			if p == nil || !containsPartition(call.partitions, p) || answered[p] {
+			k := callIndex(call.partitions, p)
+			if p == nil || k < 0 || answered[p] {
 				continue
 			}
 			answered[p] = true
+			seq := call.seqs[k]
+			if !p.core.FetchCurrent(seq) {
+				continue // answered by a leader this follower has since left
+			}
 			code := core.ErrorCode(rp.ErrorCode)
 			if code == core.ErrNone {
 				code = n.replicate(now, p, rp.RecordBatches)
 			}
-			p.core.FetchAnswered(rp.HighWatermark, code)
+			p.core.FetchAnswered(seq, rp.HighWatermark, code)
 			n.afterCore(now, p)
 		}
 	}
-	for _, p := range call.partitions {
+	for k, p := range call.partitions {
 		if !answered[p] {
-			p.core.FetchFailed()
+			p.core.FetchFailed(call.seqs[k])
 		}
 	}
 }
@@ -329,13 +343,14 @@ func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
 	return core.ErrNone
 }
 
-func containsPartition(ps []*partition, p *partition) bool {
-	for _, q := range ps {
+// callIndex finds p among a call's partitions, or -1.
+func callIndex(ps []*partition, p *partition) int {
+	for i, q := range ps {
 		if q == p {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetForLeaderEpochResponse) {
@@ -343,17 +358,18 @@ func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetFor
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
 			p := n.partition(rt.Topic, rp.Partition)
-			if p == nil || !containsPartition(call.partitions, p) || answered[p] {
+			k := callIndex(call.partitions, p)
+			if p == nil || k < 0 || answered[p] {
 				continue
 			}
 			answered[p] = true
-			p.core.EpochQueryAnswered(rp.LeaderEpoch, rp.EndOffset, core.ErrorCode(rp.ErrorCode))
+			p.core.EpochQueryAnswered(call.seqs[k], rp.LeaderEpoch, rp.EndOffset, core.ErrorCode(rp.ErrorCode))
 			n.afterCore(now, p)
 		}
 	}
-	for _, p := range call.partitions {
+	for k, p := range call.partitions {
 		if !answered[p] {
-			p.core.EpochQueryFailed()
+			p.core.EpochQueryFailed(call.seqs[k])
 		}
 	}
 }
@@ -363,7 +379,7 @@ func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetFor
 func (n *Node) proposeISR(now time.Time, p *partition, proposal *core.ISRProposal) {
 	if c := n.meta.active; c != nil {
 		if err := c.AlterPartition(now, p.topic.name, p.index, n.config.NodeID, proposal.LeaderEpoch, proposal.PartitionEpoch, proposal.ISR); err != nil {
-			p.core.ProposalFailed()
+			p.core.ProposalFailed(now)
 			return
 		}
 		n.commitController(now)
@@ -371,7 +387,7 @@ func (n *Node) proposeISR(now time.Time, p *partition, proposal *core.ISRProposa
 	}
 	controllerID := n.meta.controllerID
 	if !n.peerAvailable(now, controllerID) {
-		p.core.ProposalFailed()
+		p.core.ProposalFailed(now)
 		return
 	}
 	req := kmsg.NewPtrAlterPartitionRequest()
@@ -397,7 +413,7 @@ func (n *Node) onPeerAlter(now time.Time, call *peerCall, r *kmsg.AlterPartition
 	}
 	if failed {
 		for _, p := range call.partitions {
-			p.core.ProposalFailed()
+			p.core.ProposalFailed(now)
 			n.afterCore(now, p)
 		}
 	}

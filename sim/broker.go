@@ -132,7 +132,7 @@ func newBroker(w *World, index int) *broker {
 // start opens the node on the broker's disk: recovery runs here.
 func (b *broker) start(w *World) error {
 	logger := slog.New(slog.NewTextHandler(&traceWriter{w: w, prefix: fmt.Sprintf("b%d log ", b.index)},
-		&slog.HandlerOptions{ReplaceAttr: dropTime}))
+		&slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropTime}))
 	node, err := replica.Open(b.config, replica.Env{FS: b.fs, Logger: logger, Rand: b.rng}, w.wallTime())
 	if err != nil {
 		return err

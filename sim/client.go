@@ -518,6 +518,8 @@ func (c *client) onFetchPartition(w *World, in *inflight, pos *position, rp *kms
 	pos.highWatermark = rp.HighWatermark
 	if len(kept) > 0 {
 		pos.offset = kept[len(kept)-1].Offset + 1
+		tp := linearizability.TopicPartition{Topic: pos.topic, Partition: pos.partition}
+		w.readEnd[tp] = max(w.readEnd[tp], pos.offset)
 	}
 	pos.caughtUp = pos.offset >= rp.HighWatermark
 }

@@ -72,6 +72,8 @@ type World struct {
 	// producer saw acknowledged with acks=all: the records every in-sync
 	// replica must hold.
 	committedEnd map[linearizability.TopicPartition]int64
+	// readEnd is, per partition, one past the highest offset a consumer read.
+	readEnd map[linearizability.TopicPartition]int64
 	// padding is the shared source of records' padding bytes.
 	padding   []byte
 	traceHash hash.Hash64
@@ -94,6 +96,7 @@ func newWorld(options Options, trace io.Writer) *World {
 		latencyRng:      newStream(options.Seed, streamLatency),
 		acknowledgedEnd: map[linearizability.TopicPartition]int64{},
 		committedEnd:    map[linearizability.TopicPartition]int64{},
+		readEnd:         map[linearizability.TopicPartition]int64{},
 		lastStatus:      map[statusKey]core.PartitionStatus{},
 		traceHash:       fnv.New64a(),
 		traceOut:        trace,
@@ -536,10 +539,13 @@ func (w *World) quiescent() bool {
 // a cluster (an acks=1 record may be lost when its leader fails before a
 // follower copies it; package linearizability judges those).
 func (w *World) mustCommit(tp linearizability.TopicPartition) int64 {
+	end := w.committedEnd[tp]
 	if w.metadata == nil {
-		return w.acknowledgedEnd[tp]
+		end = w.acknowledgedEnd[tp]
 	}
-	return w.committedEnd[tp]
+	// What a consumer has read is committed too, even if a new leader's
+	// high watermark has not caught up with it yet.
+	return max(end, w.readEnd[tp])
 }
 
 // partitionsCommitted reports whether every partition has a leader whose
