@@ -27,6 +27,9 @@ const (
 	// peerBackoff is how long a broker waits before talking again to a
 	// peer whose connection broke.
 	peerBackoff = 200 * time.Millisecond
+	// peerErrorBackoff is how long a broker waits after a peer answered
+	// with an error before asking it again.
+	peerErrorBackoff = 50 * time.Millisecond
 	// peerFetchBytesMax bounds one partition of a follower's fetch.
 	peerFetchBytesMax = 1 << 20
 )
@@ -229,9 +232,13 @@ func (n *Node) PeerResponse(now time.Time, peer int32, frame []byte) {
 	}
 	switch r := resp.(type) {
 	case *kmsg.FetchResponse:
-		n.onPeerFetch(now, call, r)
+		if n.onPeerFetch(now, call, r) {
+			n.backoffPeer(now, peer, peerErrorBackoff)
+		}
 	case *kmsg.OffsetForLeaderEpochResponse:
-		n.onPeerEpochQuery(now, call, r)
+		if n.onPeerEpochQuery(now, call, r) {
+			n.backoffPeer(now, peer, peerErrorBackoff)
+		}
 	case *kmsg.AlterPartitionResponse:
 		n.onPeerAlter(now, call, r)
 	case *kmsg.BrokerRegistrationResponse:
@@ -253,9 +260,19 @@ func (n *Node) PeerDown(now time.Time, peer int32) {
 		n.failCall(now, calls[corr])
 	}
 	delete(n.peers.calls, peer)
-	n.peers.backoff[peer] = now.Add(peerBackoff)
-	if n.peers.retryAt.IsZero() || now.Add(peerBackoff).Before(n.peers.retryAt) {
-		n.peers.retryAt = now.Add(peerBackoff)
+	n.backoffPeer(now, peer, peerBackoff)
+}
+
+// backoffPeer sends nothing new to peer for d. Errors from a peer (it is
+// not the leader yet, an epoch it does not know) mean waiting for metadata
+// to move, not asking again at once.
+func (n *Node) backoffPeer(now time.Time, peer int32, d time.Duration) {
+	until := now.Add(d)
+	if until.After(n.peers.backoff[peer]) {
+		n.peers.backoff[peer] = until
+	}
+	if n.peers.retryAt.IsZero() || until.Before(n.peers.retryAt) {
+		n.peers.retryAt = until
 	}
 }
 
@@ -283,7 +300,10 @@ func (n *Node) failCall(now time.Time, call *peerCall) {
 
 // onPeerFetch appends what a leader sent, batch by batch, each checked again
 // here (framing, CRC-32C, order) so that nothing corrupt is replicated.
-func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse) {
+// onPeerFetch applies a leader's answer to a follower fetch and reports
+// whether any partition answered with an error.
+func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse) (failed bool) {
+	failed = r.ErrorCode != 0
 	answered := map[*partition]bool{}
 	for i := range r.Topics {
 		rt := &r.Topics[i]
@@ -303,6 +323,7 @@ func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse)
 			if code == core.ErrNone {
 				code = n.replicate(now, p, rp.RecordBatches)
 			}
+			failed = failed || code != core.ErrNone
 			p.core.FetchAnswered(seq, rp.HighWatermark, code)
 			n.afterCore(now, p)
 		}
@@ -312,6 +333,7 @@ func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse)
 			p.core.FetchFailed(call.seqs[k])
 		}
 	}
+	return failed
 }
 
 // replicate appends fetched batches to a follower's log.
@@ -353,7 +375,7 @@ func callIndex(ps []*partition, p *partition) int {
 	return -1
 }
 
-func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetForLeaderEpochResponse) {
+func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetForLeaderEpochResponse) (failed bool) {
 	answered := map[*partition]bool{}
 	for _, rt := range r.Topics {
 		for _, rp := range rt.Partitions {
@@ -363,6 +385,7 @@ func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetFor
 				continue
 			}
 			answered[p] = true
+			failed = failed || rp.ErrorCode != 0
 			p.core.EpochQueryAnswered(call.seqs[k], rp.LeaderEpoch, rp.EndOffset, core.ErrorCode(rp.ErrorCode))
 			n.afterCore(now, p)
 		}
@@ -372,6 +395,7 @@ func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetFor
 			p.core.EpochQueryFailed(call.seqs[k])
 		}
 	}
+	return failed
 }
 
 // proposeISR sends a leader's ISR change to the active controller: its
