@@ -161,22 +161,31 @@ func takeBuffer(capacity int) []byte {
 	return b[:0]
 }
 
+// ReleaseFrame hands a response frame back for reuse once the driver has
+// written it. Only the runtime shell calls it; a frame not released is
+// simply collected.
+func ReleaseFrame(frame []byte) { releaseBuffer(frame) }
+
 func releaseBuffer(b []byte) {
-	if cap(b) == 0 || cap(b) > fetchBufferKeptMax {
+	if cap(b) < fetchBufferKeptMin || cap(b) > fetchBufferKeptMax {
 		return
 	}
 	b = b[:0]
 	fetchBuffers.Put(&b)
 }
 
-// fetchBufferKeptMax bounds the buffers kept for reuse.
-const fetchBufferKeptMax = 16 << 20
+// fetchBufferKeptMin and fetchBufferKeptMax bound the buffers kept for
+// reuse: small ones are cheap to allocate, huge ones too costly to pin.
+const (
+	fetchBufferKeptMin = 64 << 10
+	fetchBufferKeptMax = 16 << 20
+)
 
 // respondFetch encodes a fetch response into a frame sized for its
 // records, then recycles the read buffer.
 func (n *Node) respondFetch(id ConnID, seq uint64, h requestHeader, resp *kmsg.FetchResponse, bytes int64, buffer []byte) {
 	resp.SetVersion(h.apiVersion)
-	frame := appendResponseFrame(make([]byte, 0, int(bytes)+fetchFrameOverheadBytes), h.correlationID, resp)
+	frame := appendResponseFrame(takeBuffer(int(bytes)+fetchFrameOverheadBytes), h.correlationID, resp)
 	releaseBuffer(buffer)
 	n.complete(id, seq, frame)
 }

@@ -316,6 +316,11 @@ func (c *serverConn) writeLoop(logger *slog.Logger) {
 				c.shutdown()
 				return
 			}
+			// Written: the frames' memory can serve the next responses.
+			for i, frame := range frames {
+				ReleaseFrame(frame)
+				frames[i] = nil
+			}
 		}
 		if done {
 			c.shutdown()
