@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"cairn/core"
 	"cairn/core/mutant"
 	"cairn/sim"
 )
@@ -24,6 +25,7 @@ func runSim(args []string) error {
 	mutantName := fs.String("mutant", "", "re-introduce a known bug (needs a binary built with -tags cairn_mutants)")
 	reportDir := fs.String("report-dir", "sim-failures", "where failing seeds' traces and visualizations go")
 	noShrink := fs.Bool("no-shrink", false, "do not shrink failing seeds")
+	durability := fs.String("durability", "durable", "the brokers' durability mode: durable, or replication (Kafka's page-cache acknowledgment, which power loss can break)")
 	stopAtFirst := fs.Bool("first", false, "with --seeds: stop at the first failing seed and print its number of seeds-to-detection")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cairn sim (--seeds A-B | --seed N) [flags]
@@ -53,6 +55,18 @@ flags:
 			return err
 		}
 	}
+	scenario := sim.Scenario
+	switch *durability {
+	case "durable":
+	case "replication":
+		scenario = func(seed uint64) sim.Options {
+			o := sim.Scenario(seed)
+			o.Durability = core.ReplicationAcks
+			return o
+		}
+	default:
+		return fmt.Errorf("--durability %q: want durable or replication", *durability)
+	}
 	switch {
 	case *seeds != "" && *seed != 0:
 		return errors.New("give --seeds or --seed, not both")
@@ -61,7 +75,7 @@ flags:
 		if err != nil {
 			return err
 		}
-		return sweep(first, last, *workers, *reportDir, !*noShrink, *stopAtFirst)
+		return sweep(scenario, first, last, *workers, *reportDir, !*noShrink, *stopAtFirst)
 	case *seed != 0:
 		var reduction sim.Reduction
 		if *faults != "" {
@@ -72,7 +86,7 @@ flags:
 			reduction.Faults = kept
 		}
 		reduction.Produces = *produces
-		return single(*seed, reduction, *trace, *reportDir)
+		return single(scenario, *seed, reduction, *trace, *reportDir)
 	}
 	fs.Usage()
 	return errors.New("give --seeds A-B or --seed N")
@@ -91,8 +105,8 @@ func parseRange(s string) (uint64, uint64, error) {
 	return first, last, nil
 }
 
-func single(seed uint64, reduction sim.Reduction, trace bool, reportDir string) error {
-	options := reduction.Apply(sim.Scenario(seed))
+func single(scenario func(uint64) sim.Options, seed uint64, reduction sim.Reduction, trace bool, reportDir string) error {
+	options := reduction.Apply(scenario(seed))
 	var out *os.File
 	if trace {
 		out = os.Stdout
@@ -120,9 +134,9 @@ func single(seed uint64, reduction sim.Reduction, trace bool, reportDir string) 
 	return fmt.Errorf("seed %d violated %d guarantee(s)", seed, len(r.Violations))
 }
 
-func sweep(first, last uint64, workers int, reportDir string, shrink, stopAtFirst bool) error {
+func sweep(scenario func(uint64) sim.Options, first, last uint64, workers int, reportDir string, shrink, stopAtFirst bool) error {
 	var firstFailure uint64
-	summary := sim.Sweep(first, last, workers, sim.Scenario, func(r sim.Result) {
+	summary := sim.Sweep(first, last, workers, scenario, func(r sim.Result) {
 		if r.Failed() && (firstFailure == 0 || r.Options.Seed < firstFailure) {
 			firstFailure = r.Options.Seed
 		}
@@ -135,7 +149,7 @@ func sweep(first, last uint64, workers int, reportDir string, shrink, stopAtFirs
 		fmt.Printf("seed=%d FAILED: %s\n", r.Options.Seed, r.Violations[0])
 		fmt.Printf("  replay: cairn sim --seed %d --trace\n", r.Options.Seed)
 		if shrink {
-			reduction, small := sim.Shrink(sim.Scenario(r.Options.Seed), r)
+			reduction, small := sim.Shrink(scenario(r.Options.Seed), r)
 			fmt.Printf("  shrunk to %d fault(s), %d produce(s) per producer: cairn sim --seed %d %s --trace\n",
 				len(small.Options.Faults), small.Options.ProducesPerProducer, r.Options.Seed, reduction.Flags())
 		}
