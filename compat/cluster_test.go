@@ -683,21 +683,7 @@ func createReplicatedTopic(t *testing.T, cl *kgo.Client, topic string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, clusterPartitions, clusterRF
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 15000
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatalf("CreateTopics %s: %v", topic, err)
-	}
-	if len(resp.Topics) != 1 {
-		t.Fatalf("CreateTopics %s: %d topics in response", topic, len(resp.Topics))
-	}
-	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		t.Fatalf("CreateTopics %s: %v (message %v)", topic, err, deref(resp.Topics[0].ErrorMessage))
-	}
+	requestTopic(ctx, t, cl, topic, clusterPartitions, clusterRF)
 }
 
 // compareReplicas checks that the three brokers hold the same segment files,

@@ -190,11 +190,24 @@ func createTopic(t *testing.T, addr, topic string, partitions int32) {
 	cl := newKgo(t, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	requestTopic(ctx, t, cl, topic, partitions, 1)
+	var last string
+	ok := waitFor(15*time.Second, func() bool {
+		n, err := leaderPartitions(ctx, cl, topic)
+		last = fmt.Sprintf("%d partitions with leaders, err %v", n, err)
+		return err == nil && n == int(partitions)
+	})
+	if !ok {
+		t.Fatalf("topic %s created but Metadata never showed %d partitions with leaders: %s", topic, partitions, last)
+	}
+}
+
+// requestTopic sends one CreateTopics and fails the test unless it succeeds.
+func requestTopic(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, partitions int32, replicationFactor int16) {
+	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic = topic
-	rt.NumPartitions = partitions
-	rt.ReplicationFactor = 1
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, replicationFactor
 	req.Topics = append(req.Topics, rt)
 	req.TimeoutMillis = 15000
 	resp, err := req.RequestWith(ctx, cl)
@@ -206,15 +219,6 @@ func createTopic(t *testing.T, addr, topic string, partitions int32) {
 	}
 	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
 		t.Fatalf("CreateTopics %s: %v (message %v)", topic, err, deref(resp.Topics[0].ErrorMessage))
-	}
-	var last string
-	ok := waitFor(15*time.Second, func() bool {
-		n, err := leaderPartitions(ctx, cl, topic)
-		last = fmt.Sprintf("%d partitions with leaders, err %v", n, err)
-		return err == nil && n == int(partitions)
-	})
-	if !ok {
-		t.Fatalf("topic %s created but Metadata never showed %d partitions with leaders: %s", topic, partitions, last)
 	}
 }
 
