@@ -105,3 +105,14 @@ func (c *EpochCache) StartOf(epoch int32) int64 {
 func (c *EpochCache) clone() EpochCache {
 	return EpochCache{entries: append([]EpochEntry(nil), c.entries...)}
 }
+
+// EpochAt returns the epoch whose records include offset, or -1 if the
+// cache knows none.
+func (c *EpochCache) EpochAt(offset int64) int32 {
+	for i := len(c.entries) - 1; i >= 0; i-- {
+		if c.entries[i].StartOffset <= offset {
+			return c.entries[i].Epoch
+		}
+	}
+	return -1
+}

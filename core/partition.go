@@ -222,7 +222,7 @@ type Partition struct {
 	// proposalBackoff holds off a new ISR proposal after a refused one, so
 	// that a leader does not re-propose on every follower fetch.
 	proposalBackoff time.Time
-	ready         PartitionReady
+	ready           PartitionReady
 }
 
 // NewPartition builds a replica from its recovered log and epoch cache. It
@@ -264,6 +264,10 @@ func (p *Partition) Leadership() Leadership { return p.leadership }
 
 // LeaderEpoch returns the current leader epoch.
 func (p *Partition) LeaderEpoch() int32 { return p.leadership.LeaderEpoch }
+
+// EpochAt returns the leader epoch that wrote offset, as the epoch cache
+// knows it (-1: unknown).
+func (p *Partition) EpochAt(offset int64) int32 { return p.epochs.EpochAt(offset) }
 
 // Epochs returns the leader epoch cache, for checkpointing.
 func (p *Partition) Epochs() []EpochEntry { return p.epochs.Entries() }

@@ -36,9 +36,11 @@ func loadEpochs(fs diskfault.FS, dir string) ([]core.EpochEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := make([]byte, info.Size())
-	if _, err := f.ReadAt(data, 0); err != nil && len(data) > 0 {
-		return nil, err
+	// Two agreeing reads: a bit flipped on the way from the disk must not
+	// become a wrong epoch, which truncation and fetch checks would trust.
+	data, err := stableRead(f, info.Size())
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", epochCheckpointName, err)
 	}
 	return parseEpochs(data)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/core"
+	"cairn/core/batch"
 	"cairn/replica/storage"
 )
 
@@ -95,8 +96,9 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 		remaining = 1<<31 - 1
 	}
 	type planned struct {
-		part *kmsg.FetchResponseTopicPartition
-		read storage.ReadResult
+		part      *kmsg.FetchResponseTopicPartition
+		read      storage.ReadResult
+		partition *partition
 	}
 	var plan []planned
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
@@ -121,7 +123,7 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 				continue
 			}
 			if read.Bytes > 0 {
-				plan = append(plan, planned{part, read})
+				plan = append(plan, planned{part, read, n.partition(rt.Topic, rp.Partition)})
 				bytes += read.Bytes
 				remaining -= read.Bytes
 			}
@@ -142,6 +144,12 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 				final = true
 				continue
 			}
+		}
+		buf = buf[:start+epochConsistentPrefix(pl.partition, buf[start:])]
+		if len(buf) == start {
+			pl.part.ErrorCode = kerr.KafkaStorageError.Code
+			final = true
+			continue
 		}
 		pl.part.RecordBatches = buf[start:len(buf):len(buf)]
 		bytes += int64(len(buf) - start)
@@ -302,4 +310,23 @@ func (n *Node) expireFetches(now time.Time) {
 	}
 	clear(n.fetches[len(kept):])
 	n.fetches = kept
+}
+
+// epochConsistentPrefix returns how many leading bytes of b hold batches
+// whose leader epoch is the one the epoch cache says wrote them. The CRC
+// does not cover the epoch field, so a bit flipped there on the way from
+// the disk would otherwise reach followers and consumers.
+func epochConsistentPrefix(p *partition, b []byte) int {
+	good := 0
+	for good < len(b) {
+		h, err := batch.ParseHeader(b[good:])
+		if err != nil {
+			break
+		}
+		if want := p.core.EpochAt(h.BaseOffset); want >= 0 && h.LeaderEpoch != want {
+			break
+		}
+		good += int(h.TotalBytes())
+	}
+	return good
 }

@@ -353,6 +353,15 @@ func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
 		if h.LastOffset() < p.core.EndOffset() {
 			continue // already have it
 		}
+		// The CRC does not cover the leader epoch, so check it against
+		// what it can be: no older than the epochs this log holds, no
+		// newer than the leader's. A flipped bit there would poison the
+		// epoch cache that truncation trusts.
+		if h.LeaderEpoch < latestEpoch(p.core.Epochs()) || h.LeaderEpoch > p.core.LeaderEpoch() {
+			n.logger.Error("leader sent a batch with an impossible leader epoch; not replicated",
+				"topic", p.topic.name, "partition", p.index, "epoch", h.LeaderEpoch, "leader-epoch", p.core.LeaderEpoch())
+			return core.ErrKafkaStorage
+		}
 		if !p.core.CheckReplicate(h.BaseOffset) {
 			return core.ErrOffsetOutOfRange
 		}
@@ -514,4 +523,12 @@ func (s *peerSet) expireBackoff(now time.Time) {
 			s.retryAt = until
 		}
 	}
+}
+
+// latestEpoch is the newest epoch of a cache, or -1.
+func latestEpoch(entries []core.EpochEntry) int32 {
+	if len(entries) == 0 {
+		return -1
+	}
+	return entries[len(entries)-1].Epoch
 }
