@@ -364,8 +364,16 @@ func (l *Log) scanSegment(s *segment, fileBytes int64, r *recovery) error {
 	defer func() { r.buffer = reader.buffer }()
 	for position := int64(0); position < fileBytes; {
 		b, err := reader.batchAt(position)
-		if err != nil || b == nil {
+		if err != nil {
 			return err
+		}
+		if b == nil {
+			// No whole batch frames here — unless the length field
+			// itself was misread. The end of the log is decided on what
+			// the disk stably holds, as for a bad batch below.
+			if b, err = reader.stableBatchAt(position); err != nil || b == nil {
+				return err
+			}
 		}
 		h, _, err := checkBatchAt(b, s.nextOffset)
 		if err != nil {
@@ -456,6 +464,23 @@ func (r *scanReader) stableRead(position, n int64) ([]byte, error) {
 		previous = append(previous[:0], current...)
 	}
 	return nil, fmt.Errorf("storage: recovery read at %d: %d reads of %d bytes never agreed", position, stableReadsMax, n)
+}
+
+// stableBatchAt is batchAt on stable reads: the length prefix, then the
+// whole batch it frames, each read until two reads agree.
+func (r *scanReader) stableBatchAt(position int64) ([]byte, error) {
+	if r.fileBytes-position < batch.LengthPrefixBytes {
+		return nil, nil
+	}
+	prefix, err := r.stableRead(position, batch.LengthPrefixBytes)
+	if err != nil {
+		return nil, err
+	}
+	total, _, err := batch.Frame(prefix)
+	if err != nil || position+total > r.fileBytes {
+		return nil, nil
+	}
+	return r.stableRead(position, total)
 }
 
 // keepTornBatch is the keep-torn-tail mutant: it accepts a batch whose
