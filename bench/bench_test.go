@@ -117,7 +117,7 @@ func TestReportRowsAndVerdicts(t *testing.T) {
 		t.Fatalf("produce to disk: %v", checks[1].Measured)
 	}
 	text := r.markdown()
-	for _, want := range []string{"| cairn | 150.0 | 150000 | 2.5 | 5.0 | 600.0 | 1.25x / 1.50x |", "FAIL", "PASS", "## Machine limits", "make bench", "bin/cairn perf produce --brokers ADDRESS"} {
+	for _, want := range []string{"| cairn | 1 / 1 | 150.0 | 150000 | 2.5 | 5.0 | 600.0 | 1.25x / 1.50x |", "FAIL", "PASS", "## Machine limits", "make bench", "bin/cairn perf produce --brokers ADDRESS"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, text)
 		}
@@ -248,5 +248,55 @@ func TestMedianLimitsAndSpread(t *testing.T) {
 	}
 	if spread := limitSpread(nil); spread != 1 {
 		t.Fatalf("spread of nothing %v", spread)
+	}
+}
+
+func TestClusterTargetReportAndVerdict(t *testing.T) {
+	cairn, _ := targetNamed("cairn")
+	replicated, ok := targetNamed("cairn-rf3")
+	if !ok || replicated.brokers() != 3 || replicated.ReplicationFactor != 3 {
+		t.Fatalf("cairn-rf3: %+v", replicated)
+	}
+	s := settings{Repeats: 2, Records: 10, ClusterRecords: 5, RecordBytes: 1024, Partitions: 4, ProduceDuration: time.Second, LoopbackDuration: time.Second}
+	produce, _ := perfArguments(s, replicated, "a:1,b:2,c:3")
+	joined := strings.Join(produce, " ")
+	if !strings.Contains(joined, "--replication-factor 3") || !strings.Contains(joined, "--records 5 ") || !strings.Contains(joined, "--brokers a:1,b:2,c:3") {
+		t.Fatalf("cluster producer: %s", joined)
+	}
+	if produce, _ := perfArguments(s, cairn, "a:1"); strings.Contains(strings.Join(produce, " "), "replication-factor") {
+		t.Fatalf("single producer: %v", produce)
+	}
+	r := &report{
+		Settings: s,
+		Targets: []*targetRuns{
+			{Target: cairn, Runs: []runOutcome{outcome(200, 900, 9*time.Millisecond), outcome(100, 600, 3*time.Millisecond)}},
+			{Target: replicated, Runs: []runOutcome{outcome(60, 300, 9*time.Millisecond)}, Failures: []string{"repetition 2: producing: boom"}},
+		},
+	}
+	checks := verdicts(r.rows(), 0)
+	if len(checks) != 1 || checks[0].Measured != 0.4 || !checks[0].Pass {
+		t.Fatalf("verdicts: %+v", checks)
+	}
+	text := r.markdown()
+	for _, want := range []string{"| cairn-rf3 | 3 / 3 | 60.0 |", "Cairn RF=3 produce MB/s ÷ Cairn RF=1 produce MB/s | 0.40 | >= 0.40 | PASS", "failed in 1 of 2", "--peers 0=127.0.0.1:P0", "ADDRESS0,ADDRESS1,ADDRESS2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestFreeClusterPorts(t *testing.T) {
+	ports, offset, err := freeClusterPorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		for _, q := range []int{p, p + offset} {
+			if seen[q] {
+				t.Fatalf("port %d twice: %v offset %d", q, ports, offset)
+			}
+			seen[q] = true
+		}
 	}
 }

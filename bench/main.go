@@ -33,6 +33,7 @@ type settings struct {
 	Binary           string
 	WorkDir          string
 	Records          int64
+	ClusterRecords   int64
 	RecordBytes      int
 	Partitions       int
 	Repeats          int
@@ -50,9 +51,33 @@ type target struct {
 	Description string
 	// Baseline marks kfake, the reference of the ratios.
 	Baseline bool
+	// Brokers is how many broker processes make up the target: 1, or 3
+	// for a cluster (then clusterArguments, not arguments, starts them).
+	Brokers int
+	// ReplicationFactor of the benchmark topic the producer creates; 0
+	// leaves it to the broker (1 on a single broker).
+	ReplicationFactor int
 	// arguments returns the server's command line for a fresh data
 	// directory and a free port.
 	arguments func(binary, kfakeBinary, dataDir string, port int) (string, []string)
+	// clusterArguments returns the command line of broker node of a
+	// cluster, for a fresh data directory, the cluster's --peers and a
+	// --raft-port-offset whose ports are free.
+	clusterArguments func(binary, dataDir string, node int, peers string, raftPortOffset int) (string, []string)
+}
+
+// brokers returns how many broker processes t runs (at least 1).
+func (t target) brokers() int { return max(t.Brokers, 1) }
+
+// clustered tells whether t is a cluster of several brokers.
+func (t target) clustered() bool { return t.brokers() > 1 }
+
+// records returns how many records one produce run against t sends.
+func (s settings) records(t target) int64 {
+	if t.clustered() {
+		return s.ClusterRecords
+	}
+	return s.Records
 }
 
 var knownTargets = []target{
@@ -61,6 +86,17 @@ var knownTargets = []target{
 		Description: "`cairn serve` with the default durability (durable: acknowledged once fsynced, group commit), fresh data directory",
 		arguments: func(binary, _ string, dataDir string, port int) (string, []string) {
 			return binary, []string{"serve", "--listen", "127.0.0.1:" + strconv.Itoa(port), "--data-dir", dataDir, "--log-level", "warn"}
+		},
+	},
+	{
+		Name: "cairn-rf3",
+		Description: "three `cairn serve --node-id N --peers ...` processes on loopback (a 3-broker cluster, default durability: durable), fresh data directories, " +
+			"all ready before the producer starts; the topic is created with replication factor 3 and the producer bootstraps from all three addresses",
+		Brokers:           3,
+		ReplicationFactor: 3,
+		clusterArguments: func(binary, dataDir string, node int, peers string, raftPortOffset int) (string, []string) {
+			return binary, []string{"serve", "--node-id", strconv.Itoa(node), "--peers", peers, "--raft-port-offset", strconv.Itoa(raftPortOffset),
+				"--data-dir", dataDir, "--log-level", "warn"}
 		},
 	},
 	{
@@ -103,11 +139,12 @@ func parseSettings() (settings, error) {
 	flag.StringVar(&s.Binary, "cairn", "bin/cairn", "the cairn binary (make build)")
 	flag.StringVar(&s.WorkDir, "work-dir", "", "directory for data, dd probes and logs (removed afterwards); empty is a new temporary directory")
 	flag.Int64Var(&s.Records, "records", 4_000_000, "records per produce run")
+	flag.Int64Var(&s.ClusterRecords, "cluster-records", 2_000_000, "records per produce run against a cluster target (cairn-rf3), fewer to keep the run short")
 	flag.IntVar(&s.RecordBytes, "record-size", 1024, "bytes per record value")
 	flag.IntVar(&s.Partitions, "partitions", 4, "partitions of the benchmark topic")
 	flag.IntVar(&s.Repeats, "repeats", 3, "repetitions of every measurement; the report gives medians")
 	flag.DurationVar(&s.ProduceDuration, "produce-duration", 30*time.Second, "cap on one produce run; fewer records are sent if it is reached")
-	flag.StringVar(&targets, "targets", "cairn,cairn-replication,kfake", "comma-separated targets: cairn, cairn-replication, kfake")
+	flag.StringVar(&targets, "targets", "cairn,cairn-rf3,cairn-replication,kfake", "comma-separated targets: cairn, cairn-rf3, cairn-replication, kfake")
 	flag.DurationVar(&s.LoopbackDuration, "loopback-duration", 3*time.Second, "length of the loopback TCP measurement")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./bench [flags]\n\nBenchmarks cairn against the machine's limits and kfake; make bench runs\n  go run ./bench -out docs/PERFORMANCE.md\n\nflags:\n")
@@ -117,8 +154,8 @@ func parseSettings() (settings, error) {
 	if flag.NArg() > 0 {
 		return s, fmt.Errorf("unexpected argument %q", flag.Arg(0))
 	}
-	if s.Records <= 0 || s.RecordBytes <= 0 || s.Partitions <= 0 || s.Repeats <= 0 || s.ProduceDuration <= 0 || s.LoopbackDuration <= 0 {
-		return s, errors.New("-records, -record-size, -partitions, -repeats, -produce-duration and -loopback-duration must be positive")
+	if s.Records <= 0 || s.ClusterRecords <= 0 || s.RecordBytes <= 0 || s.Partitions <= 0 || s.Repeats <= 0 || s.ProduceDuration <= 0 || s.LoopbackDuration <= 0 {
+		return s, errors.New("-records, -cluster-records, -record-size, -partitions, -repeats, -produce-duration and -loopback-duration must be positive")
 	}
 	for _, name := range strings.Split(targets, ",") {
 		name = strings.TrimSpace(name)
@@ -190,6 +227,13 @@ func run() error {
 		for _, runs := range report.Targets {
 			logf("%s, repetition %d of %d", runs.Target.Name, repeat, s.Repeats)
 			outcome, err := runOnce(ctx, processes, s, runs.Target, binary, kfakeBinary, workDir, repeat)
+			if err != nil && runs.Target.clustered() && ctx.Err() == nil {
+				// A cluster's failure is a finding to report, not a
+				// reason to lose the other targets' measurements.
+				logf("  FAILED: %v", err)
+				runs.Failures = append(runs.Failures, fmt.Sprintf("repetition %d: %v", repeat, firstLine(err.Error())))
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("%s, repetition %d: %w", runs.Target.Name, repeat, err)
 			}
@@ -257,16 +301,29 @@ type runOutcome struct {
 	// Broker processor seconds (user + system) while producing and while
 	// consuming; negative if unknown.
 	ProduceProcessorSeconds, ConsumeProcessorSeconds float64
+	// LogWarnings is how many WARN or ERROR lines a cluster's brokers
+	// logged from all being ready to the end of the consumer.
+	LogWarnings int
 }
 
-// perfArguments returns the command lines of the producer and the consumer.
-func perfArguments(s settings, address string) (produce, consume []string) {
+// perfArguments returns the command lines of the producer and the consumer
+// against target t reached at address (comma-separated for a cluster).
+func perfArguments(s settings, t target, address string) (produce, consume []string) {
 	produce = []string{"perf", "produce", "--brokers", address, "--topic", "bench",
-		"--records", strconv.FormatInt(s.Records, 10), "--record-size", strconv.Itoa(s.RecordBytes),
-		"--acks", "all", "--compression", "none", "--partitions", strconv.Itoa(s.Partitions),
-		"--duration", s.ProduceDuration.String(), "--json", "--quiet"}
+		"--records", strconv.FormatInt(s.records(t), 10), "--record-size", strconv.Itoa(s.RecordBytes),
+		"--acks", "all", "--compression", "none", "--partitions", strconv.Itoa(s.Partitions)}
+	if t.ReplicationFactor > 0 {
+		produce = append(produce, "--replication-factor", strconv.Itoa(t.ReplicationFactor))
+	}
+	produce = append(produce, "--duration", s.ProduceDuration.String(), "--json", "--quiet")
 	consume = []string{"perf", "consume", "--brokers", address, "--topic", "bench", "--json", "--quiet"}
 	return produce, consume
+}
+
+// firstLine returns text up to its first line break.
+func firstLine(text string) string {
+	line, _, _ := strings.Cut(text, "\n")
+	return line
 }
 
 // runOnce starts a fresh broker of target t, produces, consumes, and stops
@@ -277,18 +334,28 @@ func runOnce(ctx context.Context, processes *supervisor, s settings, t target, b
 		return runOutcome{}, err
 	}
 	defer os.RemoveAll(runDir)
-	var broker *server
+	var broker *brokers
 	var err error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken between the check and the bind
-		port, portErr := freePort()
-		if portErr != nil {
-			return runOutcome{}, portErr
+		if t.clustered() {
+			broker, err = startCluster(ctx, processes, t, binary, runDir)
+		} else {
+			var port int
+			port, err = freePort()
+			if err != nil {
+				return runOutcome{}, err
+			}
+			name, arguments := t.arguments(binary, kfakeBinary, filepath.Join(runDir, "data"), port)
+			var one *server
+			one, err = processes.startServer(ctx, filepath.Join(runDir, "server.log"), 30*time.Second, name, arguments...)
+			if err == nil {
+				broker = &brokers{servers: []*server{one}}
+			}
 		}
-		name, arguments := t.arguments(binary, kfakeBinary, filepath.Join(runDir, "data"), port)
-		broker, err = processes.startServer(ctx, filepath.Join(runDir, "server.log"), 30*time.Second, name, arguments...)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
+		logf("  start attempt %d failed: %v", attempt+1, firstLine(err.Error()))
 	}
 	if err != nil {
 		return runOutcome{}, fmt.Errorf("starting the broker: %w", err)
@@ -301,7 +368,7 @@ func runOnce(ctx context.Context, processes *supervisor, s settings, t target, b
 	}()
 
 	var outcome runOutcome
-	produceArguments, consumeArguments := perfArguments(s, broker.address)
+	produceArguments, consumeArguments := perfArguments(s, t, broker.address())
 	processorBefore := broker.processorSeconds()
 	output, err := processes.run(ctx, s.ProduceDuration+2*time.Minute, binary, produceArguments...)
 	if err != nil {
@@ -329,6 +396,9 @@ func runOnce(ctx context.Context, processes *supervisor, s settings, t target, b
 	}
 	if outcome.Produce.Latency == nil {
 		return outcome, errors.New("the producer reported no latency")
+	}
+	if t.clustered() {
+		outcome.LogWarnings = broker.reportWarnings()
 	}
 	stopped = true
 	if err := broker.stop(); err != nil {

@@ -12,12 +12,18 @@ const (
 	produceToBaselineRequired = 1.0
 	produceToDiskRequired     = 0.60
 	consumeToBaselineRequired = 1.5
+	// The 3-broker cluster (replication factor 3) against the single
+	// broker, both durable.
+	replicatedToSingleRequired = 0.40
 )
 
 // targetRuns are every repetition against one target.
 type targetRuns struct {
 	Target target
 	Runs   []runOutcome
+	// Failures are the repetitions of a cluster target that failed (the
+	// benchmark goes on without them), one line each.
+	Failures []string
 }
 
 // report is everything one benchmark run measured.
@@ -54,8 +60,11 @@ func milliseconds(d time.Duration) float64 { return float64(d) / float64(time.Mi
 
 // row is one target's medians.
 type row struct {
-	Name                      string
-	Baseline                  bool
+	Name                       string
+	Baseline                   bool
+	Brokers, ReplicationFactor int
+	// Runs is how many repetitions succeeded.
+	Runs                      int
 	ProduceMegabytesPerSecond float64
 	ProduceRecordsPerSecond   float64
 	ProduceRecords            float64
@@ -73,6 +82,9 @@ func (r *report) rows() []row {
 		rows = append(rows, row{
 			Name:                      t.Target.Name,
 			Baseline:                  t.Target.Baseline,
+			Brokers:                   t.Target.brokers(),
+			ReplicationFactor:         max(t.Target.ReplicationFactor, 1),
+			Runs:                      len(runs),
 			ProduceMegabytesPerSecond: medianOf(runs, func(o runOutcome) float64 { return o.Produce.MegabytesPerSecond }),
 			ProduceRecordsPerSecond:   medianOf(runs, func(o runOutcome) float64 { return o.Produce.RecordsPerSecond }),
 			ProduceRecords:            medianOf(runs, func(o runOutcome) float64 { return float64(o.Produce.Records) }),
@@ -100,15 +112,19 @@ func (r *report) rows() []row {
 // table renders the rows as a markdown table.
 func table(rows []row) string {
 	var b strings.Builder
-	b.WriteString("| target | produce MB/s | produce rec/s | p50 ms | p99 ms | consume MB/s | ratio to kfake (produce / consume) |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| target | brokers / RF | produce MB/s | produce rec/s | p50 ms | p99 ms | consume MB/s | ratio to kfake (produce / consume) |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
+		if r.Runs == 0 {
+			fmt.Fprintf(&b, "| %s | %d / %d | failed | | | | | |\n", r.Name, r.Brokers, r.ReplicationFactor)
+			continue
+		}
 		ratio := "n/a"
 		if r.ProduceRatio > 0 || r.ConsumeRatio > 0 {
 			ratio = fmt.Sprintf("%.2fx / %.2fx", r.ProduceRatio, r.ConsumeRatio)
 		}
-		fmt.Fprintf(&b, "| %s | %.1f | %.0f | %.1f | %.1f | %.1f | %s |\n",
-			r.Name, r.ProduceMegabytesPerSecond, r.ProduceRecordsPerSecond, r.LatencyP50Milliseconds, r.LatencyP99Milliseconds, r.ConsumeMegabytesPerSecond, ratio)
+		fmt.Fprintf(&b, "| %s | %d / %d | %.1f | %.0f | %.1f | %.1f | %.1f | %s |\n",
+			r.Name, r.Brokers, r.ReplicationFactor, r.ProduceMegabytesPerSecond, r.ProduceRecordsPerSecond, r.LatencyP50Milliseconds, r.LatencyP99Milliseconds, r.ConsumeMegabytesPerSecond, ratio)
 	}
 	return b.String()
 }
@@ -121,13 +137,16 @@ type verdict struct {
 	Pass        bool
 }
 
-// verdicts checks the durable broker ("cairn") against kfake and dd.
+// verdicts checks the durable broker ("cairn") against kfake and dd, and
+// the durable 3-broker cluster ("cairn-rf3") against the single broker.
 func verdicts(rows []row, diskBytesPerSecond float64) []verdict {
-	var cairn, baseline *row
+	var cairn, replicated, baseline *row
 	for i := range rows {
 		switch {
 		case rows[i].Name == "cairn":
 			cairn = &rows[i]
+		case rows[i].Name == "cairn-rf3":
+			replicated = &rows[i]
 		case rows[i].Baseline:
 			baseline = &rows[i]
 		}
@@ -147,6 +166,10 @@ func verdicts(rows []row, diskBytesPerSecond float64) []verdict {
 	}
 	if baseline != nil {
 		check("Cairn consume MB/s ÷ kfake consume MB/s", cairn.ConsumeRatio, consumeToBaselineRequired)
+	}
+	if replicated != nil && cairn.ProduceMegabytesPerSecond > 0 {
+		// A cluster that failed every repetition measures 0: FAIL.
+		check("Cairn RF=3 produce MB/s ÷ Cairn RF=1 produce MB/s", replicated.ProduceMegabytesPerSecond/cairn.ProduceMegabytesPerSecond, replicatedToSingleRequired)
 	}
 	return out
 }
@@ -173,6 +196,9 @@ func (r *report) summary() string {
 	rows := r.rows()
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nmedians of %d repetitions, %d records of %d bytes, acks=all, %d partitions:\n\n", r.Settings.Repeats, r.Settings.Records, r.Settings.RecordBytes, r.Settings.Partitions)
+	if clustered := r.clusterTargets(); len(clustered) > 0 {
+		fmt.Fprintf(&b, "(%s: %d records, replication factor 3)\n\n", strings.Join(clustered, ", "), r.Settings.ClusterRecords)
+	}
 	b.WriteString(table(rows))
 	fmt.Fprintf(&b, "\nmachine limits (medians): %s\n", r.limitsText())
 	for _, row := range rows {
@@ -201,8 +227,32 @@ func (r *report) markdown() string {
 		"to one topic of %d partitions (at most %s of producing), then reads them all back. MB/s is 10^6 bytes per second of record values. "+
 		"p50 and p99 are per-record produce latency, from handing the record to the client to its acknowledgment.\n\n",
 		s.Repeats, s.Records, s.RecordBytes, s.Partitions, s.ProduceDuration)
+	if clustered := r.clusterTargets(); len(clustered) > 0 {
+		fmt.Fprintf(&b, "The cluster target (%s) runs three brokers on this same 2-processor machine, creates the topic with replication factor 3, "+
+			"and produces **%d** records instead (fewer, to keep `make bench` short; its MB/s and latencies are rates and percentiles, so they compare, "+
+			"but the run is shorter). Its ratio to the single broker is the cost of replication plus that of running three brokers on one machine's processors and disk.\n\n",
+			strings.Join(clustered, ", "), s.ClusterRecords)
+	}
 	b.WriteString(table(rows))
 	b.WriteString("\n")
+	for _, t := range r.Targets {
+		if t.Target.clustered() && len(t.Runs) > 0 {
+			counts := make([]string, len(t.Runs))
+			for i, o := range t.Runs {
+				counts[i] = fmt.Sprint(o.LogWarnings)
+			}
+			fmt.Fprintf(&b, "%s's brokers (run with `--log-level warn`) logged %s warning or error lines, in repetition order, between all being ready and the end of the consumer.\n\n",
+				t.Target.Name, strings.Join(counts, ", "))
+		}
+		if len(t.Failures) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "**%s failed in %d of %d repetitions** (its figures are medians of the others):\n\n", t.Target.Name, len(t.Failures), s.Repeats)
+		for _, failure := range t.Failures {
+			fmt.Fprintf(&b, "- %s\n", failure)
+		}
+		b.WriteString("\n")
+	}
 	for _, row := range rows {
 		if row.Name == "cairn" && r.Limits.SequentialWriteBytesPerSecond > 0 {
 			fmt.Fprintf(&b, "Cairn's durable produce is **%.0f%%** of the disk's durable-write limit measured by dd in the same run (%.0f MB/s).\n\n",
@@ -261,9 +311,21 @@ func (r *report) markdown() string {
 	for _, t := range r.Targets {
 		fmt.Fprintf(&b, "- **%s**: %s; the producer was %s\n", t.Target.Name, t.Target.Description, idempotence(t.Runs))
 	}
-	produceArguments, consumeArguments := perfArguments(s, "ADDRESS")
+	produceArguments, consumeArguments := perfArguments(s, target{}, "ADDRESS")
 	b.WriteString("\nThe producer and the consumer are separate processes, run one after the other against the broker:\n\n")
 	fmt.Fprintf(&b, "    bin/cairn %s\n    bin/cairn %s\n\n", strings.Join(produceArguments, " "), strings.Join(consumeArguments, " "))
+	for _, t := range r.Targets {
+		if !t.Target.clustered() {
+			continue
+		}
+		produceArguments, consumeArguments := perfArguments(s, t.Target, "ADDRESS0,ADDRESS1,ADDRESS2")
+		fmt.Fprintf(&b, "Against %s, with every broker's address:\n\n    bin/cairn %s\n    bin/cairn %s\n\n",
+			t.Target.Name, strings.Join(produceArguments, " "), strings.Join(consumeArguments, " "))
+		name, arguments := t.Target.clusterArguments("bin/cairn", "DIR/data-N", 0, "0=127.0.0.1:P0,1=127.0.0.1:P1,2=127.0.0.1:P2", 100)
+		arguments[2] = "N"
+		fmt.Fprintf(&b, "Its brokers (N = 0, 1, 2; P0-P2 free loopback ports, and the Raft ports P+100 free too, or another offset that is):\n\n    %s %s\n\n",
+			name, strings.Join(arguments, " "))
+	}
 	b.WriteString("Fairness: every target gets the same client (franz-go kgo with its defaults: linger 10 ms, batches up to 1,000,012 bytes, " +
 		"at most 50,000 buffered records, idempotent when the broker grants a producer id, as said per target above) and the same parameters; repetitions interleave the targets so that " +
 		"drift in the machine's load spreads over all of them. kfake keeps records in memory and never touches the disk, so it is the ceiling of a broker " +
@@ -274,7 +336,7 @@ func (r *report) markdown() string {
 		"`go run ./bench -targets cairn,kfake -records 500000 -repeats 1` (without `-out` the report is only printed).\n\n", r.Elapsed.Round(time.Second))
 
 	b.WriteString("## Broker processor time\n\n")
-	b.WriteString("Processor seconds (user + system) the broker process used per 10^9 bytes of record values, medians; " +
+	b.WriteString("Processor seconds (user + system) the broker process used (all three together for a cluster) per 10^9 bytes of record values, medians; " +
 		"a broker that needs more processor per byte leaves less of the two processors to the client on the same machine.\n\n")
 	b.WriteString("| target | produce s/GB | consume s/GB |\n|---|---:|---:|\n")
 	for _, t := range r.Targets {
@@ -299,9 +361,23 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
+// clusterTargets returns the names of the cluster targets in this run.
+func (r *report) clusterTargets() []string {
+	var names []string
+	for _, t := range r.Targets {
+		if t.Target.clustered() {
+			names = append(names, t.Target.Name)
+		}
+	}
+	return names
+}
+
 // perGigabyte returns the median processor seconds per 10^9 bytes, or
 // "unknown" when a run could not read the broker's processor time.
 func perGigabyte(runs []runOutcome, measure func(runOutcome) (seconds float64, bytes int64)) string {
+	if len(runs) == 0 {
+		return "n/a"
+	}
 	for _, o := range runs {
 		if seconds, bytes := measure(o); seconds < 0 || bytes <= 0 {
 			return "unknown"
