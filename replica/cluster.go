@@ -62,6 +62,10 @@ type metadataState struct {
 	proposalSeq, committedSeq uint64
 	answers                   []pendingAnswer
 	nextHeartbeat             time.Time
+	// registeredAt is, per broker, the metadata index at which its current
+	// registration committed: a broker that has applied that far has seen
+	// itself registered, which is what "caught up" means for unfencing.
+	registeredAt map[int32]uint64
 	// unopened says some partition assigned here failed to open.
 	unopened              bool
 	nextPreferredElection time.Time
@@ -294,6 +298,10 @@ func setTopLevelError(resp kmsg.Response, code int16) {
 func (n *Node) reconcile(now time.Time, r controller.Record) {
 	switch r := r.(type) {
 	case controller.RegisterBroker:
+		if n.meta.registeredAt == nil {
+			n.meta.registeredAt = map[int32]uint64{}
+		}
+		n.meta.registeredAt[r.ID] = n.meta.applied
 		if r.ID == n.config.NodeID && r.Incarnation == n.meta.incarnation {
 			n.markAllDirty(now)
 		}

@@ -47,7 +47,11 @@ func (n *Node) handleBrokerHeartbeat(now time.Time, id ConnID, seq uint64, h req
 		n.respond(id, seq, h, resp)
 		return
 	}
-	caughtUp := req.CurrentMetadataOffset >= int64(n.meta.applied)
+	// Caught up as KRaft means it: the broker has applied the metadata up
+	// to its own registration. Requiring the controller's latest index
+	// instead would keep a broker fenced for as long as metadata churns.
+	registeredAt, known := n.meta.registeredAt[req.BrokerID]
+	caughtUp := known && req.CurrentMetadataOffset >= int64(registeredAt)
 	resp.IsCaughtUp = caughtUp
 	resp.IsFenced = c.Heartbeat(now, req.BrokerID, req.BrokerEpoch, caughtUp)
 	c.Tick(now)
@@ -70,6 +74,7 @@ func (n *Node) handleAlterPartition(now time.Time, id ConnID, seq uint64, h requ
 			part.Partition = rp.Partition
 			if err := c.AlterPartition(now, rt.Topic, rp.Partition, req.BrokerID, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR); err != nil {
 				part.ErrorCode = err.Code
+				n.logger.Debug("AlterPartition refused", "topic", rt.Topic, "partition", rp.Partition, "from", req.BrokerID, "isr", rp.NewISR, "err", err.Message)
 			}
 			out.Partitions = append(out.Partitions, part)
 		}

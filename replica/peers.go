@@ -412,6 +412,7 @@ func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetFor
 func (n *Node) proposeISR(now time.Time, p *partition, proposal *core.ISRProposal) {
 	if c := n.meta.active; c != nil {
 		if err := c.AlterPartition(now, p.topic.name, p.index, n.config.NodeID, proposal.LeaderEpoch, proposal.PartitionEpoch, proposal.ISR); err != nil {
+			n.logger.Debug("AlterPartition refused", "topic", p.topic.name, "partition", p.index, "isr", proposal.ISR, "err", err.Message)
 			p.core.ProposalFailed(now)
 			return
 		}
