@@ -219,6 +219,9 @@ type Partition struct {
 	fetchInFlight bool
 	fetchSeq      uint64
 	querySeq      uint64
+	// awaitingTruncate holds fetching until the driver has cut the log
+	// where Ready.Truncate asked (it may have to wait for a sync).
+	awaitingTruncate bool
 	// proposalBackoff holds off a new ISR proposal after a refused one, so
 	// that a leader does not re-propose on every follower fetch.
 	proposalBackoff time.Time
@@ -691,17 +694,20 @@ func (p *Partition) truncate(offset int64) {
 		p.ready.EpochsChanged = true
 	}
 	p.ready.Truncate = offset
+	p.awaitingTruncate = true
 }
 
 // TruncatedTo reports where the log really ends after the driver executed
 // Ready.Truncate: the log cuts whole batches, so a cut inside a batch ends
 // at that batch's start, below the offset asked for.
 func (p *Partition) TruncatedTo(offset int64) {
+	p.awaitingTruncate = false
 	if offset >= p.endOffset {
 		return
 	}
 	p.truncate(offset)
 	p.ready.Truncate = -1
+	p.awaitingTruncate = false
 	p.assertInvariants()
 }
 
@@ -716,7 +722,7 @@ func (p *Partition) EpochQueryFailed(seq uint64) {
 // durable mode a follower fetches again only once everything it holds is
 // synced, so its fetch offset tells the leader what it holds durably.
 func (p *Partition) NextFetch() (FollowerFetch, bool) {
-	if p.role != RoleFollower || p.truncating || p.fetchInFlight {
+	if p.role != RoleFollower || p.truncating || p.fetchInFlight || p.awaitingTruncate {
 		return FollowerFetch{}, false
 	}
 	fetchOffset := p.endOffset
@@ -740,7 +746,7 @@ func (p *Partition) FetchCurrent(seq uint64) bool {
 // CheckReplicate says whether a fetched batch at baseOffset may be
 // appended: only in order, only as a follower.
 func (p *Partition) CheckReplicate(baseOffset int64) bool {
-	return p.role == RoleFollower && !p.truncating && baseOffset == p.endOffset
+	return p.role == RoleFollower && !p.truncating && !p.awaitingTruncate && baseOffset == p.endOffset
 }
 
 // Replicated records that the driver appended a fetched batch.

@@ -360,6 +360,7 @@ func (n *Node) SyncDone(now time.Time, task *SyncTask, err error) {
 		n.failPartition(p, "fsync", err)
 	} else {
 		p.core.Synced(p.log.DurableOffset())
+		n.truncateIfIdle(p)
 	}
 	n.afterCore(now, p)
 	n.pollPeers(now)
@@ -375,11 +376,8 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 	if rd.Truncate >= 0 && !p.failed {
 		n.logger.Info("truncating", "topic", p.topic.name, "partition", p.index, "offset", rd.Truncate,
 			"epoch", p.core.LeaderEpoch(), "high-watermark", p.core.HighWatermark())
-		if err := p.log.Truncate(rd.Truncate); err != nil {
-			n.failPartition(p, "truncate", err)
-		} else {
-			p.core.TruncatedTo(p.log.NextOffset())
-		}
+		p.pendingTruncate = rd.Truncate
+		n.truncateIfIdle(p)
 	}
 	if rd.EpochsChanged && !p.failed {
 		if err := saveEpochs(n.fs, p.dir, p.core.Epochs()); err != nil {
@@ -406,6 +404,22 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 	if wake {
 		n.wakeFetches(now)
 	}
+}
+
+// truncateIfIdle cuts the log where the core asked, unless an fsync is in
+// flight: the log refuses to cut segments a running sync holds, so the cut
+// waits for SyncDone (the core fetches nothing meanwhile).
+func (n *Node) truncateIfIdle(p *partition) {
+	if p.pendingTruncate < 0 || p.syncing != nil || p.failed {
+		return
+	}
+	offset := p.pendingTruncate
+	p.pendingTruncate = -1
+	if err := p.log.Truncate(offset); err != nil {
+		n.failPartition(p, "truncate", err)
+		return
+	}
+	p.core.TruncatedTo(p.log.NextOffset())
 }
 
 // failPartition takes a partition offline until the node restarts: its
@@ -485,6 +499,9 @@ type PartitionInfo struct {
 	// LogEndOffset and LogDurableOffset are what the storage itself
 	// reports, to be checked against the core's view.
 	LogEndOffset, LogDurableOffset int64
+	// TruncatePending says the core cut its log end and the storage will
+	// follow once the sync in flight completes.
+	TruncatePending bool
 }
 
 // Partitions lists every hosted partition, by topic name and index.
@@ -498,6 +515,7 @@ func (n *Node) Partitions() []PartitionInfo {
 			out = append(out, PartitionInfo{
 				PartitionStatus: p.core.Status(), Failed: p.failed,
 				LogEndOffset: p.log.NextOffset(), LogDurableOffset: p.log.DurableOffset(),
+				TruncatePending: p.pendingTruncate >= 0,
 			})
 		}
 	}

@@ -44,6 +44,9 @@ type partition struct {
 	// closed is set once the partition left this node; late completions
 	// for it are ignored.
 	closed bool
+	// pendingTruncate is a cut the core asked for that waits for the sync
+	// in flight; -1 when none.
+	pendingTruncate int64
 	// messageBytesMax is the topic's max.message.bytes.
 	messageBytesMax int32
 }
@@ -135,6 +138,7 @@ func (n *Node) openPartition(t *topic, index int32, now time.Time) (*partition, 
 		index:           index,
 		dir:             dir,
 		log:             log,
+		pendingTruncate: -1,
 		messageBytesMax: int32(messageBytesMax),
 		core: core.NewPartition(core.PartitionConfig{
 			Topic: t.name, Partition: index, ReplicaID: n.config.NodeID, Durability: n.config.Durability,
