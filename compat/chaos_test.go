@@ -82,17 +82,7 @@ func startChaosProducer(t *testing.T, c *testCluster, topic string, id int) *cha
 	// idempotence (the broker has no InitProducerId) and so one request in
 	// flight per broker, which keeps a partition's acknowledged records in
 	// send order.
-	client, err := kgo.NewClient(
-		kgo.SeedBrokers(c.seeds()...),
-		kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DisableIdempotentWrite(),
-		kgo.MetadataMinAge(250*time.Millisecond),
-		kgo.RetryTimeout(chaosHealTimeout),
-	)
-	if err != nil {
-		t.Fatalf("kgo.NewClient: %v", err)
-	}
+	client := newClusterProducerClient(t, c, topic, chaosHealTimeout)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &chaosProducer{id: id, client: client, acked: map[int]ack{}, cancel: cancel, done: make(chan struct{})}
 	go func() {

@@ -348,6 +348,24 @@ type clusterProducer struct {
 	done     chan struct{}
 }
 
+// newClusterProducerClient is the producer client of the cluster tests:
+// acks=all, no idempotence, a short metadata age.
+func newClusterProducerClient(t *testing.T, c *testCluster, topic string, retryTimeout time.Duration) *kgo.Client {
+	t.Helper()
+	client, err := kgo.NewClient(
+		kgo.SeedBrokers(c.seeds()...),
+		kgo.DefaultProduceTopic(topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DisableIdempotentWrite(),
+		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.RetryTimeout(retryTimeout),
+	)
+	if err != nil {
+		t.Fatalf("kgo.NewClient: %v", err)
+	}
+	return client
+}
+
 func startClusterProducer(t *testing.T, c *testCluster, topic string) *clusterProducer {
 	t.Helper()
 	// The broker offers no InitProducerId, so franz-go cannot be
@@ -357,17 +375,7 @@ func startClusterProducer(t *testing.T, c *testCluster, topic string) *clusterPr
 	// rely on. Retries can still store a record twice (see
 	// checkAckedOnce). A short metadata age lets it find a new leader
 	// soon after NOT_LEADER_OR_FOLLOWER.
-	client, err := kgo.NewClient(
-		kgo.SeedBrokers(c.seeds()...),
-		kgo.DefaultProduceTopic(topic),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DisableIdempotentWrite(),
-		kgo.MetadataMinAge(250*time.Millisecond),
-		kgo.RetryTimeout(clusterPhaseTimeout),
-	)
-	if err != nil {
-		t.Fatalf("kgo.NewClient: %v", err)
-	}
+	client := newClusterProducerClient(t, c, topic, clusterPhaseTimeout)
 	t.Cleanup(client.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &clusterProducer{client: client, acked: map[int]ack{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
