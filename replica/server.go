@@ -37,6 +37,9 @@ type Server struct {
 	// cluster is the clustered node's side of the shell; nil for a
 	// standalone node.
 	cluster *clusterShell
+	// metrics, when not nil, counts requests, bytes and fsyncs
+	// (metrics.go); set by AttachMetrics before Serve.
+	metrics *Metrics
 }
 
 // NewServer wraps an open node. A clustered node (Config.Standalone false)
@@ -160,6 +163,7 @@ func (s *Server) readLoop(c *serverConn) {
 			s.logger.Debug("connection lost mid-request", "conn", c.id, "err", err)
 			return
 		}
+		received := time.Now()
 		// Decoding needs no node state: do it before taking the lock, so
 		// that one client's costly request does not stall the others.
 		request := DecodeRequest(frame)
@@ -167,6 +171,10 @@ func (s *Server) readLoop(c *serverConn) {
 		if s.closed {
 			s.mu.Unlock()
 			return
+		}
+		if s.metrics != nil { // metrics hook (metrics.go)
+			s.metrics.requestReceived(request.header.apiKey, int(n))
+			c.timer.requested(request.header.correlationID, request.header.apiKey, received)
 		}
 		s.node.HandleRequest(time.Now(), c.id, request)
 		s.flushLocked()
@@ -186,6 +194,12 @@ func (s *Server) flushLocked() {
 	rd := s.node.Ready()
 	for _, out := range rd.Outbound {
 		if c, ok := s.conns[out.Conn]; ok {
+			if s.metrics != nil { // metrics hook (metrics.go)
+				s.metrics.responseSent(len(out.Frame))
+				if request, ok := c.timer.responded(out.Frame); ok {
+					s.metrics.api(request.apiKey).observe(time.Since(request.received))
+				}
+			}
 			c.enqueue(out.Frame)
 		}
 	}
@@ -220,7 +234,11 @@ func (s *Server) noteRegisteredLocked() {
 
 func (s *Server) runSync(task *SyncTask) {
 	defer s.syncs.Done()
+	started := time.Now()
 	err := task.Run()
+	if s.metrics != nil { // metrics hook (metrics.go)
+		s.metrics.fsyncDone(time.Since(started), err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.node.SyncDone(time.Now(), task, err)
@@ -261,6 +279,8 @@ type serverConn struct {
 	done   bool // no more frames; close once the queue drains
 	closed chan struct{}
 	once   sync.Once
+	// timer times requests for the metrics; guarded by the server's mu.
+	timer responseTimer
 }
 
 func newServerConn(id ConnID, nc net.Conn) *serverConn {
