@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,14 +33,21 @@ data under ./data. With --peers: one broker of a cluster, in which every
 broker is also a voter of the controller quorum (Raft, on the Kafka port +
 --raft-port-offset). Start every broker of the cluster with the same --peers.
 
-Every flag can also be given as an environment variable: CAIRN_ and the flag's
-name in capitals with - as _ (CAIRN_NODE_ID=1, CAIRN_PEERS=...). A flag on the
-command line wins over the environment.
+Every flag can also be given as an environment variable (CAIRN_ and the
+flag's name in capitals with - as _: CAIRN_NODE_ID=1) or as a key of the
+YAML file named by --config (the name with - as _: node_id: 1). A flag wins
+over the environment, which wins over the file; docs/CONFIG.md lists every
+setting. Unknown keys and bad values stop the broker before it starts.
+
+Metrics: Prometheus text at http://<--metrics-addr>/metrics, by default the
+--listen host on port 9644 + --node-id (9644 for broker 0).
 
 examples:
   cairn serve
   cairn serve --listen 127.0.0.1:9093 --data-dir /var/lib/cairn
   cairn serve --node-id 0 --peers 0=127.0.0.1:9092,1=127.0.0.1:9093,2=127.0.0.1:9094 --data-dir data/node-0
+  cairn serve --config cairn.yaml --log-format json
+  CAIRN_METRICS_ADDR=0.0.0.0:9644 cairn serve
 
 flags:
 `
@@ -54,36 +62,30 @@ const registrationLogInterval = 5 * time.Second
 func runServe(args []string) error {
 	defaults := replica.DefaultConfig()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:9092", "address to listen on for Kafka clients (clustered: default this broker's --peers address)")
-	dataDir := fs.String("data-dir", defaults.DataDir, "directory for the broker's logs and metadata (clustered: Raft state under <data-dir>/raft)")
-	nodeID := fs.Int("node-id", int(defaults.NodeID), "this broker's id")
-	advertise := fs.String("advertise", "", "host:port clients should connect to (default: the listen address; clustered: this broker's --peers address)")
-	peers := fs.String("peers", "", "every broker of the cluster, this one included, as id=host:port of its Kafka listener, comma-separated (for example 0=127.0.0.1:9092,1=127.0.0.1:9093,2=127.0.0.1:9094); 1 or 3 brokers; empty: standalone")
-	raftPortOffset := fs.Int("raft-port-offset", 100, "clustered: each broker's Raft transport listens on its Kafka port plus this")
-	clusterID := fs.String("cluster-id", defaults.ClusterID, "the cluster's name, the same on every broker")
-	sessionTimeout := fs.Duration("broker-session-timeout", defaults.SessionTimeout, "clustered: how long a broker may miss heartbeats before the controller fences it and moves its leaderships")
-	replicationFactor := fs.Int("replication-factor-default", 0, "replication factor of an auto-created topic or of CreateTopics asking for -1 (default: 1 standalone, min(3, brokers) clustered)")
-	durability := fs.String("durability", defaults.Durability.String(), "when a record counts toward an ack: durable (fsynced) or replication (Kafka's page-cache mode)")
-	autoCreate := fs.Bool("auto-create-topics", defaults.AutoCreateTopics, "create unknown topics when a client asks for their metadata")
-	partitions := fs.Int("default-partitions", int(defaults.DefaultPartitions), "partitions of an auto-created topic")
-	segmentBytes := fs.Int64("segment-bytes", defaults.Log.SegmentBytesMax, "roll a segment file at this size")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	settings := defineSettings(fs, serveSettings())
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), serveUsage)
 		fs.PrintDefaults()
 	}
-	if err := setFlagsFromEnvironment(fs); err != nil {
+	sources, err := parseSettings(fs, settings, args, os.LookupEnv)
+	if err != nil {
 		return err
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
 	}
 	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for name := range settings {
+		given[name] = sources.given(name)
+	}
+	str := func(name string) *string { v := fs.Lookup(name).Value.(flag.Getter).Get().(string); return &v }
+	integer := func(name string) *int { v := int(fs.Lookup(name).Value.(flag.Getter).Get().(int64)); return &v }
+	listen, advertise, dataDir, peers := str("listen"), str("advertise"), str("data-dir"), str("peers")
+	nodeID, raftPortOffset, replicationFactor, partitions := integer("node-id"), integer("raft-port-offset"), integer("replication-factor-default"), integer("default-partitions")
+	clusterID, durability, logFormat, logLevel, metricsAddr := str("cluster-id"), str("durability"), str("log-format"), str("log-level"), str("metrics-addr")
+	sessionTimeoutValue := fs.Lookup("broker-session-timeout").Value.(flag.Getter).Get().(time.Duration)
+	sessionTimeout := &sessionTimeoutValue
+	autoCreateValue := fs.Lookup("auto-create-topics").Value.(flag.Getter).Get().(bool)
+	autoCreate := &autoCreateValue
+	segmentBytesValue := fs.Lookup("segment-bytes").Value.(flag.Getter).Get().(int64)
+	segmentBytes := &segmentBytesValue
 	logger, err := newLogger(*logFormat, *logLevel)
 	if err != nil {
 		return err
@@ -95,6 +97,9 @@ func runServe(args []string) error {
 	config.NodeID = int32(*nodeID)
 	config.DataDir = *dataDir
 	config.ClusterID = *clusterID
+	if _, err := metricsAddress(*metricsAddr, *listen, config.NodeID); err != nil {
+		return err
+	}
 	if *clusterID == "" {
 		return errors.New("--cluster-id: must not be empty")
 	}
@@ -182,6 +187,14 @@ func runServe(args []string) error {
 	} else {
 		server = replica.NewServer(node, logger)
 	}
+	metricsServer, err := startMetrics(server, *metricsAddr, given["metrics-addr"], l.Addr().String(), config.NodeID, logger)
+	if err != nil {
+		l.Close()
+		return errors.Join(err, server.Close())
+	}
+	if metricsServer != nil {
+		defer metricsServer.Close()
+	}
 	done := make(chan error, 1)
 	go func() { done <- server.Serve(l) }()
 	signals := make(chan os.Signal, 1)
@@ -224,23 +237,6 @@ func runServe(args []string) error {
 		}
 	}
 	return server.Close()
-}
-
-// setFlagsFromEnvironment gives every flag whose CAIRN_ variable is set
-// that value, before the command line is parsed (which then wins).
-func setFlagsFromEnvironment(fs *flag.FlagSet) error {
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := envPrefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		value, ok := os.LookupEnv(name)
-		if !ok || err != nil {
-			return
-		}
-		if setErr := fs.Set(f.Name, value); setErr != nil {
-			err = fmt.Errorf("%s=%q: %v", name, value, setErr)
-		}
-	})
-	return err
 }
 
 // clusterFromFlags turns --peers and --raft-port-offset into the shell's
@@ -347,4 +343,60 @@ func newLogger(format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, options)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// metricsAddress resolves --metrics-addr: empty disables the endpoint, auto
+// is the --listen host on port metricsPortBase + node id (9644 for node 0,
+// 9645 for node 1: distinct for the brokers of one machine), anything else
+// must be host:port.
+func metricsAddress(setting, listen string, nodeID int32) (string, error) {
+	switch setting {
+	case "":
+		return "", nil
+	case metricsAddressAuto:
+		host, _, err := net.SplitHostPort(listen)
+		if err != nil {
+			return "", fmt.Errorf("--metrics-addr auto: cannot take the host of --listen %q: %v", listen, err)
+		}
+		port := metricsPortBase + int(nodeID)
+		if port > 65535 {
+			return "", fmt.Errorf("--metrics-addr auto: node id %d puts the port past 65535; give --metrics-addr host:port", nodeID)
+		}
+		return net.JoinHostPort(host, strconv.Itoa(port)), nil
+	}
+	if _, _, err := net.SplitHostPort(setting); err != nil {
+		return "", fmt.Errorf("--metrics-addr %q: want host:port, auto, or empty to disable: %v", setting, err)
+	}
+	return setting, nil
+}
+
+// startMetrics serves /metrics for server. When the address was derived
+// (auto) and is taken, the broker runs without the endpoint and says so:
+// several brokers started with defaults on one machine (as tests do) must
+// not fail for it. An address given explicitly must work.
+func startMetrics(server *replica.Server, setting string, explicit bool, listen string, nodeID int32, logger *slog.Logger) (*http.Server, error) {
+	address, err := metricsAddress(setting, listen, nodeID)
+	if err != nil || address == "" {
+		return nil, err
+	}
+	metrics := replica.NewMetrics()
+	server.AttachMetrics(metrics)
+	l, err := net.Listen("tcp", address)
+	if err != nil {
+		if explicit {
+			return nil, fmt.Errorf("--metrics-addr %s: %v; pick a free port, or --metrics-addr '' to run without metrics", address, err)
+		}
+		logger.Warn("no /metrics endpoint: the default address is taken; set --metrics-addr", "address", address, "err", err)
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler())
+	httpServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := httpServer.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics endpoint failed", "err", err)
+		}
+	}()
+	logger.Info("metrics endpoint", "url", "http://"+l.Addr().String()+"/metrics")
+	return httpServer, nil
 }

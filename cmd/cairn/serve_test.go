@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,26 +44,5 @@ func TestClusterFromFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), r.says) {
 			t.Errorf("--peers %s --node-id %d --raft-port-offset %d: error %v, want one saying %q", r.peers, r.self, r.offset, err, r.says)
 		}
-	}
-}
-
-func TestFlagsFromEnvironment(t *testing.T) {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	nodeID := fs.Int("node-id", 0, "")
-	peers := fs.String("peers", "", "")
-	t.Setenv("CAIRN_NODE_ID", "2")
-	t.Setenv("CAIRN_PEERS", "from-environment")
-	if err := setFlagsFromEnvironment(fs); err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Parse([]string{"--peers", "from-command-line"}); err != nil {
-		t.Fatal(err)
-	}
-	if *nodeID != 2 || *peers != "from-command-line" {
-		t.Errorf("node id %d, peers %q: want the environment's 2 and the command line's peers", *nodeID, *peers)
-	}
-	t.Setenv("CAIRN_NODE_ID", "two")
-	if err := setFlagsFromEnvironment(fs); err == nil || !strings.Contains(err.Error(), "CAIRN_NODE_ID") {
-		t.Errorf("a bad CAIRN_NODE_ID: error %v, want one naming the variable", err)
 	}
 }
