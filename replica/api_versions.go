@@ -11,6 +11,7 @@ const (
 	apiKeyFetch           = 1
 	apiKeyListOffsets     = 2
 	apiKeyMetadata        = 3
+	apiKeyInitProducerID  = 22
 	apiKeyApiVersions     = 18
 	apiKeyCreateTopics    = 19
 	apiKeyDeleteTopics    = 20
@@ -48,11 +49,13 @@ var apiRanges = []apiRange{
 	{apiKeyApiVersions, 0, 3, false},     // v3: flexible, client software name
 	{apiKeyCreateTopics, 0, 7, false},    // v5: configs in response; v7: topic ids
 	{apiKeyDeleteTopics, 0, 6, false},    // v6: by name or id
+	{apiKeyInitProducerID, 0, 4, false},  // non-transactional ids; v3: epoch bump fields (KIP-360); v4: flexible
 	{apiKeyOffsetForEpoch, 2, 4, false},  // v2: current leader epoch (KIP-320); v3: replica id
 	{apiKeyDescribeConfigs, 0, 4, false}, // v1 synonyms, v3 documentation and types
 	{apiKeyAlterPartition, 0, 1, true},   // v1: topic names, leader recovery state
 	{apiKeyBrokerRegister, 0, 3, true},   // v3: previous broker epoch (clean shutdown, KIP-966)
 	{apiKeyBrokerHeartbeat, 0, 0, true},
+	{apiKeyAllocateProducerIDs, 0, 0, true}, // a block of producer ids from the controller
 }
 
 func versionSupported(key, version int16) bool {

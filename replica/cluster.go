@@ -291,6 +291,8 @@ func setTopLevelError(resp kmsg.Response, code int16) {
 		r.ErrorCode = code
 	case *kmsg.BrokerRegistrationResponse:
 		r.ErrorCode = code
+	case *kmsg.AllocateProducerIDsResponse:
+		r.ErrorCode = code
 	}
 }
 
@@ -307,6 +309,8 @@ func (n *Node) reconcile(now time.Time, r controller.Record) {
 		}
 	case controller.CreateTopic:
 		n.ensureTopic(r.Name)
+	case controller.AllocateProducerIDs:
+		n.producerIDsCommitted(r)
 	case controller.PartitionRecord:
 		n.meta.dirty = append(n.meta.dirty, partitionKey{r.Topic, r.Partition})
 		n.meta.applyTime = now
@@ -364,7 +368,7 @@ func (n *Node) reconcilePartition(now time.Time, topicName string, index int32) 
 	case !hosted:
 		return
 	}
-	before := p.core.Role()
+	before, epochBefore := p.core.Role(), p.core.LeaderEpoch()
 	leader := ip.Leader
 	if leader == n.config.NodeID && !n.registeredNow() {
 		// A leadership from before this process started: the previous
@@ -376,6 +380,9 @@ func (n *Node) reconcilePartition(now time.Time, topicName string, index int32) 
 	}
 	p.core.SetLeadership(now, core.Leadership{Leader: leader, LeaderEpoch: ip.LeaderEpoch,
 		PartitionEpoch: ip.PartitionEpoch, Replicas: ip.Replicas, ISR: ip.ISR})
+	if p.core.Role() == core.RoleLeader && p.core.LeaderEpoch() != epochBefore {
+		p.producerBecameLeader()
+	}
 	level := slog.LevelDebug
 	if p.core.Role() != before {
 		level = slog.LevelInfo

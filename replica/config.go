@@ -50,6 +50,10 @@ type Config struct {
 	// FetchWaitMax caps a fetch's MaxWaitMillis, so a client cannot park a
 	// request forever.
 	FetchWaitMax time.Duration
+	// ProducerIdleMax is producer.id.expiration.ms: a partition forgets an
+	// idempotent producer that has not written for this long. Zero means
+	// core.DefaultProducerIdleMax (a day, Kafka's default).
+	ProducerIdleMax time.Duration
 }
 
 // DefaultConfig returns the embedded single-node defaults.

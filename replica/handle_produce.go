@@ -11,6 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/batch"
+	"cairn/core/mutant"
 	"cairn/replica/storage"
 )
 
@@ -104,8 +105,24 @@ func (n *Node) produceOne(now time.Time, w *produceWait, acks core.Acks, topicNa
 	if code != core.ErrNone {
 		return int16(code), ""
 	}
+	h, _ := batch.ParseHeader(b)
+	producer := producerBatch(&h)
+	verdict := p.producers.Check(producer)
+	if verdict.Duplicate && mutant.Active(mutant.DuplicateAsOutOfOrder) {
+		verdict = core.ProducerCheck{Code: core.ErrOutOfOrderSequence}
+	}
+	if verdict.Code != core.ErrNone {
+		return int16(verdict.Code), ""
+	}
+	if verdict.Duplicate {
+		// A retry of a batch already written: answer as the original
+		// is answered, once its records commit, and write nothing.
+		n.awaitProduce(now, w, p, acks, part, verdict.FirstOffset, verdict.LastOffset)
+		return 0, ""
+	}
 	batch.SetBaseOffset(b, base)
 	batch.SetLeaderEpoch(b, epoch)
+	segments := p.log.SegmentCount()
 	if err := p.log.Append(b, now); err != nil {
 		n.logger.Error("append failed", "topic", topicName, "partition", rp.Partition, "err", err)
 		if errors.Is(err, storage.ErrFailed) {
@@ -113,16 +130,33 @@ func (n *Node) produceOne(now time.Time, w *produceWait, acks core.Acks, topicNa
 		}
 		return kerr.KafkaStorageError.Code, ""
 	}
-	h, _ := batch.ParseHeader(b)
+	last := base + int64(h.LastOffsetDelta)
+	p.producers.Append(producer, base, last, now)
+	if p.log.SegmentCount() != segments {
+		n.snapshotProducers(p) // as Kafka does at a segment roll
+	}
 	n.nextToken++
 	token := n.nextToken
 	if acks != 0 {
 		n.produces[token] = &produceSlot{wait: w, part: part}
 		w.pending++
 	}
-	p.core.Appended(token, acks, base, h.LastOffset())
+	p.core.Appended(token, acks, base, last)
 	n.afterCore(now, p)
 	return 0, ""
+}
+
+// awaitProduce makes a slot wait for records already in the log.
+func (n *Node) awaitProduce(now time.Time, w *produceWait, p *partition, acks core.Acks,
+	part *kmsg.ProduceResponseTopicPartition, first, last int64) {
+	n.nextToken++
+	token := n.nextToken
+	if acks != 0 {
+		n.produces[token] = &produceSlot{wait: w, part: part}
+		w.pending++
+	}
+	p.core.AwaitAppended(token, acks, first, last)
+	n.afterCore(now, p)
 }
 
 // validateProduceBatch checks what a client sent: exactly one v2 batch,

@@ -78,6 +78,8 @@ type Node struct {
 	nextToken  core.Token
 	fetches    []*fetchWait
 	meta       metadataState
+	// pids is the block of producer ids InitProducerId hands out.
+	pids producerIDs
 	// cleanShutdown says the previous process of this node closed cleanly.
 	cleanShutdown bool
 	peers         peerSet
@@ -168,6 +170,7 @@ func (n *Node) closeLogs() error {
 			if p == nil {
 				continue
 			}
+			n.snapshotProducers(p)
 			if err := p.log.Close(); err != nil && first == nil {
 				first = err
 			}
@@ -287,6 +290,10 @@ func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, req 
 		n.handleAlterPartition(now, id, c.take(), h, r)
 	case *kmsg.DescribeConfigsRequest:
 		n.respond(id, c.take(), h, n.handleDescribeConfigs(r))
+	case *kmsg.InitProducerIDRequest:
+		n.respond(id, c.take(), h, n.handleInitProducerID(now, r))
+	case *kmsg.AllocateProducerIDsRequest:
+		n.handleAllocateProducerIDs(now, id, c.take(), h, r)
 	default:
 		// versionSupported admitted a key with no handler: a bug here,
 		// not in the client. Close rather than guess.
@@ -336,6 +343,7 @@ func (n *Node) Tick(now time.Time) {
 		n.reconcileAll(now)
 	}
 	n.heartbeat(now)
+	n.expireProducers(now)
 	for _, name := range n.topicNames {
 		for _, p := range n.topics[name].partitions {
 			if p != nil && p.core.Role() == core.RoleLeader {
@@ -360,7 +368,7 @@ func (n *Node) SyncDone(now time.Time, task *SyncTask, err error) {
 		n.failPartition(p, "fsync", err)
 	} else {
 		p.core.Synced(p.log.DurableOffset())
-		n.truncateIfIdle(p)
+		n.truncateIfIdle(now, p)
 	}
 	n.afterCore(now, p)
 	n.pollPeers(now)
@@ -377,7 +385,7 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 		n.logger.Info("truncating", "topic", p.topic.name, "partition", p.index, "offset", rd.Truncate,
 			"epoch", p.core.LeaderEpoch(), "high-watermark", p.core.HighWatermark())
 		p.pendingTruncate = rd.Truncate
-		n.truncateIfIdle(p)
+		n.truncateIfIdle(now, p)
 	}
 	if rd.EpochsChanged && !p.failed {
 		if err := saveEpochs(n.fs, p.dir, p.core.Epochs()); err != nil {
@@ -409,17 +417,24 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 // truncateIfIdle cuts the log where the core asked, unless an fsync is in
 // flight: the log refuses to cut segments a running sync holds, so the cut
 // waits for SyncDone (the core fetches nothing meanwhile).
-func (n *Node) truncateIfIdle(p *partition) {
+func (n *Node) truncateIfIdle(now time.Time, p *partition) {
 	if p.pendingTruncate < 0 || p.syncing != nil || p.failed {
 		return
 	}
 	offset := p.pendingTruncate
 	p.pendingTruncate = -1
+	if err := n.dropProducerSnapshot(p, offset); err != nil {
+		n.failPartition(p, "remove producer snapshot", err)
+		return
+	}
 	if err := p.log.Truncate(offset); err != nil {
 		n.failPartition(p, "truncate", err)
 		return
 	}
 	p.core.TruncatedTo(p.log.NextOffset())
+	if err := n.rebuildProducers(p, now); err != nil {
+		n.failPartition(p, "rebuild producer state", err)
+	}
 }
 
 // failPartition takes a partition offline until the node restarts: its

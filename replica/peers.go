@@ -54,6 +54,7 @@ const (
 	callRegister
 	callHeartbeat
 	callCreateTopics
+	callAllocateProducerIDs
 )
 
 // peerCall is a request in flight to a peer.
@@ -248,6 +249,8 @@ func (n *Node) PeerResponse(now time.Time, peer int32, frame []byte) {
 		}
 	case *kmsg.BrokerHeartbeatResponse:
 		n.peers.heartbeating = false
+	case *kmsg.AllocateProducerIDsResponse:
+		n.onPeerAllocateProducerIDs(r)
 	}
 	n.pollPeers(now)
 }
@@ -295,6 +298,8 @@ func (n *Node) failCall(now time.Time, call *peerCall) {
 		n.peers.registering = false
 	case callHeartbeat:
 		n.peers.heartbeating = false
+	case callAllocateProducerIDs:
+		n.producerIDCallFailed()
 	}
 }
 

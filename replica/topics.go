@@ -49,6 +49,11 @@ type partition struct {
 	pendingTruncate int64
 	// messageBytesMax is the topic's max.message.bytes.
 	messageBytesMax int32
+	// producers is the idempotent producers' state, kept from every batch
+	// appended; snapshotOffset is the log offset the snapshot on disk
+	// describes (-1: none).
+	producers      *core.Producers
+	snapshotOffset int64
 }
 
 // validTopicName reports why name cannot be a topic, or "" if it can.
@@ -133,7 +138,7 @@ func (n *Node) openPartition(t *topic, index int32, now time.Time) (*partition, 
 	messageBytesMax, _ := topicInt(n.config, t.configs, "max.message.bytes")
 	minInsync, _ := topicInt(n.config, t.configs, "min.insync.replicas")
 	state := core.LogState{StartOffset: log.StartOffset(), EndOffset: log.NextOffset(), DurableOffset: log.DurableOffset()}
-	return &partition{
+	p := &partition{
 		topic:           t,
 		index:           index,
 		dir:             dir,
@@ -144,7 +149,14 @@ func (n *Node) openPartition(t *topic, index int32, now time.Time) (*partition, 
 			Topic: t.name, Partition: index, ReplicaID: n.config.NodeID, Durability: n.config.Durability,
 			MinInsyncReplicas: int(minInsync), ReplicaLagMax: n.config.ReplicaLagMax,
 		}, state, epochs),
-	}, nil
+		producers:      core.NewProducers(n.config.ProducerIdleMax),
+		snapshotOffset: -1,
+	}
+	if err := n.loadProducers(p, now); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("open partition %s-%d: %w", t.name, index, err)
+	}
+	return p, nil
 }
 
 // closePartition stops hosting a partition: waiting produces fail, and its

@@ -45,19 +45,30 @@ const (
 	// LastReplicaStanding lets a replica that lost unsynced data in a crash
 	// stay eligible to lead (KIP-966).
 	LastReplicaStanding
+	// DuplicateAsOutOfOrder answers a retry of a batch already written
+	// with OUT_OF_ORDER_SEQUENCE_NUMBER instead of its original offsets,
+	// as Redpanda did before deduplicating (its issue 3039): modern
+	// clients then bump their epoch, reset sequences and write it again.
+	DuplicateAsOutOfOrder
+	// ForgetProducersOnLeaderChange drops a partition's producer state
+	// when a replica becomes leader, so retries of batches the old leader
+	// wrote look like a new producer's.
+	ForgetProducersOnLeaderChange
 )
 
 var names = map[ID]string{
-	AckBeforeFsync:           "ack-before-fsync",
-	ServeCorruptBatch:        "serve-corrupt-batch",
-	KeepTornTail:             "keep-torn-tail",
-	HighWatermarkPastDurable: "hw-past-durable",
-	TruncateToHighWatermark:  "truncate-to-hw",
-	IgnoreResponseEpoch:      "ignore-response-epoch",
-	UnfencedFetch:            "unfenced-fetch",
-	AcksAllBelowMinISR:       "acks-all-below-min-isr",
-	ElectOutsideISR:          "elect-outside-isr",
-	LastReplicaStanding:      "last-replica-standing",
+	AckBeforeFsync:                "ack-before-fsync",
+	ServeCorruptBatch:             "serve-corrupt-batch",
+	KeepTornTail:                  "keep-torn-tail",
+	HighWatermarkPastDurable:      "hw-past-durable",
+	TruncateToHighWatermark:       "truncate-to-hw",
+	IgnoreResponseEpoch:           "ignore-response-epoch",
+	UnfencedFetch:                 "unfenced-fetch",
+	AcksAllBelowMinISR:            "acks-all-below-min-isr",
+	ElectOutsideISR:               "elect-outside-isr",
+	LastReplicaStanding:           "last-replica-standing",
+	DuplicateAsOutOfOrder:         "duplicate-as-out-of-order",
+	ForgetProducersOnLeaderChange: "forget-producers-on-leader-change",
 }
 
 // String returns the mutant's name as make mutants prints it.
