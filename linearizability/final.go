@@ -65,6 +65,7 @@ func checkFinalPartition(index *historyIndex, part *partitionOperations, records
 		checkFinalSource(index, part, record, found)
 	}
 	checkFinalDuplicates(index, part, records, found)
+	checkIdempotence(index, part, records, found)
 
 	missing := func(offset int64) string {
 		if !present {

@@ -97,6 +97,12 @@ type Op struct {
 	Values []string
 	// Acks is AcksLeader (1) or AcksAll (-1).
 	Acks int16
+	// Idempotent marks a produce of an idempotent producer: one entry
+	// covers every retry of the batch (Call is the first send, Return the
+	// final answer), and the client's batches must land in the log once
+	// each, in the order it issued them, with no acknowledged batch
+	// missing before another (Guarantee 4).
+	Idempotent bool
 	// BaseOffset is, when Outcome is OutcomeOK, the acknowledged offset of
 	// Values[0]; Values[i] is at BaseOffset+i.
 	BaseOffset int64

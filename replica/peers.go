@@ -370,9 +370,14 @@ func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
 		if !p.core.CheckReplicate(h.BaseOffset) {
 			return core.ErrOffsetOutOfRange
 		}
+		segments := p.log.SegmentCount()
 		if err := p.log.Append(one, now); err != nil {
 			n.failPartition(p, "replicate", err)
 			return core.ErrKafkaStorage
+		}
+		p.producers.Append(producerBatch(&h), h.BaseOffset, h.LastOffset(), now)
+		if p.log.SegmentCount() != segments {
+			n.snapshotProducers(p)
 		}
 		p.core.Replicated(h.BaseOffset, h.LastOffset(), h.LeaderEpoch)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,9 +18,10 @@ import (
 // Client request versions: the highest each broker advertises, as a
 // negotiating client would pick.
 const (
-	produceVersion  = 9
-	fetchVersion    = 12
-	metadataVersion = 12
+	produceVersion        = 9
+	initProducerIDVersion = 4
+	fetchVersion          = 12
+	metadataVersion       = 12
 	// reconnectBackoff is how long a client waits after losing a connection.
 	reconnectBackoff = 100 * time.Millisecond
 	// errorBackoff is how long a client waits after an error response.
@@ -68,6 +70,14 @@ type client struct {
 	producesLeft int
 	valueSeq     int
 	planned      *plannedProduce
+	// idempotent producers (as kgo and librdkafka with idempotence):
+	// an id and epoch from InitProducerId, a next sequence number per
+	// partition, and every batch retried with its sequence until it is
+	// acknowledged or definitely refused.
+	idempotent    bool
+	producerID    int64
+	producerEpoch int16
+	sequences     map[linearizability.TopicPartition]int32
 	// consumer
 	session    int
 	positions  []position
@@ -88,6 +98,12 @@ type plannedProduce struct {
 	acks      int16
 	values    []string
 	records   []batch.Record
+	// op is the history entry of an idempotent batch, from its first
+	// send to its last answer (-1: not sent yet); sequence and epoch are
+	// what it was last sent with.
+	op       int
+	sequence int32
+	epoch    int16
 }
 
 // position is a consumer's place in one partition.
@@ -119,7 +135,24 @@ func newClient(w *World, index int) *client {
 	for i := range c.links {
 		c.links[i].conn = -1
 	}
+	// Two producers in three are idempotent; the index decides, so that
+	// a seed's choices do not move.
+	c.idempotent = index%3 != 2
+	c.producerID = -1
+	c.sequences = map[linearizability.TopicPartition]int32{}
 	return c
+}
+
+// firstSequence is where an idempotent producer starts on a partition it
+// has not written in this epoch: 0, as clients do, except that every
+// other producer starts its first epoch just below math.MaxInt32 (a
+// broker accepts any sequence from a producer it does not know), so that
+// sequence numbers wrap in every run.
+func (c *client) firstSequence() int32 {
+	if c.producerEpoch == 0 && c.index%2 == 1 {
+		return math.MaxInt32 - 6
+	}
+	return 0
 }
 
 // wake is the client's timer: give up on a request that timed out, or take
@@ -265,6 +298,10 @@ func (c *client) leaderOf(topic string, partition int32) int {
 // new one first if needed: fresh, unique values, keyed (the partition
 // follows the key's hash) or unkeyed (a random partition), acks 1 or all.
 func (c *client) produce(w *World) {
+	if c.idempotent && c.producerID < 0 {
+		c.initProducerID(w)
+		return
+	}
 	if c.planned == nil {
 		if c.producesLeft == 0 {
 			c.done = true
@@ -291,15 +328,87 @@ func (c *client) produce(w *World) {
 	rt.Topic = p.topic
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition = p.partition
-	rp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, FirstTimestamp: w.wallTime().UnixMilli()}, p.records)
+	options := batch.BuildOptions{ProducerID: -1, FirstTimestamp: w.wallTime().UnixMilli()}
+	if c.idempotent {
+		if p.op < 0 {
+			tp := linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}
+			sequence, ok := c.sequences[tp]
+			if !ok {
+				sequence = c.firstSequence()
+			}
+			p.sequence, p.epoch = sequence, c.producerEpoch
+		}
+		options.ProducerID, options.ProducerEpoch, options.BaseSequence = c.producerID, p.epoch, p.sequence
+	}
+	rp.Records = batch.Build(options, p.records)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	if c.idempotent && p.op >= 0 {
+		w.tracef("%s retries %s-%d seq=%d epoch=%d", c.name(), p.topic, p.partition, p.sequence, p.epoch)
+		c.send(w, leader, req, []int{p.op})
+		return
+	}
 	op := w.record(linearizability.Op{
 		Client: c.index, Kind: linearizability.OpProduce, Topic: p.topic, Partition: p.partition,
 		Call: int64(w.now), Outcome: linearizability.OutcomeUnknown, Values: p.values, Acks: p.acks,
+		Idempotent: c.idempotent,
 	})
-	c.planned = nil
+	if c.idempotent {
+		p.op = op // kept for retries until answered for good
+	} else {
+		c.planned = nil
+	}
 	c.send(w, leader, req, []int{op})
+}
+
+// initProducerID asks a broker (rotating) for a producer id.
+func (c *client) initProducerID(w *World) {
+	broker := c.metadataBroker
+	if !c.link(w, broker) {
+		if c.links[broker].state == connIdle {
+			c.metadataBroker = (broker + 1) % len(w.brokers)
+		}
+		return
+	}
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.SetVersion(initProducerIDVersion)
+	req.TransactionTimeoutMillis = -1
+	req.ProducerID, req.ProducerEpoch = -1, -1
+	c.send(w, broker, req, nil)
+}
+
+func (c *client) onInitProducerID(w *World, r *kmsg.InitProducerIDResponse) (backoff bool) {
+	c.metadataBroker = (c.metadataBroker + 1) % len(w.brokers)
+	if r.ErrorCode != 0 || r.ProducerID < 0 {
+		w.tracef("%s init producer id: %s", c.name(), errorName(r.ErrorCode))
+		return true
+	}
+	c.producerID, c.producerEpoch = r.ProducerID, r.ProducerEpoch
+	clear(c.sequences)
+	if c.planned != nil && c.planned.op >= 0 {
+		c.planned.sequence, c.planned.epoch = c.firstSequence(), c.producerEpoch
+	}
+	w.tracef("%s producer id %d epoch %d", c.name(), c.producerID, c.producerEpoch)
+	return false
+}
+
+// resetProducer is what clients do when the broker says their sequence
+// does not follow (OUT_OF_ORDER_SEQUENCE_NUMBER) or it does not know them
+// (UNKNOWN_PRODUCER_ID): bump the epoch locally (KIP-360; a new id once the
+// epoch is exhausted), start every partition again at sequence 0 and
+// resend the batch. Safe only because a broker never says so about a batch
+// it already wrote.
+func (c *client) resetProducer(w *World) {
+	clear(c.sequences)
+	if c.producerEpoch == math.MaxInt16 {
+		c.producerID = -1
+		return
+	}
+	c.producerEpoch++
+	if c.planned != nil {
+		c.planned.sequence, c.planned.epoch = 0, c.producerEpoch
+	}
+	w.tracef("%s bumps epoch to %d", c.name(), c.producerEpoch)
 }
 
 func (c *client) plan(w *World) *plannedProduce {
@@ -314,11 +423,11 @@ func (c *client) plan(w *World) *plannedProduce {
 		partition = int32(h.Sum32() % uint32(topic.Partitions))
 	}
 	acks := int16(-1)
-	if rng.IntN(3) == 0 {
-		acks = 1
+	if rng.IntN(3) == 0 && !c.idempotent {
+		acks = 1 // idempotence requires acks=all, as clients enforce
 	}
 	n := 1 + rng.IntN(recordsPerProduceMax)
-	p := &plannedProduce{topic: topic.Name, partition: partition, acks: acks, values: make([]string, n), records: make([]batch.Record, n)}
+	p := &plannedProduce{topic: topic.Name, partition: partition, acks: acks, values: make([]string, n), records: make([]batch.Record, n), op: -1}
 	for i := range p.values {
 		c.valueSeq++
 		p.values[i] = fmt.Sprintf("%s-%d", c.name(), c.valueSeq)
@@ -413,7 +522,13 @@ func (c *client) onResponse(w *World, broker int, payload []byte) {
 	case *kmsg.MetadataResponse:
 		c.onMetadata(w, r)
 	case *kmsg.ProduceResponse:
-		backoff = c.onProduce(w, in, r)
+		if c.idempotent {
+			backoff = c.onIdempotentProduce(w, in, r)
+		} else {
+			backoff = c.onProduce(w, in, r)
+		}
+	case *kmsg.InitProducerIDResponse:
+		backoff = c.onInitProducerID(w, r)
 	case *kmsg.FetchResponse:
 		backoff = c.onFetch(w, in, r)
 	}
@@ -451,6 +566,50 @@ func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (bac
 		w.tracef("%s produce unknown %s", c.name(), errorName(p.ErrorCode))
 	}
 	return p.ErrorCode != 0
+}
+
+// onIdempotentProduce settles an idempotent batch: acknowledged, refused
+// for good, reset (a new epoch, the same records) or retried as it was.
+func (c *client) onIdempotentProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (backoff bool) {
+	op := &w.history[in.ops[0]]
+	p := c.planned
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || p == nil || p.op != in.ops[0] {
+		w.violation("protocol", fmt.Sprintf("%s: produce response shape %d topics", c.name(), len(r.Topics)))
+		return false
+	}
+	part := r.Topics[0].Partitions[0]
+	tp := linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}
+	switch {
+	case part.ErrorCode == 0:
+		op.Outcome, op.Return, op.BaseOffset = linearizability.OutcomeOK, int64(w.now), part.BaseOffset
+		w.acknowledged(op)
+		c.sequences[tp] = sequenceAfter(p.sequence, int32(len(p.values)))
+		c.planned = nil
+		w.tracef("%s produced %s-%d@%d seq=%d %v", c.name(), op.Topic, op.Partition, part.BaseOffset, p.sequence, op.Values)
+		return false
+	case definitelyNotWritten(part.ErrorCode):
+		op.Outcome, op.Return = linearizability.OutcomeFailed, int64(w.now)
+		c.planned = nil
+		w.tracef("%s produce failed %s", c.name(), errorName(part.ErrorCode))
+	case part.ErrorCode == kerr.OutOfOrderSequenceNumber.Code, part.ErrorCode == kerr.UnknownProducerID.Code:
+		w.tracef("%s produce %s seq=%d: resetting", c.name(), errorName(part.ErrorCode), p.sequence)
+		c.resetProducer(w)
+	case part.ErrorCode == kerr.InvalidProducerEpoch.Code:
+		w.tracef("%s produce %s: new producer id", c.name(), errorName(part.ErrorCode))
+		c.producerID = -1
+	default:
+		w.tracef("%s produce retriable %s", c.name(), errorName(part.ErrorCode))
+	}
+	return true
+}
+
+// sequenceAfter is the sequence number records after sequence, wrapping
+// at math.MaxInt32 as Kafka's do.
+func sequenceAfter(sequence, records int32) int32 {
+	if sequence > math.MaxInt32-records {
+		return records - (math.MaxInt32 - sequence) - 1
+	}
+	return sequence + records
 }
 
 // definitelyNotWritten lists the errors a broker returns only before it
