@@ -34,6 +34,8 @@ var simulatedMutants = []struct {
 	{mutant.ServeCorruptBatch, true},
 	{mutant.TruncateToHighWatermark, false},
 	{mutant.ElectOutsideISR, true},
+	{mutant.DuplicateAsOutOfOrder, true},
+	{mutant.ForgetProducersOnLeaderChange, true},
 }
 
 // TestMutants re-introduces each known bug and sweeps seeds until the
