@@ -17,17 +17,24 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run a broker (zero flags: single node on 127.0.0.1:9092, data in ./data)", runServe},
-		{"sim", "run the broker in the deterministic simulator under seeded faults", runSim},
+		{"topic", "create, list, describe, delete and reconfigure topics", runTopic},
+		{"produce", "send lines of standard input as records", runProduce},
+		{"consume", "print records from a topic, alone or as a consumer group", runConsume},
+		{"group", "list, describe (with lag), reset and delete consumer groups", runGroup},
+		{"cluster", "show brokers and controller; check the cluster's health", runCluster},
 		{"perf", "load-test a cluster: produce or consume, report throughput and latency", runPerf},
+		{"sim", "run the broker in the deterministic simulator under seeded faults", runSim},
 	}
 }
 
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: cairn <command> [flags]\n\ncommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(os.Stderr, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nRun 'cairn <command> -h' for a command's flags.\n")
+	fmt.Fprintf(os.Stderr, "\nRun 'cairn <command> -h' for a command's flags and examples.\n")
+	fmt.Fprintf(os.Stderr, "The client commands (topic ... perf) work against any Kafka-compatible cluster;\n")
+	fmt.Fprintf(os.Stderr, "--brokers (or CAIRN_BROKERS) names it, 127.0.0.1:9092 by default.\n")
 }
 
 func main() {

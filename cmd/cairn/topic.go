@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+const topicUsage = `usage: cairn topic <command> [flags]
+
+Creates, lists, describes, deletes and reconfigures topics on any
+Kafka-compatible cluster.
+`
+
+func topicCommands() []subcommand {
+	return []subcommand{
+		{"create", "create topics", runTopicCreate},
+		{"list", "list topics with their partition counts and replication", runTopicList},
+		{"describe", "show a topic's configuration and, per partition, leader, replicas, ISR and offsets", runTopicDescribe},
+		{"delete", "delete topics", runTopicDelete},
+		{"alter-config", "set or remove topic configuration keys (IncrementalAlterConfigs)", runTopicAlterConfig},
+	}
+}
+
+func runTopic(args []string) error {
+	return runSubcommands("topic", topicUsage, topicCommands(), args)
+}
+
+func runTopicCreate(ctx context.Context, args []string, std streams) error {
+	fs := newFlagSet("topic create", `usage: cairn topic create TOPIC... [flags]
+
+Creates topics. -1 for partitions or replication factor asks for the broker's
+default.
+
+examples:
+  cairn topic create orders
+  cairn topic create orders payments --partitions 6 --replication-factor 3
+  cairn topic create events -p 3 -c retention.ms=86400000 -c segment.bytes=104857600
+`, std)
+	cf := addClientFlags(fs)
+	partitions := fs.Int("partitions", -1, "partitions per topic (-1: the broker's default)")
+	fs.IntVar(partitions, "p", -1, "short for --partitions")
+	replication := fs.Int("replication-factor", -1, "replicas per partition (-1: the broker's default)")
+	fs.IntVar(replication, "r", -1, "short for --replication-factor")
+	var configs stringList
+	fs.Var(&configs, "config", "topic configuration key=value; repeat for more")
+	fs.Var(&configs, "c", "short for --config")
+	topics, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(topics) == 0 {
+		return errors.New("give the name of at least one topic: cairn topic create TOPIC")
+	}
+	if *partitions == 0 || *partitions < -1 || *partitions > 1<<31-1 {
+		return fmt.Errorf("--partitions %d: want a positive count, or -1 for the broker's default", *partitions)
+	}
+	if *replication == 0 || *replication < -1 || *replication > 1<<15-1 {
+		return fmt.Errorf("--replication-factor %d: want a positive count, or -1 for the broker's default", *replication)
+	}
+	configMap, err := parseConfigPairs("--config", configs)
+	if err != nil {
+		return err
+	}
+	client, admin, err := cf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	responses, err := admin.CreateTopics(ctx, int32(*partitions), int16(*replication), configMap, topics...)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICAS\tSTATUS")
+	failed := 0
+	for _, r := range responses.Sorted() {
+		status := "created"
+		if r.Err != nil {
+			failed++
+			status = describeError(r.Err, r.ErrMessage)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.Topic, r.NumPartitions, r.ReplicationFactor, status)
+	}
+	w.Flush()
+	if failed > 0 {
+		return fmt.Errorf("%d of %d topics not created", failed, len(topics))
+	}
+	return nil
+}
+
+func runTopicList(ctx context.Context, args []string, std streams) error {
+	fs := newFlagSet("topic list", `usage: cairn topic list [flags]
+
+Lists the cluster's topics with their partition counts and replication
+factors.
+
+examples:
+  cairn topic list
+  cairn topic list --internal --brokers 10.0.0.1:9092
+`, std)
+	cf := addClientFlags(fs)
+	internal := fs.Bool("internal", false, "also list internal topics (__consumer_offsets, ...)")
+	if rest, err := parseInterleaved(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return fmt.Errorf("unexpected argument %q: topic list takes no topic names (see cairn topic describe)", rest[0])
+	}
+	client, admin, err := cf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	var topics kadm.TopicDetails
+	if *internal {
+		topics, err = admin.ListTopicsWithInternal(ctx)
+	} else {
+		topics, err = admin.ListTopics(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("list topics: %w", err)
+	}
+	w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICAS")
+	for _, name := range topics.Names() {
+		t := topics[name]
+		if t.Err != nil {
+			fmt.Fprintf(w, "%s\t-\t-\t%v\n", name, t.Err)
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\n", name, len(t.Partitions), t.Partitions.NumReplicas())
+	}
+	return w.Flush()
+}
+
+func runTopicDescribe(ctx context.Context, args []string, std streams) error {
+	fs := newFlagSet("topic describe", `usage: cairn topic describe TOPIC... [flags]
+
+Shows each topic's id, its configuration keys that differ from the broker's
+defaults (all with --all-configs), and per partition its leader, leader
+epoch, replicas, in-sync replicas, log start offset and high watermark.
+
+examples:
+  cairn topic describe orders
+  cairn topic describe orders --all-configs
+`, std)
+	cf := addClientFlags(fs)
+	allConfigs := fs.Bool("all-configs", false, "show every configuration key, defaults included")
+	topics, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(topics) == 0 {
+		return errors.New("give the name of at least one topic: cairn topic describe TOPIC")
+	}
+	client, admin, err := cf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	details, err := admin.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("describe topics: %w", err)
+	}
+	starts, err := admin.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("list log start offsets: %w", err)
+	}
+	ends, err := admin.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("list high watermarks: %w", err)
+	}
+	configs, configsErr := admin.DescribeTopicConfigs(ctx, topics...)
+	missing := 0
+	for i, name := range topics {
+		if i > 0 {
+			fmt.Fprintln(std.out)
+		}
+		t, ok := details[name]
+		if !ok || t.Err != nil {
+			missing++
+			reason := "not in the cluster's metadata"
+			if ok {
+				reason = t.Err.Error()
+			}
+			fmt.Fprintf(std.out, "topic %s: %s\n", name, reason)
+			continue
+		}
+		fmt.Fprintf(std.out, "NAME        %s\nID          %s\nPARTITIONS  %d\nREPLICAS    %d\n", name, t.ID, len(t.Partitions), t.Partitions.NumReplicas())
+		printTopicConfigs(std, name, configs, configsErr, *allConfigs)
+		fmt.Fprintln(std.out)
+		w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tLOG-START\tHIGH-WATERMARK")
+		for _, p := range t.Partitions.Sorted() {
+			start, end := "-", "-"
+			if o, ok := starts.Lookup(name, p.Partition); ok && o.Err == nil {
+				start = fmt.Sprint(o.Offset)
+			}
+			if o, ok := ends.Lookup(name, p.Partition); ok && o.Err == nil {
+				end = fmt.Sprint(o.Offset)
+			}
+			leader := fmt.Sprint(p.Leader)
+			if p.Leader < 0 {
+				leader = "none"
+			}
+			fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s", p.Partition, leader, p.LeaderEpoch, int32sText(p.Replicas), int32sText(p.ISR), start, end)
+			if p.Err != nil {
+				fmt.Fprintf(w, "\t%v", p.Err)
+			}
+			fmt.Fprintln(w)
+		}
+		w.Flush()
+	}
+	if missing > 0 {
+		return fmt.Errorf("%d of %d topics not found; cairn topic list shows what exists", missing, len(topics))
+	}
+	return nil
+}
+
+func printTopicConfigs(std streams, topic string, configs kadm.ResourceConfigs, err error, all bool) {
+	if err != nil {
+		fmt.Fprintf(std.out, "CONFIGS     (not available: %v)\n", explainUnsupported(err, "DescribeConfigs"))
+		return
+	}
+	resource, err := configs.On(topic, nil)
+	if err != nil || resource.Err != nil {
+		return
+	}
+	shown := 0
+	for _, c := range resource.Configs {
+		if !all && (c.Source == 5 || c.Source == 4) { // DEFAULT_CONFIG, STATIC_BROKER_CONFIG
+			continue
+		}
+		if shown == 0 {
+			fmt.Fprintln(std.out, "CONFIGS")
+		}
+		shown++
+		fmt.Fprintf(std.out, "  %s=%s\n", c.Key, c.MaybeValue())
+	}
+	if shown == 0 {
+		fmt.Fprintln(std.out, "CONFIGS     (all defaults; --all-configs lists them)")
+	}
+}
+
+func runTopicDelete(ctx context.Context, args []string, std streams) error {
+	fs := newFlagSet("topic delete", `usage: cairn topic delete TOPIC... [flags]
+
+Deletes topics and every record in them.
+
+examples:
+  cairn topic delete orders
+  cairn topic delete scratch-1 scratch-2
+`, std)
+	cf := addClientFlags(fs)
+	topics, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(topics) == 0 {
+		return errors.New("give the name of at least one topic: cairn topic delete TOPIC")
+	}
+	client, admin, err := cf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	responses, err := admin.DeleteTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("delete topics: %w", err)
+	}
+	w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "TOPIC\tSTATUS")
+	failed := 0
+	for _, name := range topics {
+		status := "deleted"
+		if r, ok := responses[name]; !ok {
+			status, failed = "no answer", failed+1
+		} else if r.Err != nil {
+			status, failed = describeError(r.Err, r.ErrMessage), failed+1
+		}
+		fmt.Fprintf(w, "%s\t%s\n", name, status)
+	}
+	w.Flush()
+	if failed > 0 {
+		return fmt.Errorf("%d of %d topics not deleted", failed, len(topics))
+	}
+	return nil
+}
+
+func runTopicAlterConfig(ctx context.Context, args []string, std streams) error {
+	fs := newFlagSet("topic alter-config", `usage: cairn topic alter-config TOPIC... --set key=value | --delete key [flags]
+
+Changes topic configuration with IncrementalAlterConfigs: --set sets a key,
+--delete returns it to the broker's default. Cairn does not serve
+IncrementalAlterConfigs yet (its topic configs are fixed at creation: use
+cairn topic create -c); against Cairn this command reports that.
+
+examples:
+  cairn topic alter-config orders --set retention.ms=604800000
+  cairn topic alter-config orders --delete retention.ms --set cleanup.policy=compact
+`, std)
+	cf := addClientFlags(fs)
+	var sets, deletes stringList
+	fs.Var(&sets, "set", "key=value to set; repeat for more")
+	fs.Var(&deletes, "delete", "key to return to its default; repeat for more")
+	topics, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(topics) == 0 {
+		return errors.New("give the name of at least one topic: cairn topic alter-config TOPIC --set key=value")
+	}
+	if len(sets)+len(deletes) == 0 {
+		return errors.New("nothing to change: give --set key=value or --delete key")
+	}
+	setMap, err := parseConfigPairs("--set", sets)
+	if err != nil {
+		return err
+	}
+	var alter []kadm.AlterConfig
+	for _, key := range sortedTopicNames(setMap) {
+		alter = append(alter, kadm.AlterConfig{Op: kadm.SetConfig, Name: key, Value: setMap[key]})
+	}
+	for _, key := range deletes {
+		alter = append(alter, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: key})
+	}
+	client, admin, err := cf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	responses, err := admin.AlterTopicConfigs(ctx, alter, topics...)
+	if err != nil {
+		return fmt.Errorf("alter topic configs: %w", explainUnsupported(err, "changing topic configuration (IncrementalAlterConfigs); set configs when creating the topic: cairn topic create TOPIC -c key=value"))
+	}
+	failed := 0
+	for _, r := range responses {
+		status := "altered"
+		if r.Err != nil {
+			failed++
+			status = describeError(r.Err, r.ErrMessage)
+		}
+		fmt.Fprintf(std.out, "%s\t%s\n", r.Name, status)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d topics not altered", failed, len(topics))
+	}
+	return nil
+}
+
+// describeError is a per-resource error with the broker's message, if any.
+func describeError(err error, message string) string {
+	if message != "" && message != err.Error() {
+		return fmt.Sprintf("%v: %s", err, message)
+	}
+	return err.Error()
+}
