@@ -78,11 +78,11 @@ type chaosProducer struct {
 
 func startChaosProducer(t *testing.T, c *testCluster, topic string, id int) *chaosProducer {
 	t.Helper()
-	// The same settings as startClusterProducer, for the same reasons: no
-	// idempotence (the broker has no InitProducerId) and so one request in
-	// flight per broker, which keeps a partition's acknowledged records in
-	// send order.
-	client := newClusterProducerClient(t, c, topic, chaosHealTimeout)
+	// Idempotent, as franz-go is by default: up to five requests in
+	// flight per broker, retried with their sequence numbers, so a
+	// partition's acknowledged records stay in send order and no record
+	// is stored twice — every copy is a duplicate (Guarantee 4).
+	client := newClusterProducerClient(t, c, topic, chaosHealTimeout, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &chaosProducer{id: id, client: client, acked: map[int]ack{}, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -455,6 +455,9 @@ func TestChaos(t *testing.T) {
 	for _, e := range errs {
 		t.Error(e)
 	}
+	if earlierCopies > 0 {
+		t.Errorf("%d duplicates: idempotent producers' records stored twice", earlierCopies)
+	}
 	sentTotal, ackTotal, readTotal := 0, 0, 0
 	for i, acks := range acked {
 		sentTotal += sent[i]
@@ -465,8 +468,8 @@ func TestChaos(t *testing.T) {
 			readTotal += len(byOffset)
 		}
 	}
-	t.Logf("chaos summary: seed=%d duration=%v records sent=%d acknowledged=%d in the log=%d read live=%d (by %d consumers, %d fetch errors) unacknowledged retry copies=%d nemesis actions=%d (kill %d, pause %d)",
-		seed, duration, sentTotal, ackTotal, len(final), readTotal, len(consumers), fetchErrors, earlierCopies,
+	t.Logf("chaos summary: seed=%d duration=%v records sent=%d acknowledged=%d in the log=%d read live=%d (by %d consumers, %d fetch errors) duplicates=%d losses=%d nemesis actions=%d (kill %d, pause %d)",
+		seed, duration, sentTotal, ackTotal, len(final), readTotal, len(consumers), fetchErrors, earlierCopies, chaosLosses(acked, final),
 		nemesis.actions["kill"]+nemesis.actions["pause"], nemesis.actions["kill"], nemesis.actions["pause"])
 }
 
@@ -655,4 +658,22 @@ func TestCheckChaos(t *testing.T) {
 			t.Errorf("%s: not detected", name)
 		}
 	}
+}
+
+// chaosLosses counts acknowledged records that the final read does not
+// hold at their acknowledged offsets.
+func chaosLosses(acked []map[int]ack, final []record) int {
+	at := map[ack]string{}
+	for _, r := range final {
+		at[ack{Partition: r.Partition, Offset: r.Offset}] = r.Value
+	}
+	n := 0
+	for producer, acks := range acked {
+		for seq, a := range acks {
+			if at[a] != chaosRecordValue(producer, seq) {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -349,17 +349,21 @@ type clusterProducer struct {
 }
 
 // newClusterProducerClient is the producer client of the cluster tests:
-// acks=all, no idempotence, a short metadata age.
-func newClusterProducerClient(t *testing.T, c *testCluster, topic string, retryTimeout time.Duration) *kgo.Client {
+// acks=all, a short metadata age, and idempotent (franz-go's default) or
+// not.
+func newClusterProducerClient(t *testing.T, c *testCluster, topic string, retryTimeout time.Duration, idempotent bool) *kgo.Client {
 	t.Helper()
-	client, err := kgo.NewClient(
+	options := []kgo.Opt{
 		kgo.SeedBrokers(c.seeds()...),
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DisableIdempotentWrite(),
-		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.RetryTimeout(retryTimeout),
-	)
+	}
+	if !idempotent {
+		options = append(options, kgo.DisableIdempotentWrite())
+	}
+	client, err := kgo.NewClient(options...)
 	if err != nil {
 		t.Fatalf("kgo.NewClient: %v", err)
 	}
@@ -368,14 +372,14 @@ func newClusterProducerClient(t *testing.T, c *testCluster, topic string, retryT
 
 func startClusterProducer(t *testing.T, c *testCluster, topic string) *clusterProducer {
 	t.Helper()
-	// The broker offers no InitProducerId, so franz-go cannot be
-	// idempotent; saying so explicitly also caps it at one produce
+	// Not idempotent, on purpose: this test checks what a plain producer
+	// gets; turning idempotence off also caps franz-go at one produce
 	// request in flight per broker, under which Kafka keeps a
 	// partition's acknowledged records in send order, which the checks
 	// rely on. Retries can still store a record twice (see
 	// checkAckedOnce). A short metadata age lets it find a new leader
 	// soon after NOT_LEADER_OR_FOLLOWER.
-	client := newClusterProducerClient(t, c, topic, clusterPhaseTimeout)
+	client := newClusterProducerClient(t, c, topic, clusterPhaseTimeout, false)
 	t.Cleanup(client.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &clusterProducer{client: client, acked: map[int]ack{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
