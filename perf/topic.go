@@ -45,13 +45,16 @@ func createTopic(ctx context.Context, client *kgo.Client, topic string, partitio
 
 // topicPartitions waits until every partition of topic has a leader and
 // returns the partition ids. It fails if the topic does not exist and
-// waitForCreation is false.
+// waitForCreation is false; with waitForCreation it asks the broker to
+// auto-create the topic (Metadata v4+ only auto-creates when asked), and
+// waits for it.
 func topicPartitions(ctx context.Context, client *kgo.Client, topic string, waitForCreation bool) ([]int32, error) {
 	ctx, cancel := context.WithTimeout(ctx, topicReadyTimeout)
 	defer cancel()
 	var lastProblem error
 	for {
 		request := kmsg.NewPtrMetadataRequest()
+		request.AllowAutoTopicCreation = waitForCreation
 		requestTopic := kmsg.NewMetadataRequestTopic()
 		requestTopic.Topic = kmsg.StringPtr(topic)
 		request.Topics = append(request.Topics, requestTopic)

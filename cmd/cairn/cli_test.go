@@ -48,7 +48,7 @@ func startCairn(t *testing.T) string {
 // and IncrementalAlterConfigs) and returns its address.
 func startKfake(t *testing.T) string {
 	t.Helper()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,8 @@ const perfUsage = `usage: cairn perf produce|consume [flags]
 
 Load-tests a Kafka-compatible cluster (Cairn or any other), in the manner of
 kafka-producer-perf-test and kafka-consumer-perf-test. Progress goes to
-stderr once a second; the result goes to stdout, as one line or, with --json,
+stderr once a second (on a terminal, one line rewritten in place); the
+result goes to stdout, as one line or, with --json,
 as one JSON object. MB/s is 10^6 bytes per second.
 
   produce   send records and report throughput and per-record ack latency
@@ -114,7 +115,8 @@ func writePerfResult(out io.Writer, result perf.Result, asJSON bool) error {
 func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("perf produce", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	brokers := flags.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers, host:port")
+	cf := addClientFlags(flags)
+	brokers := cf.brokers
 	topic := flags.String("topic", "perf", "topic to produce to")
 	records := flags.Int64("records", 1_000_000, "how many records to send")
 	recordSize := flags.Int("record-size", 1024, "bytes in each record's value (records have no key)")
@@ -162,13 +164,19 @@ func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer
 		BatchBytesMax:     int32(*batchBytes),
 		DurationMax:       *duration,
 	}
-	if !*quiet {
-		options.Progress = stderr
-	}
 	if err := options.Validate(); err != nil {
 		return err
 	}
+	if err := reachable(ctx, options.Brokers); err != nil {
+		return err
+	}
+	var progress *progressWriter
+	if !*quiet {
+		progress = newProgressWriter(stderr)
+		options.Progress = progress
+	}
 	result, err := perf.Produce(ctx, options)
+	progress.finish()
 	if err != nil {
 		if result.Records > 0 {
 			fmt.Fprintf(stderr, "before the error: %s\n", result)
@@ -181,7 +189,8 @@ func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer
 func runPerfConsume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("perf consume", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	brokers := flags.String("brokers", "127.0.0.1:9092", "comma-separated seed brokers, host:port")
+	cf := addClientFlags(flags)
+	brokers := cf.brokers
 	topic := flags.String("topic", "perf", "topic to read")
 	records := flags.Int64("records", 0, "stop after this many records; 0 reads to the high watermarks as of the start")
 	fetchBytes := flags.Int("fetch-bytes", 0, "largest fetch response in bytes; 0 is the client's default (50 MiB)")
@@ -211,13 +220,19 @@ func runPerfConsume(ctx context.Context, args []string, stdout, stderr io.Writer
 		FetchWaitMax:           *fetchWait,
 		IdleTimeout:            *idleTimeout,
 	}
-	if !*quiet {
-		options.Progress = stderr
-	}
 	if err := options.Validate(); err != nil {
 		return err
 	}
+	if err := reachable(ctx, options.Brokers); err != nil {
+		return err
+	}
+	var progress *progressWriter
+	if !*quiet {
+		progress = newProgressWriter(stderr)
+		options.Progress = progress
+	}
 	result, err := perf.Consume(ctx, options)
+	progress.finish()
 	if err != nil {
 		if result.Records > 0 {
 			fmt.Fprintf(stderr, "before the error: %s\n", result)
@@ -225,4 +240,44 @@ func runPerfConsume(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	return writePerfResult(stdout, result, *asJSON)
+}
+
+// progressWriter shows perf's once-a-second progress lines. On a terminal
+// each line replaces the one before (carriage return, clear to the end of
+// the line), so the run shows one live line; elsewhere (a file, a pipe, CI
+// logs) every line is kept.
+type progressWriter struct {
+	out      io.Writer
+	terminal bool
+	wrote    bool
+}
+
+func newProgressWriter(out io.Writer) *progressWriter {
+	p := &progressWriter{out: out}
+	if f, ok := out.(*os.File); ok {
+		if info, err := f.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
+			p.terminal = true
+		}
+	}
+	return p
+}
+
+func (p *progressWriter) Write(line []byte) (int, error) {
+	if !p.terminal {
+		return p.out.Write(line)
+	}
+	p.wrote = true
+	trimmed := strings.TrimRight(string(line), "\n")
+	if _, err := fmt.Fprintf(p.out, "\r\033[K%s", trimmed); err != nil {
+		return 0, err
+	}
+	return len(line), nil
+}
+
+// finish ends the live line, so that what follows starts on its own.
+// A nil writer (--quiet) has nothing to finish.
+func (p *progressWriter) finish() {
+	if p != nil && p.terminal && p.wrote {
+		fmt.Fprintln(p.out)
+	}
 }
