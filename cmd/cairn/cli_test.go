@@ -18,6 +18,10 @@ import (
 	"cairn/replica"
 )
 
+// startedServers maps the address of each broker startCairn started to its
+// server. Tests do not run in parallel.
+var startedServers = map[string]*replica.Server{}
+
 // startCairn runs a real standalone Cairn broker in this process on a free
 // port and returns its address.
 func startCairn(t *testing.T) string {
@@ -35,6 +39,7 @@ func startCairn(t *testing.T) string {
 		t.Fatal(err)
 	}
 	server := replica.NewServer(node, logger)
+	startedServers[l.Addr().String()] = server
 	go server.Serve(l)
 	t.Cleanup(func() {
 		if err := server.Close(); err != nil {

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -177,3 +182,52 @@ func TestConfigDocumented(t *testing.T) {
 }
 
 var updateConfigDoc = flag.Bool("update-config-doc", false, "rewrite docs/CONFIG.md's settings table")
+
+// TestStartMetrics serves /metrics for a real broker, and checks what
+// happens when the address is taken: a derived (auto) address is given up
+// with a warning, an explicit one stops the broker.
+func TestStartMetrics(t *testing.T) {
+	brokers := startCairn(t)
+	server := startedServers[brokers]
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+
+	httpServer, err := startMetrics(server, "127.0.0.1:0", true, brokers, 0, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer httpServer.Close()
+	cli{t, brokers}.ok("", "topic", "create", "metered", "-p", "2")
+	url := regexp.MustCompile(`url=(\S+)`).FindStringSubmatch(logs.String())
+	if url == nil {
+		t.Fatalf("no metrics url logged: %s", logs.String())
+	}
+	response, err := http.Get(url[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(response.Body)
+	response.Body.Close()
+	mustContain(t, "/metrics", string(body), "cairn_controller_active 1", `cairn_requests_total{api="CreateTopics"} 1`,
+		`cairn_partition_high_watermark{partition="1",topic="metered"} 0`, "cairn_offline_partitions 0")
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if _, err := startMetrics(server, taken.Addr().String(), true, brokers, 0, logger); err == nil || !strings.Contains(err.Error(), "--metrics-addr") {
+		t.Errorf("an explicit address in use: error %v, want one naming --metrics-addr", err)
+	}
+	// auto derives 127.0.0.1:9644+node: a node id that lands on the taken
+	// port stands in for a second broker on the same machine.
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	if takenPort >= metricsPortBase {
+		logs.Reset()
+		s, err := startMetrics(server, metricsAddressAuto, false, brokers, int32(takenPort-metricsPortBase), logger)
+		if err != nil || s != nil {
+			t.Errorf("auto address in use: %v, %v; want no endpoint and no error", s, err)
+		}
+		mustContain(t, "the warning", logs.String(), "no /metrics endpoint")
+	}
+}
