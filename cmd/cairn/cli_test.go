@@ -243,7 +243,7 @@ func TestCairnSaysWhatItDoesNotServe(t *testing.T) {
 		{"consume", "orders", "--group", "billing", "-e"},
 	} {
 		r := c.run("", args...)
-		if r.err == nil || !strings.Contains(r.err.Error()+r.stdout, "Cairn does not implement consumer groups yet") {
+		if r.err == nil || !strings.Contains(r.err.Error()+r.stdout, "does not serve consumer groups (Cairn does not implement them yet)") {
 			t.Errorf("cairn %s: error %v, stdout %q; want one saying Cairn has no consumer groups yet", strings.Join(args, " "), r.err, r.stdout)
 		}
 	}

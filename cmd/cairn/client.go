@@ -201,7 +201,7 @@ func unsupported(err error) bool {
 // means for a group command.
 func explainGroups(err error) error {
 	if unsupported(err) {
-		return fmt.Errorf("the cluster does not serve consumer groups (%v); Cairn does not implement consumer groups yet — consume without --group (cairn consume TOPIC), or run this against a Kafka cluster that has them", err)
+		return fmt.Errorf("the cluster does not serve consumer groups (Cairn does not implement them yet): consume without --group (cairn consume TOPIC --offset start), or use a Kafka cluster that has groups [the client said: %v]", err)
 	}
 	return err
 }
