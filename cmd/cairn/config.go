@@ -120,6 +120,19 @@ func defineSettings(fs *flag.FlagSet, settings []setting) map[string]setting {
 // settingSources records where each setting's value came from.
 type settingSources map[string]string
 
+// label names a setting as its value was given, for errors: --name (a flag,
+// or the default), CAIRN_NAME, or file: key.
+func (s settingSources) label(name string, setting setting) string {
+	source := s[name]
+	switch {
+	case source == "" || strings.HasPrefix(source, "--"):
+		return "--" + name
+	case source == setting.environmentVariable():
+		return source
+	}
+	return source + ": " + setting.yamlKey()
+}
+
 // given reports whether the setting was set by any source, not defaulted.
 func (s settingSources) given(name string) bool { return s[name] != "" }
 

@@ -127,6 +127,19 @@ func TestServeRefusesBadConfigurationAtStart(t *testing.T) {
 			t.Errorf("serve %v: error %v, want one saying %q", c.args, err, c.says)
 		}
 	}
+	// A bad value names the setting as it was given.
+	t.Setenv("CAIRN_DURABILITY", "sometimes")
+	if err := runServe([]string{"--data-dir", filepath.Join(dir, "data")}); err == nil || !strings.HasPrefix(err.Error(), `CAIRN_DURABILITY "sometimes"`) {
+		t.Errorf("CAIRN_DURABILITY=sometimes: error %v, want one naming the variable", err)
+	}
+	os.Unsetenv("CAIRN_DURABILITY")
+	file := filepath.Join(dir, "cairn.yaml")
+	if err := os.WriteFile(file, []byte("default_partitions: 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runServe([]string{"--data-dir", filepath.Join(dir, "data"), "--config", file}); err == nil || !strings.Contains(err.Error(), "cairn.yaml: default_partitions 0") {
+		t.Errorf("default_partitions: 0 in a file: error %v, want one naming the file and key", err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
 		t.Error("a refused configuration still created the data directory")
 	}

@@ -75,81 +75,89 @@ func runServe(args []string) error {
 	for name := range settings {
 		given[name] = sources.given(name)
 	}
-	str := func(name string) *string { v := fs.Lookup(name).Value.(flag.Getter).Get().(string); return &v }
-	integer := func(name string) *int { v := int(fs.Lookup(name).Value.(flag.Getter).Get().(int64)); return &v }
-	listen, advertise, dataDir, peers := str("listen"), str("advertise"), str("data-dir"), str("peers")
-	nodeID, raftPortOffset, replicationFactor, partitions := integer("node-id"), integer("raft-port-offset"), integer("replication-factor-default"), integer("default-partitions")
-	clusterID, durability, logFormat, logLevel, metricsAddr := str("cluster-id"), str("durability"), str("log-format"), str("log-level"), str("metrics-addr")
-	sessionTimeoutValue := fs.Lookup("broker-session-timeout").Value.(flag.Getter).Get().(time.Duration)
-	sessionTimeout := &sessionTimeoutValue
-	autoCreateValue := fs.Lookup("auto-create-topics").Value.(flag.Getter).Get().(bool)
-	autoCreate := &autoCreateValue
-	segmentBytesValue := fs.Lookup("segment-bytes").Value.(flag.Getter).Get().(int64)
-	segmentBytes := &segmentBytesValue
-	logger, err := newLogger(*logFormat, *logLevel)
+	get := func(name string) any { return fs.Lookup(name).Value.(flag.Getter).Get() }
+	listen, advertise := get("listen").(string), get("advertise").(string)
+	dataDir, peers, clusterID := get("data-dir").(string), get("peers").(string), get("cluster-id").(string)
+	nodeID, raftPortOffset := get("node-id").(int64), get("raft-port-offset").(int64)
+	replicationFactor, partitions := get("replication-factor-default").(int64), get("default-partitions").(int64)
+	segmentBytes, sessionTimeout := get("segment-bytes").(int64), get("broker-session-timeout").(time.Duration)
+	durability, autoCreate, metricsSetting := get("durability").(string), get("auto-create-topics").(bool), get("metrics-addr").(string)
+	// Errors name a setting as it was given: --node-id, CAIRN_NODE_ID, or
+	// cairn.yaml: node_id.
+	label := func(name string) string { return sources.label(name, settings[name]) }
+	logger, err := newLogger(get("log-format").(string), get("log-level").(string), label("log-format"), label("log-level"))
 	if err != nil {
 		return err
 	}
 	config := defaults
-	if *nodeID < 0 || *nodeID > 1<<31-1 {
-		return fmt.Errorf("--node-id %d: must be between 0 and %d", *nodeID, 1<<31-1)
+	if nodeID < 0 || nodeID > 1<<31-1 {
+		return fmt.Errorf("%s %d: must be between 0 and %d", label("node-id"), nodeID, 1<<31-1)
 	}
-	config.NodeID = int32(*nodeID)
-	config.DataDir = *dataDir
-	config.ClusterID = *clusterID
-	if _, err := metricsAddress(*metricsAddr, *listen, config.NodeID); err != nil {
-		return err
+	config.NodeID = int32(nodeID)
+	config.DataDir = dataDir
+	config.ClusterID = clusterID
+	if _, err := metricsAddress(metricsSetting, listen, config.NodeID); err != nil {
+		return fmt.Errorf("%s %w", label("metrics-addr"), err)
 	}
-	if *clusterID == "" {
-		return errors.New("--cluster-id: must not be empty")
+	if clusterID == "" {
+		return fmt.Errorf("%s: must not be empty", label("cluster-id"))
 	}
-	config.AutoCreateTopics = *autoCreate
-	config.DefaultPartitions = int32(*partitions)
-	config.Log.SegmentBytesMax = *segmentBytes
-	if *sessionTimeout < 2*time.Second {
-		return fmt.Errorf("--broker-session-timeout %v: must be at least 2s (brokers heartbeat every second)", *sessionTimeout)
+	if partitions < 1 || partitions > 1<<31-1 {
+		return fmt.Errorf("%s %d: must be at least 1", label("default-partitions"), partitions)
 	}
-	config.SessionTimeout = *sessionTimeout
-	switch *durability {
+	if segmentBytes < 1024 {
+		return fmt.Errorf("%s %d: must be at least 1024 bytes", label("segment-bytes"), segmentBytes)
+	}
+	config.AutoCreateTopics = autoCreate
+	config.DefaultPartitions = int32(partitions)
+	config.Log.SegmentBytesMax = segmentBytes
+	if sessionTimeout < 2*time.Second {
+		return fmt.Errorf("%s %v: must be at least 2s (brokers heartbeat every second)", label("broker-session-timeout"), sessionTimeout)
+	}
+	config.SessionTimeout = sessionTimeout
+	switch durability {
 	case "durable":
 		config.Durability = core.DurableAcks
 	case "replication":
 		config.Durability = core.ReplicationAcks
 	default:
-		return fmt.Errorf("--durability %q: want durable or replication", *durability)
+		return fmt.Errorf("%s %q: want durable or replication", label("durability"), durability)
 	}
 
 	var cluster *replica.ClusterConfig
-	if *peers != "" {
-		cluster, err = clusterFromFlags(*peers, config.NodeID, *raftPortOffset, *dataDir)
+	if peers != "" {
+		if raftPortOffset < -65535 || raftPortOffset > 65535 {
+			return fmt.Errorf("%s %d: out of range", label("raft-port-offset"), raftPortOffset)
+		}
+		cluster, err = clusterFromFlags(peers, config.NodeID, int(raftPortOffset), dataDir)
 		if err != nil {
 			return err
 		}
 		config.Standalone = false
 		self := cluster.Brokers[config.NodeID]
 		if !given["listen"] {
-			*listen = self
+			listen = self
 		}
 		if !given["advertise"] {
-			*advertise = self
+			advertise = self
 		}
 		config.DefaultReplicationFactor = int16(min(3, len(cluster.Brokers)))
 	} else if given["raft-port-offset"] {
-		return errors.New("--raft-port-offset: only meaningful with --peers")
+		return fmt.Errorf("%s: only meaningful with --peers", label("raft-port-offset"))
 	}
 	if given["replication-factor-default"] {
 		brokers := 1
 		if cluster != nil {
 			brokers = len(cluster.Brokers)
 		}
-		if *replicationFactor < 1 || *replicationFactor > brokers {
-			return fmt.Errorf("--replication-factor-default %d: must be between 1 and the number of brokers (%d)", *replicationFactor, brokers)
+		if replicationFactor < 1 || replicationFactor > int64(brokers) {
+			return fmt.Errorf("%s %d: must be between 1 and the number of brokers (%d)", label("replication-factor-default"), replicationFactor, brokers)
 		}
-		config.DefaultReplicationFactor = int16(*replicationFactor)
+		config.DefaultReplicationFactor = int16(replicationFactor)
 	}
-	advertised := *advertise
+	advertised := advertise
 	if advertised == "" {
-		advertised = *listen
+		advertised = listen
 	}
 	host, port, err := splitAddress(advertised)
 	if err != nil {
@@ -171,7 +179,7 @@ func runServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", *listen)
+	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		node.Close()
 		return err
@@ -187,7 +195,7 @@ func runServe(args []string) error {
 	} else {
 		server = replica.NewServer(node, logger)
 	}
-	metricsServer, err := startMetrics(server, *metricsAddr, given["metrics-addr"], l.Addr().String(), config.NodeID, logger)
+	metricsServer, err := startMetrics(server, metricsSetting, given["metrics-addr"], l.Addr().String(), config.NodeID, logger)
 	if err != nil {
 		l.Close()
 		return errors.Join(err, server.Close())
@@ -330,10 +338,12 @@ func seededRand() *rand.Rand {
 	return rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
 }
 
-func newLogger(format, level string) (*slog.Logger, error) {
+// newLogger builds the broker's logger; formatLabel and levelLabel name the
+// settings in errors.
+func newLogger(format, level, formatLabel, levelLabel string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return nil, fmt.Errorf("%s %q: want debug, info, warn or error", levelLabel, level)
 	}
 	options := &slog.HandlerOptions{Level: l}
 	switch format {
@@ -342,7 +352,7 @@ func newLogger(format, level string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(os.Stderr, options)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	return nil, fmt.Errorf("%s %q: want text or json", formatLabel, format)
 }
 
 // metricsAddress resolves --metrics-addr: empty disables the endpoint, auto
@@ -356,16 +366,16 @@ func metricsAddress(setting, listen string, nodeID int32) (string, error) {
 	case metricsAddressAuto:
 		host, _, err := net.SplitHostPort(listen)
 		if err != nil {
-			return "", fmt.Errorf("--metrics-addr auto: cannot take the host of --listen %q: %v", listen, err)
+			return "", fmt.Errorf("auto: cannot take the host of --listen %q: %v", listen, err)
 		}
 		port := metricsPortBase + int(nodeID)
 		if port > 65535 {
-			return "", fmt.Errorf("--metrics-addr auto: node id %d puts the port past 65535; give --metrics-addr host:port", nodeID)
+			return "", fmt.Errorf("auto: node id %d puts the port past 65535; give host:port", nodeID)
 		}
 		return net.JoinHostPort(host, strconv.Itoa(port)), nil
 	}
 	if _, _, err := net.SplitHostPort(setting); err != nil {
-		return "", fmt.Errorf("--metrics-addr %q: want host:port, auto, or empty to disable: %v", setting, err)
+		return "", fmt.Errorf("%q: want host:port, auto, or empty to disable: %v", setting, err)
 	}
 	return setting, nil
 }
@@ -376,8 +386,11 @@ func metricsAddress(setting, listen string, nodeID int32) (string, error) {
 // not fail for it. An address given explicitly must work.
 func startMetrics(server *replica.Server, setting string, explicit bool, listen string, nodeID int32, logger *slog.Logger) (*http.Server, error) {
 	address, err := metricsAddress(setting, listen, nodeID)
-	if err != nil || address == "" {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %w", err)
+	}
+	if address == "" {
+		return nil, nil
 	}
 	metrics := replica.NewMetrics()
 	server.AttachMetrics(metrics)
