@@ -232,7 +232,11 @@ func readSettingsFile(path string, byName map[string]setting) (map[string]string
 		key, value := root.Content[i], root.Content[i+1]
 		s, ok := byKey[key.Value]
 		if !ok {
-			return nil, fmt.Errorf("%s:%d: unknown setting %q; the settings are %s (docs/CONFIG.md)", path, key.Line, key.Value, strings.Join(sortedKeys(byKey), ", "))
+			hint := ""
+			if near := nearestKey(key.Value, byKey); near != "" {
+				hint = fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			return nil, fmt.Errorf("%s:%d: unknown setting %q%s; the settings are %s (docs/CONFIG.md)", path, key.Line, key.Value, hint, strings.Join(sortedKeys(byKey), ", "))
 		}
 		if value.Kind != yaml.ScalarNode {
 			return nil, fmt.Errorf("%s:%d: %s: want a single %s, found a %s", path, value.Line, key.Value, s.kind, kindName(value.Kind))
@@ -285,4 +289,42 @@ func configTable(settings []setting) string {
 		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s | %s | %s |\n", s.name, s.environmentVariable(), key, s.kind, def, strings.ReplaceAll(s.usage, "|", "\\|"))
 	}
 	return b.String()
+}
+
+// nearestKey returns the known key closest to an unknown one (a typo, or a
+// flag's spelling with - for _), or "" if none is close.
+func nearestKey(unknown string, known map[string]setting) string {
+	normalized := strings.ReplaceAll(unknown, "-", "_")
+	best, bestDistance := "", 3 // at most two edits away
+	for _, key := range sortedKeys(known) {
+		d := editDistance(normalized, key)
+		if strings.HasPrefix(normalized, key+"_") {
+			d = min(d, 2) // listen_address for listen
+		}
+		if d < bestDistance {
+			best, bestDistance = key, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	previous := make([]int, len(b)+1)
+	current := make([]int, len(b)+1)
+	for j := range previous {
+		previous[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		current[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			current[j] = min(previous[j]+1, current[j-1]+1, previous[j-1]+cost)
+		}
+		previous, current = current, previous
+	}
+	return previous[len(b)]
 }

@@ -83,7 +83,10 @@ func TestSettingsRefused(t *testing.T) {
 		says     []string
 	}{
 		{"unknown key", nil, nil, "node_id: 1\nlisten_address: x\n", []string{"cairn.yaml:2", `unknown setting "listen_address"`, "data_dir"}},
-		{"flag spelling in the file", nil, nil, "data-dir: x\n", []string{`unknown setting "data-dir"`}},
+		{"flag spelling in the file", nil, nil, "data-dir: x\n", []string{`unknown setting "data-dir" (did you mean data_dir?)`}},
+		{"typo", nil, nil, "durabilty: x\n", []string{"did you mean durability?"}},
+		{"longer name", nil, nil, "listen_address: x\n", []string{"did you mean listen?"}},
+		{"nothing near", nil, nil, "colour: blue\n", []string{`unknown setting "colour"; the settings are`}},
 		{"bad integer in the file", nil, nil, "node_id: one\n", []string{"node_id", `"one"`, "integer"}},
 		{"bad duration in the file", nil, nil, "broker_session_timeout: 9\n", []string{"broker_session_timeout", "duration"}},
 		{"list value", nil, nil, "peers:\n  - 0=a:1\n", []string{"peers", "want a single string, found a list"}},

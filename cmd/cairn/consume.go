@@ -22,7 +22,8 @@ Prints records as they arrive, one per --format, until interrupted, until
 --count records, or (with --exit-at-end) once it has read up to where each
 partition ended when it started.
 
---offset picks where to start: start, end, an offset (42), the last N
+--offset picks where to start: start (the default), end (only records
+produced from now on), an offset (42), the last N
 records of each partition (-10), or the first record at or after a time
 (@2026-01-02T15:04:05Z, @1767366245000 in Unix milliseconds, or @-1h for an
 hour ago). With --group, the group's committed offsets win and --offset
@@ -57,8 +58,8 @@ func signalContext() (context.Context, context.CancelFunc) {
 func consume(ctx context.Context, args []string, std streams) error {
 	fs := newFlagSet("consume", consumeUsage, std)
 	cf := addClientFlags(fs)
-	offsetText := fs.String("offset", "end", "where to start: start, end, N, -N or @time (see above)")
-	fs.StringVar(offsetText, "o", "end", "short for --offset")
+	offsetText := fs.String("offset", "start", "where to start: start, end, N, -N or @time (see above)")
+	fs.StringVar(offsetText, "o", "start", "short for --offset")
 	group := fs.String("group", "", "consume as this consumer group, committing what was printed")
 	fs.StringVar(group, "g", "", "short for --group")
 	count := fs.Int64("count", 0, "stop after this many records; 0 is no limit")
