@@ -178,6 +178,13 @@ func TestTopicsProduceConsumeCluster(t *testing.T) {
 			mustContain(t, "cluster info", c.ok("", "cluster", "info"), "CONTROLLER", "127.0.0.1:")
 			mustContain(t, "cluster health", c.ok("", "cluster", "health"), "HEALTHY                     true", "OFFLINE PARTITIONS          0")
 
+			// A missing topic: produce has the broker create it (both allow
+			// auto-creation here); consume says it is not there.
+			mustContain(t, "produce to a new topic", c.run("x\n", "produce", "fresh").stderr, "1 records produced to fresh")
+			if r := c.run("", "consume", "absent", "-n", "1"); r.err == nil || !strings.Contains(r.err.Error(), "no topic absent in the cluster") {
+				t.Errorf("consuming a missing topic: %v", r.err)
+			}
+
 			mustContain(t, "topic delete", c.ok("", "topic", "delete", "demo"), "deleted")
 			if r := c.run("", "topic", "describe", "demo"); r.err == nil {
 				t.Errorf("describing a deleted topic succeeded:\n%s", r.stdout)
@@ -370,5 +377,19 @@ func TestParseStartOffset(t *testing.T) {
 		if _, err := parseStartOffset(bad, now); err == nil {
 			t.Errorf("parseStartOffset(%q) accepted", bad)
 		}
+	}
+}
+
+// TestProduceToAMissingTopic: a broker that does not auto-create topics
+// gets the record refused, and produce says what to do.
+func TestProduceToAMissingTopic(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1)) // no auto-creation
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	r := cli{t, cluster.ListenAddrs()[0]}.run("x\n", "produce", "fresh")
+	if r.err == nil || !strings.Contains(r.err.Error(), "cairn topic create fresh") {
+		t.Errorf("produce to a missing topic: %v", r.err)
 	}
 }

@@ -118,6 +118,9 @@ func consume(ctx context.Context, args []string, std streams) error {
 		return err
 	}
 	defer adminClient.Close()
+	if err := topicsExist(ctx, admin, topics); err != nil {
+		return err
+	}
 	if *group != "" {
 		coordinators := admin.FindGroupCoordinators(ctx, *group)
 		if err := coordinators.Error(); err != nil {
@@ -193,6 +196,25 @@ func consume(ctx context.Context, args []string, std streams) error {
 			}
 		}
 	}
+}
+
+// topicsExist fails naming the topics the cluster does not have: consuming
+// one would otherwise wait, silently, for it to appear.
+func topicsExist(ctx context.Context, admin *kadm.Client, topics []string) error {
+	details, err := admin.ListTopics(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("read the topics' metadata: %w", err)
+	}
+	var missing []string
+	for _, topic := range topics {
+		if t, ok := details[topic]; !ok || t.Err != nil {
+			missing = append(missing, topic)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("no topic %s in the cluster: cairn topic list shows what exists, cairn topic create %s makes it", strings.Join(missing, ", "), missing[0])
+	}
+	return nil
 }
 
 // startOffset is where consume starts, as franz-go's Offset and as what

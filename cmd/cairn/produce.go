@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -68,7 +69,9 @@ func produce(ctx context.Context, args []string, std streams) error {
 	if err != nil {
 		return err
 	}
-	options := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(requiredAcks(acksValue))}
+	// Like kcat, ask the broker to create a missing topic (it does if its
+	// auto-create-topics setting allows).
+	options := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(requiredAcks(acksValue)), kgo.AllowAutoTopicCreation()}
 	if acksValue != -1 {
 		options = append(options, kgo.DisableIdempotentWrite())
 	}
@@ -138,6 +141,8 @@ func produce(ctx context.Context, args []string, std streams) error {
 		return fmt.Errorf("line %d is longer than %d bytes", line+1, produceLineBytesMax)
 	case scanErr != nil:
 		return scanErr
+	case errors.Is(firstErr, kerr.UnknownTopicOrPartition):
+		return fmt.Errorf("topic %s does not exist and the broker did not create it: create it with cairn topic create %s (or check --partition)", topic, topic)
 	case firstErr != nil:
 		return fmt.Errorf("%d of %d records failed, the first with: %w", failed, line, firstErr)
 	}
