@@ -137,7 +137,7 @@ func addClientFlags(fs *flag.FlagSet) clientFlags {
 		brokers = fromEnvironment
 	}
 	return clientFlags{
-		brokers: fs.String("brokers", brokers, "comma-separated seed brokers, host:port (default from CAIRN_BROKERS if set)"),
+		brokers: fs.String("brokers", brokers, "comma-separated seed brokers, host:port; CAIRN_BROKERS sets the default"),
 		timeout: fs.Duration("timeout", 15*time.Second, "give up on a request (admin commands) after this long"),
 	}
 }
