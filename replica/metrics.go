@@ -202,9 +202,15 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descGroups, prometheus.GaugeValue, 0)
 	if s := m.server.Load(); s != nil {
 		s.mu.Lock()
-		state := readNodeState(s.node)
+		closed := s.closed // a closing node's logs may already be closed
+		var state nodeState
+		if !closed {
+			state = readNodeState(s.node)
+		}
 		s.mu.Unlock()
-		state.collect(ch)
+		if !closed {
+			state.collect(ch)
+		}
 	}
 }
 

@@ -200,3 +200,31 @@ func gaugeValue(t *testing.T, families map[string]*dto.MetricFamily, name, label
 func histogram(t *testing.T, families map[string]*dto.MetricFamily, name, label, value string) *dto.Histogram {
 	return find(t, families, name, label, value).GetHistogram()
 }
+
+// TestMetricsAfterClose: a scrape of a closed server still answers, without
+// the node's state.
+func TestMetricsAfterClose(t *testing.T) {
+	config := DefaultConfig()
+	config.DataDir = t.TempDir()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	node, err := Open(config, Env{FS: diskfault.OS{}, Logger: logger, Rand: rand.New(rand.NewPCG(1, 2))}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(node, logger)
+	metrics := NewMetrics()
+	s.AttachMetrics(metrics)
+	if _, ok := gather(t, metrics)["cairn_controller_active"]; !ok {
+		t.Fatal("no controller state from an open server")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	families := gather(t, metrics)
+	if _, ok := families["cairn_controller_active"]; ok {
+		t.Error("node state reported from a closed server")
+	}
+	if _, ok := families["cairn_consumer_groups"]; !ok {
+		t.Error("a closed server's scrape lost its own metrics")
+	}
+}
