@@ -30,6 +30,9 @@ const (
 	recordsPerProduceMax = 5
 	// keysMax is the size of the producers' key space.
 	keysMax = 16
+	// pendingBatchesMax bounds an idempotent producer's pending batches
+	// (kgo keeps a batch per partition; five requests in flight per broker).
+	pendingBatchesMax = 4
 	// paddingBytesMax bounds a record's padding header.
 	paddingBytesMax = 16 << 10
 )
@@ -78,6 +81,12 @@ type client struct {
 	producerID    int64
 	producerEpoch int16
 	sequences     map[linearizability.TopicPartition]int32
+	// pending are the batches sent or to be sent, at most one per
+	// partition; waiting is the next planned batch, held while its
+	// partition has one pending; turn is where the round-robin resumes.
+	pending []*plannedProduce
+	waiting *plannedProduce
+	turn    int
 	// consumer
 	session    int
 	positions  []position
@@ -100,10 +109,11 @@ type plannedProduce struct {
 	records   []batch.Record
 	// op is the history entry of an idempotent batch, from its first
 	// send to its last answer (-1: not sent yet); sequence and epoch are
-	// what it was last sent with.
-	op       int
-	sequence int32
-	epoch    int16
+	// what it was last sent with; notBefore is when it may be retried.
+	op        int
+	sequence  int32
+	epoch     int16
+	notBefore time.Duration
 }
 
 // position is a consumer's place in one partition.
@@ -298,8 +308,8 @@ func (c *client) leaderOf(topic string, partition int32) int {
 // new one first if needed: fresh, unique values, keyed (the partition
 // follows the key's hash) or unkeyed (a random partition), acks 1 or all.
 func (c *client) produce(w *World) {
-	if c.idempotent && c.producerID < 0 {
-		c.initProducerID(w)
+	if c.idempotent {
+		c.produceIdempotent(w)
 		return
 	}
 	if c.planned == nil {
@@ -320,6 +330,16 @@ func (c *client) produce(w *World) {
 	if !c.link(w, leader) {
 		return
 	}
+	req := produceRequest(w, p, batch.BuildOptions{ProducerID: -1, FirstTimestamp: w.wallTime().UnixMilli()})
+	op := w.record(linearizability.Op{
+		Client: c.index, Kind: linearizability.OpProduce, Topic: p.topic, Partition: p.partition,
+		Call: int64(w.now), Outcome: linearizability.OutcomeUnknown, Values: p.values, Acks: p.acks,
+	})
+	c.planned = nil
+	c.send(w, leader, req, []int{op})
+}
+
+func produceRequest(w *World, p *plannedProduce, options batch.BuildOptions) *kmsg.ProduceRequest {
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(produceVersion)
 	req.Acks = p.acks
@@ -328,37 +348,99 @@ func (c *client) produce(w *World) {
 	rt.Topic = p.topic
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition = p.partition
-	options := batch.BuildOptions{ProducerID: -1, FirstTimestamp: w.wallTime().UnixMilli()}
-	if c.idempotent {
-		if p.op < 0 {
-			tp := linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}
-			sequence, ok := c.sequences[tp]
-			if !ok {
-				sequence = c.firstSequence()
-			}
-			p.sequence, p.epoch = sequence, c.producerEpoch
-		}
-		options.ProducerID, options.ProducerEpoch, options.BaseSequence = c.producerID, p.epoch, p.sequence
-	}
 	rp.Records = batch.Build(options, p.records)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	if c.idempotent && p.op >= 0 {
-		w.tracef("%s retries %s-%d seq=%d epoch=%d", c.name(), p.topic, p.partition, p.sequence, p.epoch)
-		c.send(w, leader, req, []int{p.op})
+	return req
+}
+
+// produceIdempotent is an idempotent producer's step, shaped like kgo's
+// sinks: up to pendingBatchesMax batches, one per partition, each retried
+// with its sequence number until it is acknowledged or refused for good;
+// partitions take turns, so that one without a leader or with too small
+// an ISR holds up only its own records. A planned batch for a partition
+// that still has one pending waits behind it, as records queue per
+// partition in a real client.
+func (c *client) produceIdempotent(w *World) {
+	if c.producerID < 0 {
+		c.initProducerID(w)
 		return
 	}
-	op := w.record(linearizability.Op{
-		Client: c.index, Kind: linearizability.OpProduce, Topic: p.topic, Partition: p.partition,
-		Call: int64(w.now), Outcome: linearizability.OutcomeUnknown, Values: p.values, Acks: p.acks,
-		Idempotent: c.idempotent,
-	})
-	if c.idempotent {
-		p.op = op // kept for retries until answered for good
-	} else {
-		c.planned = nil
+	for len(c.pending) < pendingBatchesMax {
+		if c.waiting == nil {
+			if c.producesLeft == 0 {
+				break
+			}
+			c.producesLeft--
+			c.waiting = c.plan(w)
+		}
+		if c.pendingIndex(c.waiting.topic, c.waiting.partition) >= 0 {
+			break
+		}
+		c.pending = append(c.pending, c.waiting)
+		c.waiting = nil
 	}
-	c.send(w, leader, req, []int{op})
+	if len(c.pending) == 0 {
+		c.done = true
+		return
+	}
+	pick, soonest := -1, time.Duration(-1)
+	for k := range c.pending {
+		i := (c.turn + k) % len(c.pending)
+		if b := c.pending[i]; b.notBefore <= w.now {
+			pick = i
+			break
+		} else if soonest < 0 || b.notBefore < soonest {
+			soonest = b.notBefore
+		}
+	}
+	if pick < 0 {
+		c.sleep(w, soonest-w.now)
+		return
+	}
+	p := c.pending[pick]
+	leader := c.leaderOf(p.topic, p.partition)
+	if leader < 0 {
+		p.notBefore = w.now + errorBackoff
+		c.turn = pick + 1
+		c.stale = true
+		c.sleep(w, errorBackoff)
+		return
+	}
+	if !c.link(w, leader) {
+		return
+	}
+	c.turn = pick + 1
+	// The sequence is the partition's next in the current epoch: the same
+	// on every retry, a new one only after an epoch bump or a new id.
+	tp := linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}
+	sequence, ok := c.sequences[tp]
+	if !ok {
+		sequence = c.firstSequence()
+	}
+	p.sequence, p.epoch = sequence, c.producerEpoch
+	req := produceRequest(w, p, batch.BuildOptions{ProducerID: c.producerID, ProducerEpoch: p.epoch,
+		BaseSequence: p.sequence, FirstTimestamp: w.wallTime().UnixMilli()})
+	if p.op >= 0 {
+		w.tracef("%s retries %s-%d seq=%d epoch=%d", c.name(), p.topic, p.partition, p.sequence, p.epoch)
+	} else {
+		p.op = w.record(linearizability.Op{
+			Client: c.index, Kind: linearizability.OpProduce, Topic: p.topic, Partition: p.partition,
+			Call: int64(w.now), Outcome: linearizability.OutcomeUnknown, Values: p.values, Acks: p.acks,
+			Idempotent: true,
+		})
+	}
+	c.send(w, leader, req, []int{p.op})
+}
+
+// pendingIndex finds the pending batch of a partition, or -1.
+func (c *client) pendingIndex(topic string, partition int32) int {
+	for i, b := range c.pending {
+		if b.topic == topic && b.partition == partition {
+			return i
+		}
+	}
+	return -1
 }
 
 // initProducerID asks a broker (rotating) for a producer id.
@@ -385,9 +467,6 @@ func (c *client) onInitProducerID(w *World, r *kmsg.InitProducerIDResponse) (bac
 	}
 	c.producerID, c.producerEpoch = r.ProducerID, r.ProducerEpoch
 	clear(c.sequences)
-	if c.planned != nil && c.planned.op >= 0 {
-		c.planned.sequence, c.planned.epoch = c.firstSequence(), c.producerEpoch
-	}
 	w.tracef("%s producer id %d epoch %d", c.name(), c.producerID, c.producerEpoch)
 	return false
 }
@@ -396,8 +475,8 @@ func (c *client) onInitProducerID(w *World, r *kmsg.InitProducerIDResponse) (bac
 // does not follow (OUT_OF_ORDER_SEQUENCE_NUMBER) or it does not know them
 // (UNKNOWN_PRODUCER_ID): bump the epoch locally (KIP-360; a new id once the
 // epoch is exhausted), start every partition again at sequence 0 and
-// resend the batch. Safe only because a broker never says so about a batch
-// it already wrote.
+// resend what is pending. Safe only because a broker never says so about
+// a batch it already wrote.
 func (c *client) resetProducer(w *World) {
 	clear(c.sequences)
 	if c.producerEpoch == math.MaxInt16 {
@@ -405,9 +484,6 @@ func (c *client) resetProducer(w *World) {
 		return
 	}
 	c.producerEpoch++
-	if c.planned != nil {
-		c.planned.sequence, c.planned.epoch = 0, c.producerEpoch
-	}
 	w.tracef("%s bumps epoch to %d", c.name(), c.producerEpoch)
 }
 
@@ -572,11 +648,12 @@ func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (bac
 // for good, reset (a new epoch, the same records) or retried as it was.
 func (c *client) onIdempotentProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (backoff bool) {
 	op := &w.history[in.ops[0]]
-	p := c.planned
-	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || p == nil || p.op != in.ops[0] {
+	k := c.pendingIndex(op.Topic, op.Partition)
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || k < 0 || c.pending[k].op != in.ops[0] {
 		w.violation("protocol", fmt.Sprintf("%s: produce response shape %d topics", c.name(), len(r.Topics)))
 		return false
 	}
+	p := c.pending[k]
 	part := r.Topics[0].Partitions[0]
 	tp := linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}
 	switch {
@@ -584,12 +661,12 @@ func (c *client) onIdempotentProduce(w *World, in *inflight, r *kmsg.ProduceResp
 		op.Outcome, op.Return, op.BaseOffset = linearizability.OutcomeOK, int64(w.now), part.BaseOffset
 		w.acknowledged(op)
 		c.sequences[tp] = sequenceAfter(p.sequence, int32(len(p.values)))
-		c.planned = nil
+		c.pending = append(c.pending[:k], c.pending[k+1:]...)
 		w.tracef("%s produced %s-%d@%d seq=%d %v", c.name(), op.Topic, op.Partition, part.BaseOffset, p.sequence, op.Values)
 		return false
 	case definitelyNotWritten(part.ErrorCode):
 		op.Outcome, op.Return = linearizability.OutcomeFailed, int64(w.now)
-		c.planned = nil
+		c.pending = append(c.pending[:k], c.pending[k+1:]...)
 		w.tracef("%s produce failed %s", c.name(), errorName(part.ErrorCode))
 	case part.ErrorCode == kerr.OutOfOrderSequenceNumber.Code, part.ErrorCode == kerr.UnknownProducerID.Code:
 		w.tracef("%s produce %s seq=%d: resetting", c.name(), errorName(part.ErrorCode), p.sequence)
@@ -599,6 +676,7 @@ func (c *client) onIdempotentProduce(w *World, in *inflight, r *kmsg.ProduceResp
 		c.producerID = -1
 	default:
 		w.tracef("%s produce retriable %s", c.name(), errorName(part.ErrorCode))
+		p.notBefore = w.now + errorBackoff
 	}
 	return true
 }
