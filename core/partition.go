@@ -443,11 +443,17 @@ func (p *Partition) inSyncSet() []int32 {
 	return out
 }
 
-// committable is the offset the high watermark may reach now.
+// committable is the offset the high watermark may reach now. It stands
+// still while the ISR is smaller than min.insync.replicas (KIP-966): the
+// members that left then keep every committed record, which makes them
+// safe to elect (the controller's ELR) if the last ISR member fails.
 func (p *Partition) committable() int64 {
 	c := p.localCommittable()
 	if p.role != RoleLeader {
 		return c
+	}
+	if p.belowMinInsync() && !mutant.Active(mutant.AcksAllBelowMinISR) {
+		return p.highWatermark
 	}
 	for _, r := range p.inSyncSet() {
 		if r == p.config.ReplicaID {
@@ -460,6 +466,14 @@ func (p *Partition) committable() int64 {
 		c = min(c, f.fetchOffset)
 	}
 	return c
+}
+
+// belowMinInsync reports whether the ISR is smaller than
+// min.insync.replicas, counted against no more than the replicas there are:
+// a topic configured with more than its replication factor refuses acks=all
+// but still commits what acks=1 writes.
+func (p *Partition) belowMinInsync() bool {
+	return len(p.leadership.ISR) < min(p.config.MinInsyncReplicas, max(1, len(p.leadership.Replicas)))
 }
 
 func (p *Partition) follower(replica int32) *followerState {
@@ -826,18 +840,21 @@ func (p *Partition) assertInvariants() {
 // PartitionStatus is a snapshot of a replica, for the predicates of
 // package specs and for metrics.
 type PartitionStatus struct {
-	Topic         string
-	Partition     int32
-	Replica       int32
-	Durability    DurabilityMode
-	Role          Role
-	Leader        int32
-	LeaderEpoch   int32
-	ISR           []int32
-	StartOffset   int64
-	HighWatermark int64
-	DurableOffset int64
-	EndOffset     int64
+	Topic       string
+	Partition   int32
+	Replica     int32
+	Durability  DurabilityMode
+	Role        Role
+	Leader      int32
+	LeaderEpoch int32
+	// PartitionEpoch is the controller's epoch of the leadership this
+	// replica applied; it grows with every leader or ISR change.
+	PartitionEpoch int32
+	ISR            []int32
+	StartOffset    int64
+	HighWatermark  int64
+	DurableOffset  int64
+	EndOffset      int64
 }
 
 // Status returns the replica's current state.
@@ -845,7 +862,8 @@ func (p *Partition) Status() PartitionStatus {
 	return PartitionStatus{
 		Topic: p.config.Topic, Partition: p.config.Partition, Replica: p.config.ReplicaID,
 		Durability: p.config.Durability, Role: p.role, Leader: p.leadership.Leader,
-		LeaderEpoch: p.leadership.LeaderEpoch, ISR: p.leadership.ISR, StartOffset: p.startOffset,
+		LeaderEpoch: p.leadership.LeaderEpoch, PartitionEpoch: p.leadership.PartitionEpoch,
+		ISR: p.leadership.ISR, StartOffset: p.startOffset,
 		HighWatermark: p.highWatermark, DurableOffset: p.durableOffset, EndOffset: p.endOffset,
 	}
 }

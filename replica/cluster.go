@@ -29,6 +29,14 @@ func encodeEntry(proposer int32, seq uint64, records []controller.Record) []byte
 	return append(b, controller.EncodeBatch(records)...)
 }
 
+// DecodeMetadataEntry returns the records of one metadata log entry, for
+// drivers and tests that follow the log (the simulator keeps its own image
+// of the committed metadata).
+func DecodeMetadataEntry(entry []byte) ([]controller.Record, error) {
+	_, _, records, err := decodeEntry(entry)
+	return records, err
+}
+
 func decodeEntry(entry []byte) (proposer int32, seq uint64, records []controller.Record, err error) {
 	if len(entry) < entryHeaderBytes {
 		return 0, 0, nil, errors.New("metadata entry shorter than its header")
@@ -193,9 +201,10 @@ func (n *Node) SetControllerLeader(now time.Time, leader int32) {
 
 func (n *Node) controllerConfig() controller.Config {
 	return controller.Config{
-		SessionTimeout:          n.config.SessionTimeout,
-		UncleanRestartLeavesISR: n.config.Durability == core.ReplicationAcks,
-		ClusterID:               n.clusterID,
+		SessionTimeout:           n.config.SessionTimeout,
+		UncleanRestartLeavesISR:  n.config.Durability == core.ReplicationAcks,
+		MinInsyncReplicasDefault: n.minInsyncDefault(),
+		ClusterID:                n.clusterID,
 	}
 }
 
@@ -450,7 +459,7 @@ const preferredElectionInterval = 30 * time.Second
 func (n *Node) registration() controller.RegisterBroker {
 	return controller.RegisterBroker{
 		ID: n.config.NodeID, Host: n.config.AdvertisedHost, Port: n.config.AdvertisedPort, Rack: n.config.Rack,
-		Incarnation: n.meta.incarnation, CleanShutdown: n.cleanShutdown,
+		Incarnation: n.meta.incarnation, CleanShutdown: n.cleanShutdown, DirectoryID: n.directoryID,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"cairn/core/controller"
 	"cairn/replica/storage"
 )
 
@@ -101,6 +102,16 @@ func validateTopicConfigs(configs map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// minInsyncDefault is min.insync.replicas for topics that do not set it;
+// the controller counts ELRs with the same default.
+func (n *Node) minInsyncDefault() int {
+	v, err := strconv.Atoi(topicConfigs[controller.MinInsyncReplicasConfig].defaultValue(n.config))
+	if err != nil {
+		return 1
+	}
+	return v
 }
 
 // topicValue returns the effective value of key and whether it is an override.

@@ -31,6 +31,9 @@ func (n *Node) handleBrokerRegistration(now time.Time, id ConnID, seq uint64, h 
 		if req.Rack != nil {
 			r.Rack = *req.Rack
 		}
+		if len(req.LogDirs) > 0 {
+			r.DirectoryID = req.LogDirs[0]
+		}
 		if err := c.RegisterBroker(now, r); err != nil {
 			resp.ErrorCode = err.Code
 		}

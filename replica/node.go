@@ -82,8 +82,10 @@ type Node struct {
 	pids producerIDs
 	// cleanShutdown says the previous process of this node closed cleanly.
 	cleanShutdown bool
-	peers         peerSet
-	ready         Ready
+	// directoryID names the data directory (see directory.go).
+	directoryID controller.DirectoryID
+	peers       peerSet
+	ready       Ready
 }
 
 // cleanShutdownName marks a data directory whose node closed cleanly.
@@ -117,6 +119,11 @@ func Open(config Config, env Env, now time.Time) (*Node, error) {
 	if err := createDirectoryDurably(n.fs, config.DataDir); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	directoryID, err := loadDirectoryID(n.fs, config.DataDir, n.rand)
+	if err != nil {
+		return nil, err
+	}
+	n.directoryID = directoryID
 	marker := path.Join(config.DataDir, cleanShutdownName)
 	if _, err := n.fs.Stat(marker); err == nil {
 		n.cleanShutdown = true

@@ -487,6 +487,7 @@ func (n *Node) sendHeartbeat(now time.Time) {
 			rack := n.config.Rack
 			req.Rack = &rack
 		}
+		req.LogDirs = [][16]byte{n.directoryID}
 		req.PreviousBrokerEpoch = -1
 		if n.cleanShutdown {
 			req.PreviousBrokerEpoch = 0

@@ -305,6 +305,20 @@ func (b *broker) crash(w *World, restartAfter time.Duration) {
 	w.schedule(w.now+restartAfter, eventRestart, b.index, b.incarnation, nil)
 }
 
+// loseDisk destroys the broker's disk: the process dies, and comes back on
+// an empty one, as on a replaced machine. The new data directory gets a new
+// identity, by which the controller learns that the broker lost its data.
+func (b *broker) loseDisk(w *World, restartAfter time.Duration) {
+	if b.node != nil {
+		b.crash(w, restartAfter)
+	}
+	w.tracef("b%d DISK LOST", b.index)
+	registered, _ := w.image.Broker(int32(b.index))
+	w.lostDisk[b.index] = registered.DirectoryID
+	b.mem = diskfault.NewMem()
+	b.fs = diskfault.Wrap(b.mem, b.injected)
+}
+
 // restart brings a crashed broker back. Recovery may fail while disk
 // faults are on; then it is retried, as an operator would. A failure
 // without an injected fault is a bug.

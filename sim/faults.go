@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+
+	"cairn/core"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -28,18 +30,24 @@ const (
 	FaultMetadataOutage                        // the metadata quorum has no leader for Duration
 	FaultPartitionBrokers                      // brokers split in two groups, maybe one-way, for Duration
 	faultKinds
+	// FaultDiskLoss destroys the broker's disk: the process dies and comes
+	// back after Duration on an empty data directory, as on a replaced
+	// machine. It is outside faultKinds: drawFaults never picks it, so the
+	// schedules of seeds drawn before it existed are unchanged; Scenario
+	// adds it from a stream of its own.
+	FaultDiskLoss
 )
 
 // clusterFault reports whether a fault kind needs several brokers.
 func clusterFault(k FaultKind) bool {
-	return k == FaultControllerMove || k == FaultMetadataOutage || k == FaultPartitionBrokers
+	return k == FaultControllerMove || k == FaultMetadataOutage || k == FaultPartitionBrokers || k == FaultDiskLoss
 }
 
 var faultNames = [...]string{"", "crash", "pause", "write-error", "sync-error", "read-error", "no-space", "bit-flip",
-	"isolate", "partition-client", "clog", "controller-move", "metadata-outage", "partition-brokers"}
+	"isolate", "partition-client", "clog", "controller-move", "metadata-outage", "partition-brokers", "", "disk-loss"}
 
 func (k FaultKind) String() string {
-	if int(k) < len(faultNames) {
+	if int(k) < len(faultNames) && faultNames[k] != "" {
 		return faultNames[k]
 	}
 	return "fault(" + strconv.Itoa(int(k)) + ")"
@@ -110,11 +118,96 @@ func drawFaults(rng *rand.Rand, o Options) []Fault {
 		}
 		faults = append(faults, f)
 	}
-	// Sorted by time, so that the schedule reads as a story.
+	sortFaults(faults)
+	return faults
+}
+
+// lossy reports whether a fault destroys data a replica acknowledged: a
+// lost disk always, and a crash in the replication durability mode, where
+// acknowledged records may still be only in the page cache.
+func (f Fault) lossy(durability core.DurabilityMode) bool {
+	return f.Kind == FaultDiskLoss || (f.Kind == FaultCrash && durability == core.ReplicationAcks)
+}
+
+// failsLog reports whether a fault can fail a partition's log, which then
+// stays offline until the broker restarts.
+func (f Fault) failsLog() bool {
+	return f.Kind == FaultWriteError || f.Kind == FaultSyncError || f.Kind == FaultNoSpace
+}
+
+// withinFailureBudget returns the schedule less what would break the
+// guarantee under test: no acknowledged record is lost while fewer than
+// min.insync.replicas replicas lose data. It keeps the first
+// MinInsyncReplicas-1 lossy faults, counted over the whole run (stricter
+// than concurrent failures, and so within the guarantee however the faults
+// overlap), and drops the rest. In the replication mode it also drops the
+// faults that fail a log: the broker is then restarted without a clean
+// shutdown, which in that mode counts as losing data (KIP-966), and could
+// leave a partition with no replica that may lead.
+func withinFailureBudget(o Options) []Fault {
+	budget := o.MinInsyncReplicas - 1
+	kept := make([]Fault, 0, len(o.Faults))
+	for _, f := range o.Faults {
+		if f.lossy(o.Durability) {
+			if budget == 0 {
+				continue
+			}
+			budget--
+		}
+		if o.Durability == core.ReplicationAcks && f.failsLog() {
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept
+}
+
+// drawDiskLosses returns up to two disk losses over the safety phase, for
+// one seed in three of several brokers.
+func drawDiskLosses(rng *rand.Rand, o Options) []Fault {
+	if o.Brokers < 2 || rng.IntN(3) != 0 {
+		return nil
+	}
+	losses := make([]Fault, 1+rng.IntN(2))
+	for i := range losses {
+		losses[i] = Fault{
+			At:       time.Duration(rng.Int64N(int64(o.SafetyDuration))),
+			Kind:     FaultDiskLoss,
+			Broker:   rng.IntN(o.Brokers),
+			Duration: time.Duration(10+rng.IntN(3000)) * time.Millisecond,
+		}
+	}
+	return losses
+}
+
+// drawLastReplicaStanding returns, for one replication-mode seed of two,
+// the schedule of KIP-966's last replica standing: one broker is cut off
+// from the others for long enough to leave the ISRs and be fenced, and
+// while it is away another crashes, losing what it had not synced. The
+// first keeps every committed record (its ISRs were below
+// min.insync.replicas when it left, so the high watermark stood still);
+// the crashed one may lead again only if it can vouch for its log.
+func drawLastReplicaStanding(rng *rand.Rand, o Options) []Fault {
+	if o.Brokers < 2 || rng.IntN(2) != 0 {
+		return nil
+	}
+	away := rng.IntN(o.Brokers)
+	crashed := (away + 1 + rng.IntN(o.Brokers-1)) % o.Brokers
+	at := time.Duration(rng.Int64N(int64(o.SafetyDuration) / 2))
+	return []Fault{
+		{At: at, Kind: FaultPartitionBrokers, Broker: away, Client: away,
+			Duration: time.Duration(5000+rng.IntN(4000)) * time.Millisecond, Symmetric: true},
+		{At: at + time.Duration(2500+rng.IntN(2000))*time.Millisecond, Kind: FaultCrash, Broker: crashed,
+			Duration: time.Duration(10+rng.IntN(1000)) * time.Millisecond},
+	}
+}
+
+// sortFaults orders a schedule by time, stably, so that it reads as a
+// story.
+func sortFaults(faults []Fault) {
 	for i := 1; i < len(faults); i++ {
 		for j := i; j > 0 && faults[j].At < faults[j-1].At; j-- {
 			faults[j], faults[j-1] = faults[j-1], faults[j]
 		}
 	}
-	return faults
 }

@@ -2,6 +2,9 @@ package sim
 
 import (
 	"time"
+
+	"cairn/linearizability"
+	"cairn/replica"
 )
 
 // metadataLog is the simulated controller quorum: one ordered log of
@@ -62,8 +65,32 @@ func (w *World) commitMetadata(term int) {
 	}
 	m.entries = append(m.entries, p.entry)
 	w.tracef("metadata entry %d committed (from b%d)", len(m.entries), p.from)
+	if records, err := replica.DecodeMetadataEntry(p.entry); err == nil {
+		// A refused batch changes no broker's image, nor this one.
+		if w.image.ApplyBatch(records) == nil {
+			w.noteRegistrations()
+		}
+	}
 	for i := range w.brokers {
 		w.schedule(w.now+metadataDeliveryDelay, eventMetadataDeliver, i, w.brokers[i].incarnation, nil)
+	}
+}
+
+// noteRegistrations notices the committed registrations of brokers that
+// lost their disks, which take them out of every ISR: from the epochs they
+// leave, no leader may count them in sync.
+func (w *World) noteRegistrations() {
+	for index, lost := range w.lostDisk {
+		b, ok := w.image.Broker(int32(index))
+		if !ok || b.DirectoryID == lost {
+			continue
+		}
+		delete(w.lostDisk, index)
+		for _, t := range w.image.Topics() {
+			for _, p := range w.image.Partitions(t.Name) {
+				w.lostDataAt[statusKey{index, linearizability.TopicPartition{Topic: p.Topic, Partition: p.Partition}}] = p.PartitionEpoch
+			}
+		}
 	}
 }
 

@@ -19,11 +19,9 @@ const mutantSeedsMax = 500
 // docs/DURABILITY.md): ignoring the epoch of an OffsetForLeaderEpoch answer
 // (KIP-279) needs a follower holding a suffix from an epoch its new leader
 // never had, which the current fault mix makes too rare (it was caught at
-// seed 339 before the fixes of this session changed the timing, and not in
-// 2,000 seeds after); unfenced fetch (KIP-320) needs consumers
-// that send their leader epoch; acks=all below min.insync.replicas and the
-// last replica standing (KIP-966) both need faults that destroy a disk
-// within a failure budget, and the latter the replication durability mode.
+// seed 339 before the fixes of one session changed the timing, and not in
+// 2,000 seeds after); unfenced fetch (KIP-320) needs consumers that send
+// their leader epoch.
 var simulatedMutants = []struct {
 	id          mutant.ID
 	historyOnly bool
@@ -36,6 +34,10 @@ var simulatedMutants = []struct {
 	{mutant.ElectOutsideISR, true},
 	{mutant.DuplicateAsOutOfOrder, true},
 	{mutant.ForgetProducersOnLeaderChange, true},
+	// Both need the failure budget's lossy faults: a lost disk, or a
+	// crash in the replication mode.
+	{mutant.AcksAllBelowMinISR, true},
+	{mutant.LastReplicaStanding, true},
 }
 
 // TestMutants re-introduces each known bug and sweeps seeds until the

@@ -57,6 +57,9 @@ const (
 	streamWorkload
 	streamLatency
 	streamBroker // + broker index
+	// streamScenarioExtra draws what was added to scenarios later (the
+	// durability mode, disk losses), so that older seeds keep the rest.
+	streamScenarioExtra = streamScenario + 200
 )
 
 func newStream(seed uint64, stream uint64) *rand.Rand {
@@ -64,9 +67,31 @@ func newStream(seed uint64, stream uint64) *rand.Rand {
 }
 
 // Scenario draws a seed's configuration: topics, clients, timing, network
-// behaviour and the fault schedule (swarm testing: each seed enables its own
-// subset of fault kinds, at its own rates).
+// behaviour, the durability mode (the replication mode in one seed of four)
+// and the fault schedule (swarm testing: each seed enables its own subset
+// of fault kinds, at its own rates), kept within the failure budget under
+// which no acknowledged record may be lost (withinFailureBudget).
 func Scenario(seed uint64) Options {
+	o := drawScenario(seed)
+	o.Faults = withinFailureBudget(o)
+	return o
+}
+
+// ScenarioInMode is Scenario with the durability mode forced. With budgeted
+// false the seed's whole fault schedule runs: in the replication mode,
+// crashes beyond the budget then lose acknowledged records, as they do in
+// Kafka, and the run reports it. docs/DURABILITY.md walks through one.
+func ScenarioInMode(seed uint64, mode core.DurabilityMode, budgeted bool) Options {
+	o := drawScenario(seed)
+	o.Durability = mode
+	if budgeted {
+		o.Faults = withinFailureBudget(o)
+	}
+	return o
+}
+
+// drawScenario draws a seed's configuration with its whole fault schedule.
+func drawScenario(seed uint64) Options {
 	rng := newStream(seed, streamScenario)
 	o := Options{
 		Seed:                seed,
@@ -89,6 +114,18 @@ func Scenario(seed uint64) Options {
 	}
 	o.Network = netsim.RandomOptions(newStream(seed, streamScenario+100))
 	o.Faults = drawFaults(rng, o)
+	extra := newStream(seed, streamScenarioExtra)
+	if extra.IntN(4) == 0 {
+		o.Durability = core.ReplicationAcks
+	}
+	added := drawDiskLosses(extra, o)
+	if o.Durability == core.ReplicationAcks {
+		added = append(added, drawLastReplicaStanding(extra, o)...)
+	}
+	if len(added) > 0 {
+		o.Faults = append(o.Faults, added...)
+		sortFaults(o.Faults)
+	}
 	return o
 }
 

@@ -7,6 +7,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"io"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/core"
+	"cairn/core/controller"
 	"cairn/linearizability"
 	"cairn/netsim"
 	"cairn/replica"
@@ -66,9 +68,20 @@ type World struct {
 	acknowledgedEnd map[linearizability.TopicPartition]int64
 	// lastStatus is each live replica's last snapshot, for progress checks.
 	lastStatus map[statusKey]core.PartitionStatus
-	// metadata is the simulated controller quorum (clustered runs only).
+	// metadata is the simulated controller quorum (clustered runs only),
+	// and image the fold of its committed entries, as every broker applies
+	// them.
 	metadata     *metadataLog
 	metadataTerm int
+	image        *controller.Image
+	// lostDisk holds, per broker whose disk was lost and whose new
+	// registration has not committed yet, the directory it lost. Once it
+	// commits, lostDataAt holds per partition the epoch that registration
+	// gave it: the controller has taken the broker out of every ISR, and a
+	// leader's view of an older epoch may still count it (see
+	// specs.CheckReplicas).
+	lostDisk   map[int]controller.DirectoryID
+	lostDataAt map[statusKey]int32
 	// committedEnd is, per partition, one past the highest offset any
 	// producer saw acknowledged with acks=all: the records every in-sync
 	// replica must hold.
@@ -99,6 +112,9 @@ func newWorld(options Options, trace io.Writer) *World {
 		committedEnd:    map[linearizability.TopicPartition]int64{},
 		readEnd:         map[linearizability.TopicPartition]int64{},
 		lastStatus:      map[statusKey]core.PartitionStatus{},
+		image:           controller.NewImage(),
+		lostDisk:        map[int]controller.DirectoryID{},
+		lostDataAt:      map[statusKey]int32{},
 		traceHash:       fnv.New64a(),
 		traceOut:        trace,
 		padding:         make([]byte, paddingBytesMax),
@@ -431,6 +447,8 @@ func (w *World) applyFault(f Fault) {
 	switch f.Kind {
 	case FaultCrash:
 		b.crash(w, f.Duration)
+	case FaultDiskLoss:
+		b.loseDisk(w, f.Duration)
 	case FaultPause:
 		b.pause(w, f.Duration)
 	case FaultWriteError, FaultSyncError, FaultReadError, FaultNoSpace, FaultBitFlip:
@@ -642,6 +660,14 @@ func (w *World) checkInvariants() {
 	if w.metadata != nil {
 		check(specs.CheckReplicas(live, func(topic string, partition int32) int64 {
 			return w.committedEnd[linearizability.TopicPartition{Topic: topic, Partition: partition}]
+		}, func(topic string, partition, replica int32) int32 {
+			if _, pending := w.lostDisk[int(replica)]; pending {
+				return math.MaxInt32
+			}
+			if epoch, ok := w.lostDataAt[statusKey{int(replica), linearizability.TopicPartition{Topic: topic, Partition: partition}}]; ok {
+				return epoch
+			}
+			return -1
 		}))
 	}
 }

@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"sort"
 
 	"cairn/core"
 )
@@ -74,7 +75,14 @@ func name(s core.PartitionStatus) string {
 //   - in the durable mode, every in-sync replica — as the newest leader
 //     sees the ISR — holds every acks=all record durably, and its log
 //     reaches the leader's high watermark (HW <= min LEO of the ISR).
-func CheckReplicas(all []core.PartitionStatus, committedEnd func(topic string, partition int32) int64) error {
+//
+// lostData returns, for a replica that lost its disk, the partition epoch
+// at which the controller took it out of the ISR (MaxInt32 until it has),
+// and -1 for others: a leader's view of an older epoch predates the news,
+// and may count the replica in sync (the fault counts against the failure
+// budget).
+func CheckReplicas(all []core.PartitionStatus, committedEnd func(topic string, partition int32) int64,
+	lostData func(topic string, partition, replica int32) int32) error {
 	type key struct {
 		topic     string
 		partition int32
@@ -102,7 +110,17 @@ func CheckReplicas(all []core.PartitionStatus, committedEnd func(topic string, p
 			newest[k] = s
 		}
 	}
-	for k, l := range newest {
+	// In a fixed order, so that a run with several broken partitions
+	// reports the same one every time.
+	keys := make([]key, 0, len(newest))
+	for k := range newest {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].topic < keys[j].topic || keys[i].topic == keys[j].topic && keys[i].partition < keys[j].partition
+	})
+	for _, k := range keys {
+		l := newest[k]
 		if l.Durability != core.DurableAcks {
 			continue
 		}
@@ -111,6 +129,9 @@ func CheckReplicas(all []core.PartitionStatus, committedEnd func(topic string, p
 			f, ok := byReplica[k][r]
 			if !ok {
 				continue // down: it recovers what it synced
+			}
+			if l.PartitionEpoch < lostData(k.topic, k.partition, r) {
+				continue // its disk is gone; the controller has not yet heard
 			}
 			if f.DurableOffset < committed {
 				return fmt.Errorf("%s-%d: in-sync replica %d is durable only below %d, but offset %d was acknowledged to acks=all",

@@ -25,7 +25,7 @@ func runSim(args []string) error {
 	mutantName := fs.String("mutant", "", "re-introduce a known bug (needs a binary built with -tags cairn_mutants)")
 	reportDir := fs.String("report-dir", "sim-failures", "where failing seeds' traces and visualizations go")
 	noShrink := fs.Bool("no-shrink", false, "do not shrink failing seeds")
-	durability := fs.String("durability", "durable", "the brokers' durability mode: durable, or replication (Kafka's page-cache acknowledgment, which power loss can break)")
+	durability := fs.String("durability", "", "force the brokers' durability mode: durable, or replication (Kafka's page-cache acknowledgment) with the seed's whole fault schedule, beyond the failure budget, so that crashes can lose acknowledged records (default: each seed draws its mode and keeps its faults within the budget)")
 	stopAtFirst := fs.Bool("first", false, "with --seeds: stop at the first failing seed and print its number of seeds-to-detection")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cairn sim (--seeds A-B | --seed N) [flags]
@@ -38,6 +38,7 @@ examples:
   cairn sim --seeds 1-500
   cairn sim --seed 42 --trace
   cairn sim --seed 42 --faults=0,3 --produces=5 --trace
+  cairn sim --seeds 1-200 --durability replication   # Kafka's mode, unbudgeted crashes
 
 flags:
 `)
@@ -57,13 +58,11 @@ flags:
 	}
 	scenario := sim.Scenario
 	switch *durability {
+	case "":
 	case "durable":
+		scenario = func(seed uint64) sim.Options { return sim.ScenarioInMode(seed, core.DurableAcks, true) }
 	case "replication":
-		scenario = func(seed uint64) sim.Options {
-			o := sim.Scenario(seed)
-			o.Durability = core.ReplicationAcks
-			return o
-		}
+		scenario = func(seed uint64) sim.Options { return sim.ScenarioInMode(seed, core.ReplicationAcks, false) }
 	default:
 		return fmt.Errorf("--durability %q: want durable or replication", *durability)
 	}

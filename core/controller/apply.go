@@ -90,7 +90,7 @@ func (m *Image) applyRegisterBroker(r RegisterBroker) (undo, error) {
 		return nil, fmt.Errorf("broker %d re-registers while leading %s-%d", r.ID, p.Topic, p.Partition)
 	}
 	m.brokers[r.ID] = Broker{ID: r.ID, Host: r.Host, Port: r.Port, Rack: r.Rack,
-		Incarnation: r.Incarnation, CleanShutdown: r.CleanShutdown, Fenced: true}
+		Incarnation: r.Incarnation, CleanShutdown: r.CleanShutdown, DirectoryID: r.DirectoryID, Fenced: true}
 	return m.restoreBroker(r.ID, old, existed), nil
 }
 
@@ -171,6 +171,7 @@ func (m *Image) topicFor(name string, id TopicID) (*topicState, error) {
 func (m *Image) setPartition(t *topicState, p Partition) undo {
 	p.Replicas = normalizeIDs(p.Replicas)
 	p.ISR = normalizeIDs(p.ISR)
+	p.ELR = normalizeIDs(p.ELR)
 	index := int(p.Partition)
 	if index == len(t.partitions) {
 		t.partitions = append(t.partitions, p)
@@ -190,7 +191,7 @@ func (m *Image) applyPartitionRecord(r PartitionRecord) (undo, error) {
 		return nil, fmt.Errorf("%s-%d: partition beyond the next (%d)", r.Topic, r.Partition, len(t.partitions))
 	}
 	next := Partition{Topic: r.Topic, TopicID: r.TopicID, Partition: r.Partition, Replicas: r.Replicas,
-		ISR: r.ISR, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch}
+		ISR: r.ISR, ELR: r.ELR, Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch}
 	if int(r.Partition) < len(t.partitions) {
 		if err := checkEpochsAdvance(t.partitions[r.Partition], next); err != nil {
 			return nil, err
@@ -224,6 +225,7 @@ func (m *Image) applyPartitionChange(r PartitionChange) (undo, error) {
 	old := t.partitions[r.Partition]
 	next := old
 	next.ISR = r.ISR
+	next.ELR = r.ELR
 	next.LeaderEpoch = r.LeaderEpoch
 	next.PartitionEpoch = r.PartitionEpoch
 	wantLeaderEpoch := old.LeaderEpoch

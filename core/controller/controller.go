@@ -12,13 +12,18 @@ type Config struct {
 	// UncleanRestartLeavesISR models KIP-966 for the page-cache durability
 	// mode (flush=replication), where a broker that crashed may have lost
 	// records it acknowledged. A registration with CleanShutdown=false then
-	// removes the broker from every ISR, so that it can never be elected
-	// with a log it cannot vouch for; a partition whose last ISR member it
-	// was is left with an empty ISR and no leader, which only an unclean
-	// election (topic config unclean.leader.election.enable) can end. See
+	// removes the broker from every ISR and ELR, so that it can never be
+	// elected with a log it cannot vouch for; a partition whose last ISR
+	// member it was elects an ELR member, or is left with no leader, which
+	// then only an unclean election (topic config
+	// unclean.leader.election.enable) can end. See
 	// testdata/unclean_restart.txt. In the default durable mode a crash
-	// loses nothing acknowledged, and this stays false.
+	// loses nothing acknowledged, and this stays false; a registration
+	// naming a new data directory is treated so in both modes.
 	UncleanRestartLeavesISR bool
+	// MinInsyncReplicasDefault is min.insync.replicas for topics that do
+	// not set it. Zero means 1.
+	MinInsyncReplicasDefault int
 	// ClusterID is mixed into topic IDs, so that two clusters name their
 	// topics differently.
 	ClusterID string
@@ -43,6 +48,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ProducerIDBlockSize <= 0 || c.ProducerIDBlockSize > producerIDBlockMax {
 		c.ProducerIDBlockSize = DefaultProducerIDBlockSize
+	}
+	if c.MinInsyncReplicasDefault <= 0 {
+		c.MinInsyncReplicasDefault = 1
 	}
 	if c.PartitionsPerTopicMax <= 0 {
 		c.PartitionsPerTopicMax = DefaultPartitionsPerTopicMax

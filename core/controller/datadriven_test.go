@@ -74,8 +74,13 @@ func (s *story) run(t *testing.T, td *datadriven.TestData) string {
 		s.incarnations[id]++
 		var rack string
 		td.MaybeScanArgs(t, "rack", &rack)
+		// dir=N names the broker's data directory; a new N is a new disk.
+		var dir DirectoryID
+		if td.HasArg("dir") {
+			dir[15] = byte(int32Arg(t, td, "dir"))
+		}
 		code := c.controller.RegisterBroker(now, RegisterBroker{ID: id, Host: "127.0.0.1", Port: 9092 + id,
-			Rack: rack, Incarnation: s.incarnations[id], CleanShutdown: !td.HasArg("unclean")})
+			Rack: rack, Incarnation: s.incarnations[id], CleanShutdown: !td.HasArg("unclean"), DirectoryID: dir})
 		fmt.Fprintf(&out, "%s\n", codeName(code))
 	case "heartbeat":
 		for _, id := range idsArg(t, td, "ids") {
@@ -93,9 +98,12 @@ func (s *story) run(t *testing.T, td *datadriven.TestData) string {
 		c.controller.Tick(c.now)
 		fmt.Fprintf(&out, "time +%s\n", c.now.Sub(epoch))
 	case "create-topic":
-		var configs map[string]string
+		configs := map[string]string{}
 		if td.HasArg("unclean-election") {
-			configs = map[string]string{UncleanLeaderElectionConfig: "true"}
+			configs[UncleanLeaderElectionConfig] = "true"
+		}
+		if td.HasArg("min-insync") {
+			configs[MinInsyncReplicasConfig] = fmt.Sprint(int32Arg(t, td, "min-insync"))
 		}
 		code := c.controller.CreateTopic(now, stringArg(t, td, "name"), int32Arg(t, td, "partitions"),
 			int16(int32Arg(t, td, "rf")), configs)
@@ -168,8 +176,8 @@ func (s *story) print(what string) string {
 	if what == "partitions" {
 		for _, topic := range image.Topics() {
 			for _, p := range image.Partitions(topic.Name) {
-				fmt.Fprintf(&out, "%s-%d replicas=%v isr=%v leader=%d leaderEpoch=%d partitionEpoch=%d\n",
-					p.Topic, p.Partition, formatIDs(p.Replicas), formatIDs(p.ISR), p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+				fmt.Fprintf(&out, "%s-%d replicas=%v isr=%v%s leader=%d leaderEpoch=%d partitionEpoch=%d\n",
+					p.Topic, p.Partition, formatIDs(p.Replicas), formatIDs(p.ISR), formatELR(p.ELR), p.Leader, p.LeaderEpoch, p.PartitionEpoch)
 			}
 		}
 	}

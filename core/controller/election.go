@@ -2,6 +2,7 @@ package controller
 
 import (
 	"slices"
+	"strconv"
 	"time"
 
 	"cairn/core/mutant"
@@ -27,49 +28,100 @@ func (c *Controller) uncleanElectionEnabled(topic string) bool {
 	return t.Configs[UncleanLeaderElectionConfig] == "true"
 }
 
-// electLeader picks the leader of a partition whose ISR will be isr: the
-// current leader if it stays eligible and in the ISR, else the first
-// eligible ISR member in replica order (the preferred leader first). With
-// none, and unclean election enabled for the topic, it picks the first
-// eligible replica and shrinks the ISR to it; otherwise the partition goes
-// offline with its last known ISR kept, so that one of those members can
-// lead again when it returns.
-func (c *Controller) electLeader(p Partition, isr []int32, evicted int32) (leader int32, nextISR []int32) {
+// MinInsyncReplicasConfig is the topic config naming the smallest ISR that
+// may acknowledge acks=all. The controller needs it for the ELR: below it
+// the high watermark stands still, so members leaving the ISR then keep
+// every committed record.
+const MinInsyncReplicasConfig = "min.insync.replicas"
+
+// minInsync returns a topic's min.insync.replicas.
+func (c *Controller) minInsync(topic string) int {
+	t, _ := c.image.Topic(topic)
+	if v, err := strconv.Atoi(t.Configs[MinInsyncReplicasConfig]); err == nil && v > 0 {
+		return v
+	}
+	return c.config.MinInsyncReplicasDefault
+}
+
+// nextELR returns the ELR of p once its ISR is isr (KIP-966). Members that
+// leave the ISR while it is below min.insync.replicas join the ELR: the
+// high watermark cannot advance without them, so they hold everything
+// committed. Members that (re)join the ISR leave it, and the whole ELR is
+// cleared once the ISR is back at min.insync.replicas, because the high
+// watermark may then move past what its members hold. lost names a broker
+// that lost data (a lossy restart), which may be in neither.
+func (c *Controller) nextELR(p Partition, isr []int32, lost int32) []int32 {
+	// Counted as the partition leader counts it: against no more than the
+	// replicas there are.
+	if len(isr) >= min(c.minInsync(p.Topic), len(p.Replicas)) {
+		return nil
+	}
+	var elr []int32
+	for _, r := range p.Replicas {
+		if r == lost || slices.Contains(isr, r) {
+			continue
+		}
+		if slices.Contains(p.ELR, r) || slices.Contains(p.ISR, r) {
+			elr = append(elr, r)
+		}
+	}
+	return elr
+}
+
+// electLeader picks the leader of a partition whose ISR will be isr and ELR
+// elr: the current leader if it stays eligible and in the ISR, else the
+// first eligible ISR member in replica order (the preferred leader first),
+// else the first eligible ELR member, which becomes the whole ISR while
+// the ineligible ISR members join the ELR: all of them hold every committed
+// record. With none, and unclean election enabled for the topic, it picks
+// the first eligible replica and shrinks the ISR to it; otherwise the
+// partition goes offline with its ISR and ELR kept, so that one of those
+// members can lead again when it returns.
+func (c *Controller) electLeader(p Partition, isr, elr []int32, evicted int32) (leader int32, nextISR, nextELR []int32) {
 	if mutant.Active(mutant.ElectOutsideISR) {
 		for _, r := range p.Replicas {
-			if !slices.Contains(isr, r) && c.eligible(r, evicted) {
-				return r, inReplicaOrder(p.Replicas, append(slices.Clone(isr), r))
+			if !slices.Contains(isr, r) && !slices.Contains(elr, r) && c.eligible(r, evicted) {
+				return r, inReplicaOrder(p.Replicas, append(slices.Clone(isr), r)), elr
 			}
 		}
 	}
 	if p.Leader != NoLeader && slices.Contains(isr, p.Leader) && c.eligible(p.Leader, evicted) {
-		return p.Leader, isr
+		return p.Leader, isr, elr
 	}
 	for _, r := range p.Replicas {
 		if slices.Contains(isr, r) && c.eligible(r, evicted) {
-			return r, isr
+			return r, isr, elr
+		}
+	}
+	for _, r := range p.Replicas {
+		if slices.Contains(elr, r) && c.eligible(r, evicted) {
+			rest := inReplicaOrder(p.Replicas, append(slices.Clone(elr), isr...))
+			return r, []int32{r}, without(rest, r)
 		}
 	}
 	if c.uncleanElectionEnabled(p.Topic) {
 		for _, r := range p.Replicas {
 			if c.eligible(r, evicted) {
-				return r, []int32{r}
+				return r, []int32{r}, nil
 			}
 		}
 	}
-	return NoLeader, isr
+	return NoLeader, isr, elr
 }
 
-// partitionChange returns the change that gives p the ISR isr and the
-// leader electLeader picks, or false when that is p's state already.
-func (c *Controller) partitionChange(p Partition, isr []int32, evicted int32) (PartitionChange, bool) {
-	leader, isr := c.electLeader(p, isr, evicted)
-	if leader == p.Leader && slices.Equal(isr, p.ISR) {
+// partitionChange returns the change that gives p the ISR isr, the ELR that
+// follows from it, and the leader electLeader picks, or false when that is
+// p's state already. evicted may not lead; lost lost data and may be in
+// neither the ISR nor the ELR.
+func (c *Controller) partitionChange(p Partition, isr []int32, evicted, lost int32) (PartitionChange, bool) {
+	elr := c.nextELR(p, isr, lost)
+	leader, isr, elr := c.electLeader(p, isr, elr, evicted)
+	if leader == p.Leader && slices.Equal(isr, p.ISR) && slices.Equal(elr, p.ELR) {
 		return PartitionChange{}, false
 	}
 	change := PartitionChange{
 		Topic: p.Topic, TopicID: p.TopicID, Partition: p.Partition,
-		Leader: p.Leader, LeaderUnchanged: true, ISR: slices.Clone(isr),
+		Leader: p.Leader, LeaderUnchanged: true, ISR: slices.Clone(isr), ELR: elr,
 		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch + 1,
 	}
 	if leader != p.Leader {
@@ -81,23 +133,26 @@ func (c *Controller) partitionChange(p Partition, isr []int32, evicted int32) (P
 
 // evictBroker returns the changes that take a broker out of every
 // leadership and ISR, before it is fenced or re-registered. It stays the
-// last ISR member of a partition, which then goes offline, so that it can
-// lead again when it returns: no other replica is known to have its
-// records. After an unclean restart under UncleanRestartLeavesISR
-// (leaveLastISR) it leaves those ISRs too, because it can no longer vouch
-// for its log.
-func (c *Controller) evictBroker(brokerID int32, leaveLastISR bool) []Record {
+// last ISR member of a partition, so that it can lead again when it
+// returns if no ELR member can lead first: no other replica is known to
+// have its records. After a restart that lost data (lost) it leaves those
+// ISRs and every ELR too, because it can no longer vouch for its log.
+func (c *Controller) evictBroker(brokerID int32, lost bool) []Record {
 	var records []Record
+	lostID := NoLeader
+	if lost {
+		lostID = brokerID
+	}
 	c.image.eachPartition(func(p Partition) {
 		inISR := slices.Contains(p.ISR, brokerID)
-		if p.Leader != brokerID && !inISR {
+		if p.Leader != brokerID && !inISR && !(lost && slices.Contains(p.ELR, brokerID)) {
 			return
 		}
 		isr := p.ISR
-		if inISR && (len(isr) > 1 || leaveLastISR) {
+		if inISR && (len(isr) > 1 || lost) {
 			isr = without(isr, brokerID)
 		}
-		if change, ok := c.partitionChange(p, isr, brokerID); ok {
+		if change, ok := c.partitionChange(p, isr, brokerID, lostID); ok {
 			records = append(records, change)
 		}
 	})
@@ -112,7 +167,7 @@ func (c *Controller) electOffline() {
 		if p.Leader != NoLeader {
 			return
 		}
-		if change, ok := c.partitionChange(p, p.ISR, NoLeader); ok {
+		if change, ok := c.partitionChange(p, p.ISR, NoLeader, NoLeader); ok {
 			records = append(records, change)
 		}
 	})
@@ -131,7 +186,7 @@ func (c *Controller) ElectPreferredLeaders(now time.Time) {
 		}
 		records = append(records, PartitionChange{
 			Topic: p.Topic, TopicID: p.TopicID, Partition: p.Partition,
-			Leader: preferred, ISR: slices.Clone(p.ISR),
+			Leader: preferred, ISR: slices.Clone(p.ISR), ELR: slices.Clone(p.ELR),
 			LeaderEpoch: p.LeaderEpoch + 1, PartitionEpoch: p.PartitionEpoch + 1,
 		})
 	})

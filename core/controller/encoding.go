@@ -20,9 +20,16 @@ import (
 // written (unsorted keys, a bool of 2, trailing bytes), so that
 // Encode(Decode(b)) == b for every b Decode accepts.
 
-// recordVersion is the only version of every record type so far. A record
-// that gains a field gets version 1 and Decode learns both.
-const recordVersion = 0
+// Version 1 of RegisterBroker, PartitionRecord and PartitionChange appends
+// one field: the directory ID (16 raw bytes), or the ELR ([]int32). Encode
+// writes version 1 only when that field is set (a non-zero ID, a non-empty
+// ELR) and version 0 otherwise, so logs written before the field existed
+// decode to the same records, and Decode refuses a version 1 whose field is
+// unset, which Encode never writes.
+const (
+	recordVersion0 = 0
+	recordVersion1 = 1
+)
 
 // batchFormat is the first byte of an encoded batch.
 const batchFormat = 1
@@ -55,11 +62,11 @@ func Decode(data []byte) (Record, error) {
 		return nil, fmt.Errorf("%w: %d bytes", ErrCorrupt, len(data))
 	}
 	recordType, version := RecordType(data[0]), data[1]
-	if version != recordVersion {
+	if version != recordVersion0 && (version != recordVersion1 || !hasVersion1(recordType)) {
 		return nil, fmt.Errorf("%w: %s version %d", ErrCorrupt, recordType, version)
 	}
 	d := &decoder{data: data[2:]}
-	r := d.record(recordType)
+	r := d.record(recordType, version)
 	if d.err == nil && len(d.data) != 0 {
 		d.fail("%d trailing bytes", len(d.data))
 	}
@@ -98,8 +105,33 @@ func DecodeBatch(data []byte) ([]Record, error) {
 	return records, nil
 }
 
+// hasVersion1 reports whether a record type has a version 1.
+func hasVersion1(t RecordType) bool {
+	return t == TypeRegisterBroker || t == TypePartitionRecord || t == TypePartitionChange
+}
+
+// versionOf returns the version Encode writes for r.
+func versionOf(r Record) byte {
+	switch r := r.(type) {
+	case RegisterBroker:
+		if !r.DirectoryID.IsZero() {
+			return recordVersion1
+		}
+	case PartitionRecord:
+		if len(r.ELR) > 0 {
+			return recordVersion1
+		}
+	case PartitionChange:
+		if len(r.ELR) > 0 {
+			return recordVersion1
+		}
+	}
+	return recordVersion0
+}
+
 func appendRecord(b []byte, r Record) []byte {
-	b = append(b, byte(r.Type()), recordVersion)
+	version := versionOf(r)
+	b = append(b, byte(r.Type()), version)
 	switch r := r.(type) {
 	case RegisterBroker:
 		b = appendInt32(b, r.ID)
@@ -108,6 +140,9 @@ func appendRecord(b []byte, r Record) []byte {
 		b = appendString(b, r.Rack)
 		b = binary.AppendVarint(b, r.Incarnation)
 		b = appendBool(b, r.CleanShutdown)
+		if version == recordVersion1 {
+			b = append(b, r.DirectoryID[:]...)
+		}
 	case FenceBroker:
 		b = appendInt32(b, r.ID)
 	case UnfenceBroker:
@@ -125,6 +160,9 @@ func appendRecord(b []byte, r Record) []byte {
 		b = appendInt32(b, r.Leader)
 		b = appendInt32(b, r.LeaderEpoch)
 		b = appendInt32(b, r.PartitionEpoch)
+		if version == recordVersion1 {
+			b = appendIDs(b, r.ELR)
+		}
 	case PartitionChange:
 		b = appendString(b, r.Topic)
 		b = append(b, r.TopicID[:]...)
@@ -134,6 +172,9 @@ func appendRecord(b []byte, r Record) []byte {
 		b = appendIDs(b, r.ISR)
 		b = appendInt32(b, r.LeaderEpoch)
 		b = appendInt32(b, r.PartitionEpoch)
+		if version == recordVersion1 {
+			b = appendIDs(b, r.ELR)
+		}
 	case DeleteTopic:
 		b = appendString(b, r.Name)
 		b = append(b, r.ID[:]...)
@@ -193,11 +234,18 @@ func (d *decoder) fail(format string, args ...any) {
 	d.data = nil
 }
 
-func (d *decoder) record(t RecordType) Record {
+func (d *decoder) record(t RecordType, version byte) Record {
 	switch t {
 	case TypeRegisterBroker:
-		return RegisterBroker{ID: d.int32(), Host: d.string(), Port: d.int32(), Rack: d.string(),
+		r := RegisterBroker{ID: d.int32(), Host: d.string(), Port: d.int32(), Rack: d.string(),
 			Incarnation: d.int64(), CleanShutdown: d.bool()}
+		if version == recordVersion1 {
+			r.DirectoryID = DirectoryID(d.topicID())
+			if r.DirectoryID.IsZero() {
+				d.fail("version 1 with a zero directory id")
+			}
+		}
+		return r
 	case TypeFenceBroker:
 		return FenceBroker{ID: d.int32()}
 	case TypeUnfenceBroker:
@@ -205,11 +253,19 @@ func (d *decoder) record(t RecordType) Record {
 	case TypeCreateTopic:
 		return CreateTopic{Name: d.string(), ID: d.topicID(), Configs: d.configs()}
 	case TypePartitionRecord:
-		return PartitionRecord{Topic: d.string(), TopicID: d.topicID(), Partition: d.int32(),
+		r := PartitionRecord{Topic: d.string(), TopicID: d.topicID(), Partition: d.int32(),
 			Replicas: d.ids(), ISR: d.ids(), Leader: d.int32(), LeaderEpoch: d.int32(), PartitionEpoch: d.int32()}
+		if version == recordVersion1 {
+			r.ELR = d.elr()
+		}
+		return r
 	case TypePartitionChange:
-		return PartitionChange{Topic: d.string(), TopicID: d.topicID(), Partition: d.int32(),
+		r := PartitionChange{Topic: d.string(), TopicID: d.topicID(), Partition: d.int32(),
 			Leader: d.int32(), LeaderUnchanged: d.bool(), ISR: d.ids(), LeaderEpoch: d.int32(), PartitionEpoch: d.int32()}
+		if version == recordVersion1 {
+			r.ELR = d.elr()
+		}
+		return r
 	case TypeDeleteTopic:
 		return DeleteTopic{Name: d.string(), ID: d.topicID()}
 	case TypeAllocateProducerIDs:
@@ -303,6 +359,15 @@ func (d *decoder) ids() []int32 {
 	ids := make([]int32, n)
 	for i := range ids {
 		ids[i] = d.int32()
+	}
+	return ids
+}
+
+// elr reads the ELR of a version 1 record, which is never empty.
+func (d *decoder) elr() []int32 {
+	ids := d.ids()
+	if len(ids) == 0 {
+		d.fail("version 1 with an empty elr")
 	}
 	return ids
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -98,7 +99,7 @@ func (c *cluster) commitBatch(encoded []byte) (applied bool, err error) {
 
 // checkTransition checks the rules between consecutive images: epochs never
 // go back, every leader change bumps the leader epoch, a new leader comes
-// from the previous ISR unless the topic allows unclean election, and a
+// from the previous ISR or ELR unless the topic allows unclean election, and a
 // partition record that creates a partition starts at fresh epochs.
 func checkTransition(before, after *Image, r Record) error {
 	for _, t := range after.Topics() {
@@ -119,8 +120,17 @@ func checkTransition(before, after *Image, r Record) error {
 			if p.Leader != q.Leader && p.LeaderEpoch <= q.LeaderEpoch {
 				return fmt.Errorf("%s: leader %d -> %d without a new leader epoch", name, q.Leader, p.Leader)
 			}
-			if p.Leader != q.Leader && p.Leader != NoLeader && !unclean && !slices.Contains(q.ISR, p.Leader) {
-				return fmt.Errorf("%s: leader %d elected outside isr %v", name, p.Leader, q.ISR)
+			for _, r := range p.ELR {
+				if !slices.Contains(q.ISR, r) && !slices.Contains(q.ELR, r) {
+					return fmt.Errorf("%s: elr member %d was in neither isr %v nor elr %v", name, r, q.ISR, q.ELR)
+				}
+			}
+			if len(p.ELR) > 0 && len(p.ISR) >= min(minInsync(t), len(p.Replicas)) {
+				return fmt.Errorf("%s: elr %v beside an isr %v at min.insync.replicas", name, p.ELR, p.ISR)
+			}
+			if p.Leader != q.Leader && p.Leader != NoLeader && !unclean && !slices.Contains(q.ISR, p.Leader) &&
+				!slices.Contains(q.ELR, p.Leader) {
+				return fmt.Errorf("%s: leader %d elected outside isr %v and elr %v", name, p.Leader, q.ISR, q.ELR)
 			}
 		}
 	}
@@ -145,6 +155,15 @@ func (c *cluster) replay() (*Image, error) {
 // offlineNeedlessly returns a partition without a leader although it has a
 // candidate the controller should have elected: an unfenced ISR member, or
 // any unfenced replica when the topic allows unclean election.
+// minInsync is a topic's min.insync.replicas in these tests: its config, or
+// the default 1.
+func minInsync(t Topic) int {
+	if v, err := strconv.Atoi(t.Configs[MinInsyncReplicasConfig]); err == nil {
+		return v
+	}
+	return 1
+}
+
 func offlineNeedlessly(image *Image) (Partition, bool) {
 	for _, t := range image.Topics() {
 		unclean := t.Configs[UncleanLeaderElectionConfig] == "true"
@@ -154,7 +173,7 @@ func offlineNeedlessly(image *Image) (Partition, bool) {
 			}
 			for _, r := range p.Replicas {
 				b, _ := image.Broker(r)
-				if !b.Fenced && (unclean || slices.Contains(p.ISR, r)) {
+				if !b.Fenced && (unclean || slices.Contains(p.ISR, r) || slices.Contains(p.ELR, r)) {
 					return p, true
 				}
 			}

@@ -15,6 +15,7 @@ type Broker struct {
 	Rack          string
 	Incarnation   int64
 	CleanShutdown bool
+	DirectoryID   DirectoryID
 	// Fenced brokers may not lead partitions nor join ISRs. A broker is
 	// fenced from registration until it reports having caught up with the
 	// metadata log, and again when its session lapses.
@@ -36,7 +37,8 @@ type Partition struct {
 	Partition      int32
 	Replicas       []int32 // the assignment, preferred leader first
 	ISR            []int32
-	Leader         int32 // NoLeader when offline
+	ELR            []int32 // eligible leader replicas; see PartitionRecord
+	Leader         int32   // NoLeader when offline
 	LeaderEpoch    int32
 	PartitionEpoch int32
 }
@@ -232,14 +234,14 @@ func (m *Image) String() string {
 		if b.Rack != "" {
 			rack = " rack=" + b.Rack
 		}
-		fmt.Fprintf(&s, "broker %d %s:%d%s incarnation=%d clean=%t fenced=%t\n",
-			b.ID, b.Host, b.Port, rack, b.Incarnation, b.CleanShutdown, b.Fenced)
+		fmt.Fprintf(&s, "broker %d %s:%d%s incarnation=%d clean=%t%s fenced=%t\n",
+			b.ID, b.Host, b.Port, rack, b.Incarnation, b.CleanShutdown, formatDirectory(b.DirectoryID), b.Fenced)
 	}
 	for _, t := range m.Topics() {
 		fmt.Fprintf(&s, "topic %s id=%s configs=%s\n", t.Name, t.ID, formatConfigs(t.Configs))
 		for _, p := range m.Partitions(t.Name) {
-			fmt.Fprintf(&s, "  %s-%d replicas=%v isr=%v leader=%d leaderEpoch=%d partitionEpoch=%d\n",
-				p.Topic, p.Partition, formatIDs(p.Replicas), formatIDs(p.ISR), p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+			fmt.Fprintf(&s, "  %s-%d replicas=%v isr=%v%s leader=%d leaderEpoch=%d partitionEpoch=%d\n",
+				p.Topic, p.Partition, formatIDs(p.Replicas), formatIDs(p.ISR), formatELR(p.ELR), p.Leader, p.LeaderEpoch, p.PartitionEpoch)
 		}
 	}
 	return s.String()
@@ -271,15 +273,20 @@ func (m *Image) CheckInvariants() error {
 
 // checkPartition checks one partition state against the image's brokers:
 // replicas unique and registered, the ISR unique and within the replicas,
-// a leader in the ISR and not fenced, and an ISR that is empty only when
-// there is no leader.
+// the ELR unique, within the replicas and outside the ISR, a leader in the
+// ISR and not fenced, and an ISR that is empty only when there is no leader.
 func (m *Image) checkPartition(p Partition) error {
 	name := fmt.Sprintf("%s-%d", p.Topic, p.Partition)
 	if len(p.Replicas) == 0 {
 		return fmt.Errorf("%s: no replicas", name)
 	}
-	if hasDuplicates(p.Replicas) || hasDuplicates(p.ISR) {
-		return fmt.Errorf("%s: duplicate in replicas %v or isr %v", name, p.Replicas, p.ISR)
+	if hasDuplicates(p.Replicas) || hasDuplicates(p.ISR) || hasDuplicates(p.ELR) {
+		return fmt.Errorf("%s: duplicate in replicas %v, isr %v or elr %v", name, p.Replicas, p.ISR, p.ELR)
+	}
+	for _, r := range p.ELR {
+		if !slices.Contains(p.Replicas, r) || slices.Contains(p.ISR, r) {
+			return fmt.Errorf("%s: elr member %d is not a replica %v outside the isr %v", name, r, p.Replicas, p.ISR)
+		}
 	}
 	for _, r := range p.Replicas {
 		if _, ok := m.brokers[r]; !ok {
@@ -309,6 +316,7 @@ func (m *Image) checkPartition(p Partition) error {
 func copyPartition(p Partition) Partition {
 	p.Replicas = slices.Clone(p.Replicas)
 	p.ISR = slices.Clone(p.ISR)
+	p.ELR = slices.Clone(p.ELR)
 	return p
 }
 

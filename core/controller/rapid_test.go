@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -102,11 +103,17 @@ func (m *machine) check(t *rapid.T) {
 func (m *machine) register(t *rapid.T) {
 	id := rapid.Int32Range(0, brokersMax-1).Draw(t, "broker")
 	clean := rapid.Bool().Draw(t, "clean")
-	_, existed := m.cluster.committed.Broker(id)
+	// One registration in four comes with a new disk.
+	newDisk := rapid.IntRange(0, 3).Draw(t, "newDisk") == 0
+	old, existed := m.cluster.committed.Broker(id)
 	m.incarnations[id]++
 	m.alive[id] = true
+	dir := old.DirectoryID
+	if !existed || newDisk {
+		dir = DirectoryID{0: byte(id), 8: byte(m.incarnations[id])}
+	}
 	code := m.cluster.controller.RegisterBroker(m.cluster.now, RegisterBroker{ID: id, Host: "localhost",
-		Port: 9092, Incarnation: m.incarnations[id], CleanShutdown: clean})
+		Port: 9092, Incarnation: m.incarnations[id], CleanShutdown: clean, DirectoryID: dir})
 	if code != nil {
 		t.Fatalf("registration refused: %v", code)
 	}
@@ -115,10 +122,11 @@ func (m *machine) register(t *rapid.T) {
 	if !b.Fenced {
 		t.Fatalf("broker %d unfenced right after registering", id)
 	}
-	if existed && !clean && m.cluster.config.UncleanRestartLeavesISR {
+	if existed && (newDisk || !clean && m.cluster.config.UncleanRestartLeavesISR) {
 		m.cluster.committed.eachPartition(func(p Partition) {
-			if slices.Contains(p.ISR, id) {
-				t.Fatalf("broker %d stayed in the isr of %s-%d after an unclean restart", id, p.Topic, p.Partition)
+			if slices.Contains(p.ISR, id) || slices.Contains(p.ELR, id) {
+				t.Fatalf("broker %d stayed in the isr or elr of %s-%d after a restart that lost data (new disk %t)",
+					id, p.Topic, p.Partition, newDisk)
 			}
 		})
 	}
@@ -200,9 +208,9 @@ func (m *machine) createTopic(t *rapid.T) {
 	name := rapid.SampledFrom(topicNames).Draw(t, "topic")
 	partitions := rapid.Int32Range(1, 3).Draw(t, "partitions")
 	replicationFactor := rapid.IntRange(1, 4).Draw(t, "replicationFactor")
-	var configs map[string]string
+	configs := map[string]string{MinInsyncReplicasConfig: fmt.Sprint(rapid.IntRange(1, 3).Draw(t, "minInsync"))}
 	if rapid.IntRange(0, 3).Draw(t, "uncleanElection") == 0 {
-		configs = map[string]string{UncleanLeaderElectionConfig: "true"}
+		configs[UncleanLeaderElectionConfig] = "true"
 	}
 	var want *kerr.Error
 	if _, exists := m.cluster.committed.Topic(name); exists {

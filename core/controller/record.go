@@ -89,7 +89,21 @@ type RegisterBroker struct {
 	// CleanShutdown says the previous process of this broker ID stopped
 	// cleanly, with everything it had acknowledged synced.
 	CleanShutdown bool
+	// DirectoryID names the broker's data directory, drawn when the
+	// directory was created. A registration naming another directory than
+	// the broker's previous one says the broker lost its whole disk. Zero
+	// for a broker that does not say.
+	DirectoryID DirectoryID
 }
+
+// DirectoryID is the identity of one data directory.
+type DirectoryID [16]byte
+
+// IsZero reports whether the ID is unset.
+func (id DirectoryID) IsZero() bool { return id == DirectoryID{} }
+
+// String renders the ID in hex.
+func (id DirectoryID) String() string { return hex.EncodeToString(id[:]) }
 
 // FenceBroker records that a broker may no longer lead partitions nor be
 // added to ISRs: its session lapsed or it stopped.
@@ -117,10 +131,15 @@ type PartitionRecord struct {
 	Topic string
 	// TopicID names the incarnation of the topic the record is for, so a
 	// stale record cannot reach a recreated topic of the same name.
-	TopicID        TopicID
-	Partition      int32
-	Replicas       []int32 // the assignment, preferred leader first
-	ISR            []int32
+	TopicID   TopicID
+	Partition int32
+	Replicas  []int32 // the assignment, preferred leader first
+	ISR       []int32
+	// ELR is the eligible leader replicas (KIP-966): former ISR members
+	// that hold every committed record, because they left the ISR while it
+	// was smaller than min.insync.replicas and the high watermark cannot
+	// advance then. In replica order; disjoint from the ISR.
+	ELR            []int32
 	Leader         int32 // NoLeader when offline
 	LeaderEpoch    int32
 	PartitionEpoch int32
@@ -140,8 +159,10 @@ type PartitionChange struct {
 	// LeaderUnchanged is set.
 	Leader          int32
 	LeaderUnchanged bool
-	// ISR is the whole new ISR (not a difference).
+	// ISR is the whole new ISR (not a difference), and ELR the whole new
+	// set of eligible leader replicas.
 	ISR            []int32
+	ELR            []int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
 }
@@ -201,8 +222,8 @@ func (r RegisterBroker) String() string {
 	if r.Rack != "" {
 		rack = " rack=" + r.Rack
 	}
-	return fmt.Sprintf("RegisterBroker id=%d %s:%d%s incarnation=%d clean=%t",
-		r.ID, r.Host, r.Port, rack, r.Incarnation, r.CleanShutdown)
+	return fmt.Sprintf("RegisterBroker id=%d %s:%d%s incarnation=%d clean=%t%s",
+		r.ID, r.Host, r.Port, rack, r.Incarnation, r.CleanShutdown, formatDirectory(r.DirectoryID))
 }
 
 // String renders the record on one line.
@@ -218,8 +239,8 @@ func (r CreateTopic) String() string {
 
 // String renders the record on one line.
 func (r PartitionRecord) String() string {
-	return fmt.Sprintf("PartitionRecord %s-%d replicas=%v isr=%v leader=%d leaderEpoch=%d partitionEpoch=%d",
-		r.Topic, r.Partition, formatIDs(r.Replicas), formatIDs(r.ISR), r.Leader, r.LeaderEpoch, r.PartitionEpoch)
+	return fmt.Sprintf("PartitionRecord %s-%d replicas=%v isr=%v%s leader=%d leaderEpoch=%d partitionEpoch=%d",
+		r.Topic, r.Partition, formatIDs(r.Replicas), formatIDs(r.ISR), formatELR(r.ELR), r.Leader, r.LeaderEpoch, r.PartitionEpoch)
 }
 
 // String renders the record on one line.
@@ -228,8 +249,8 @@ func (r PartitionChange) String() string {
 	if r.LeaderUnchanged {
 		leader = "leader=unchanged"
 	}
-	return fmt.Sprintf("PartitionChange %s-%d %s isr=%v leaderEpoch=%d partitionEpoch=%d",
-		r.Topic, r.Partition, leader, formatIDs(r.ISR), r.LeaderEpoch, r.PartitionEpoch)
+	return fmt.Sprintf("PartitionChange %s-%d %s isr=%v%s leaderEpoch=%d partitionEpoch=%d",
+		r.Topic, r.Partition, leader, formatIDs(r.ISR), formatELR(r.ELR), r.LeaderEpoch, r.PartitionEpoch)
 }
 
 // String renders the record on one line.
@@ -246,6 +267,22 @@ func formatIDs(ids []int32) string {
 		parts[i] = fmt.Sprint(id)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// formatELR renders a non-empty ELR as " elr=[...]"; an empty one, the
+// usual case, as nothing.
+func formatELR(elr []int32) string {
+	if len(elr) == 0 {
+		return ""
+	}
+	return " elr=" + formatIDs(elr)
+}
+
+func formatDirectory(id DirectoryID) string {
+	if id.IsZero() {
+		return ""
+	}
+	return " dir=" + id.String()
 }
 
 func formatConfigs(configs map[string]string) string {

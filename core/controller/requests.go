@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"cairn/core/mutant"
 )
 
 // RegisterBroker handles a broker's registration at process start. A new
@@ -27,16 +29,27 @@ func (c *Controller) RegisterBroker(now time.Time, r RegisterBroker) *kerr.Error
 		return kerr.DuplicateBrokerRegistration
 	}
 	if exists {
-		leaveLastISR := !r.CleanShutdown && c.config.UncleanRestartLeavesISR
-		c.propose(c.evictBroker(r.ID, leaveLastISR)...)
+		c.propose(c.evictBroker(r.ID, c.lostData(old, r))...)
 	}
 	c.propose(r)
 	delete(c.lastHeartbeat, r.ID)
 	return nil
 }
 
+// lostData reports whether a broker's new registration says it lost data
+// its previous process held: it names another data directory (the disk was
+// replaced or wiped), or, under UncleanRestartLeavesISR, its previous
+// process did not stop cleanly.
+func (c *Controller) lostData(old Broker, r RegisterBroker) bool {
+	if !old.DirectoryID.IsZero() && r.DirectoryID != old.DirectoryID {
+		return true
+	}
+	return !r.CleanShutdown && c.config.UncleanRestartLeavesISR && !mutant.Active(mutant.LastReplicaStanding)
+}
+
 func sameRegistration(b Broker, r RegisterBroker) bool {
-	return b.Host == r.Host && b.Port == r.Port && b.Rack == r.Rack && b.CleanShutdown == r.CleanShutdown
+	return b.Host == r.Host && b.Port == r.Port && b.Rack == r.Rack && b.CleanShutdown == r.CleanShutdown &&
+		b.DirectoryID == r.DirectoryID
 }
 
 // CreateTopic creates a topic with partitions partitions of
@@ -141,7 +154,7 @@ func (c *Controller) AlterPartition(now time.Time, topic string, partition, lead
 		return nil
 	}
 	c.propose(PartitionChange{Topic: topic, TopicID: p.TopicID, Partition: partition,
-		Leader: p.Leader, LeaderUnchanged: true, ISR: isr,
+		Leader: p.Leader, LeaderUnchanged: true, ISR: isr, ELR: c.nextELR(p, isr, NoLeader),
 		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch + 1})
 	return nil
 }
