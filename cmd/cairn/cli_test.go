@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"cairn/diskfault"
 	"cairn/replica"
@@ -225,6 +226,32 @@ func TestGroupsAgainstKfake(t *testing.T) {
 	c.ok("", "group", "reset-offsets", "billing", "--topic", "orders", "--to", "end", "--partition", "0")
 	if r := c.run("", "group", "reset-offsets", "billing", "--topic", "orders", "--to", "sideways"); r.err == nil || !strings.Contains(r.err.Error(), "--to") {
 		t.Errorf("--to sideways: %v, want an error naming --to", r.err)
+	}
+
+	// A live member: describe shows it and its assignment, and
+	// reset-offsets refuses to move offsets under it.
+	member, err := kgo.NewClient(kgo.SeedBrokers(c.brokers), kgo.ConsumerGroup("live"), kgo.ConsumeTopics("orders"),
+		kgo.ClientID("live-member"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer member.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for read := 0; read < 10; {
+		fetches := member.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("the live member read %d of 10 records: %v", read, err)
+		}
+		read += fetches.NumRecords()
+	}
+	if err := member.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	live := c.ok("", "group", "describe", "live")
+	mustContain(t, "group describe of a live group", live, "STATE        Stable", "MEMBERS      1", "live-member", "orders[0 1]", "TOTAL-LAG    0")
+	if r := c.run("", "group", "reset-offsets", "live", "--topic", "orders", "--to", "start"); r.err == nil || !strings.Contains(r.err.Error(), "active members") {
+		t.Errorf("reset-offsets of a live group: %v, want a refusal naming its active members", r.err)
 	}
 
 	mustContain(t, "group delete", c.ok("", "group", "delete", "billing"), "deleted")
