@@ -132,14 +132,19 @@ type clientFlags struct {
 }
 
 func addClientFlags(fs *flag.FlagSet) clientFlags {
+	return clientFlags{
+		brokers: addBrokersFlag(fs),
+		timeout: fs.Duration("timeout", 15*time.Second, "give up on a request (admin commands) after this long"),
+	}
+}
+
+// addBrokersFlag defines --brokers, whose default is CAIRN_BROKERS if set.
+func addBrokersFlag(fs *flag.FlagSet) *string {
 	brokers := brokersDefault
 	if fromEnvironment, ok := os.LookupEnv("CAIRN_BROKERS"); ok && fromEnvironment != "" {
 		brokers = fromEnvironment
 	}
-	return clientFlags{
-		brokers: fs.String("brokers", brokers, "comma-separated seed brokers, host:port; CAIRN_BROKERS sets the default"),
-		timeout: fs.Duration("timeout", 15*time.Second, "give up on a request (admin commands) after this long"),
-	}
+	return fs.String("brokers", brokers, "comma-separated seed brokers, host:port; CAIRN_BROKERS sets the default")
 }
 
 // connect checks that a seed broker answers TCP at all, so that a stopped

@@ -115,8 +115,7 @@ func writePerfResult(out io.Writer, result perf.Result, asJSON bool) error {
 func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("perf produce", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	cf := addClientFlags(flags)
-	brokers := cf.brokers
+	brokers := addBrokersFlag(flags)
 	topic := flags.String("topic", "perf", "topic to produce to")
 	records := flags.Int64("records", 1_000_000, "how many records to send")
 	recordSize := flags.Int("record-size", 1024, "bytes in each record's value (records have no key)")
@@ -189,8 +188,7 @@ func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer
 func runPerfConsume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("perf consume", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	cf := addClientFlags(flags)
-	brokers := cf.brokers
+	brokers := addBrokersFlag(flags)
 	topic := flags.String("topic", "perf", "topic to read")
 	records := flags.Int64("records", 0, "stop after this many records; 0 reads to the high watermarks as of the start")
 	fetchBytes := flags.Int("fetch-bytes", 0, "largest fetch response in bytes; 0 is the client's default (50 MiB)")
