@@ -420,3 +420,13 @@ func TestProduceToAMissingTopic(t *testing.T) {
 		t.Errorf("produce to a missing topic: %v", r.err)
 	}
 }
+
+func TestBrokersFromEnvironment(t *testing.T) {
+	t.Setenv("CAIRN_BROKERS", startCairn(t))
+	var stdout bytes.Buffer
+	err := dispatch(context.Background(), "cluster", clusterUsage, clusterCommands(), []string{"info"}, streams{in: strings.NewReader(""), out: &stdout, err: io.Discard})
+	if err != nil {
+		t.Fatalf("cluster info with CAIRN_BROKERS and no --brokers: %v", err)
+	}
+	mustContain(t, "cluster info", stdout.String(), "CONTROLLER  0")
+}
