@@ -9,7 +9,7 @@ import (
 )
 
 // mutantSeedsMax is the sweep within which every mutant must be caught.
-const mutantSeedsMax = 500
+const mutantSeedsMax = 1000
 
 // simulatedMutants are the mutants the simulator must catch, and whether
 // its end-of-run checks (final read, Porcupine, consumer checks, log
