@@ -96,7 +96,7 @@ vet:
 # sweep, and the real-client compatibility tests, which need deps).
 test: deps vet
 	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 10m -tags cairn_mutants -run 'Mutant' ./sim ./specs
+	$(GO) test -count=1 -timeout 10m -tags cairn_mutants -run 'Mutant|TeachingCase' ./sim ./specs
 
 # What the tests need beyond Go modules: real Kafka clients from Debian and
 # npm. Each step runs only when its tool is missing.
