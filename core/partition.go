@@ -682,6 +682,12 @@ func (p *Partition) EpochQueryAnswered(seq uint64, endEpoch int32, endOffset int
 	truncateTo := p.divergence(endEpoch, endOffset)
 	if truncateTo < p.endOffset {
 		p.truncate(truncateTo)
+	} else if p.epochs.TruncateFrom(truncateTo) {
+		// Nothing to cut from the log, but epochs that begin at its end
+		// hold no records here and are not the leader's: a leadership of
+		// this replica that wrote nothing. Kept, they would make the
+		// leader's older-epoch batches look impossible to replicate.
+		p.ready.EpochsChanged = true
 	}
 	p.truncating = false
 	p.assertInvariants()

@@ -58,3 +58,39 @@ func TestHighWatermarkStandsStillBelowMinInsync(t *testing.T) {
 		t.Fatalf("high watermark %d once the ISR is whole again, want 2", hw)
 	}
 }
+
+// TestFollowerDropsEmptyEpochsAtItsEnd: a replica that led an epoch without
+// writing anything, and then follows a leader that never had that epoch,
+// must forget it even though no record is cut (found by simulator seed 1193:
+// the stale epoch made the leader's older batches look impossible, and the
+// follower never caught up).
+func TestFollowerDropsEmptyEpochsAtItsEnd(t *testing.T) {
+	now := time.Unix(0, 0)
+	p := NewPartition(PartitionConfig{Topic: "t", ReplicaID: 2, Durability: ReplicationAcks,
+		MinInsyncReplicas: 1, ReplicaLagMax: time.Second}, LogState{}, nil)
+	replicas := []int32{1, 2}
+	p.SetLeadership(now, Leadership{Leader: 2, LeaderEpoch: 0, PartitionEpoch: 0, Replicas: replicas, ISR: replicas})
+	base, _, code := p.CheckProduce(1)
+	if code != ErrNone {
+		t.Fatalf("produce refused: %v", code)
+	}
+	p.Appended(1, 1, base, base)
+	// A leadership that writes nothing: epoch 1 begins at the log end.
+	p.SetLeadership(now, Leadership{Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: replicas, ISR: []int32{2}})
+	p.SetLeadership(now, Leadership{Leader: 1, LeaderEpoch: 2, PartitionEpoch: 2, Replicas: replicas, ISR: []int32{1}})
+	query, ok := p.NextEpochQuery()
+	if !ok || query.Epoch != 1 {
+		t.Fatalf("epoch query %+v, %t: want one about epoch 1", query, ok)
+	}
+	// The new leader never had epoch 1; its epoch 0 runs to offset 3.
+	p.EpochQueryAnswered(query.Seq, 0, 3, ErrNone)
+	if end := p.EndOffset(); end != 1 {
+		t.Fatalf("log end %d after the answer, want 1 (nothing to cut)", end)
+	}
+	if epochs := p.Epochs(); len(epochs) != 1 || epochs[0].Epoch != 0 {
+		t.Fatalf("epochs %+v after following a leader without epoch 1, want only epoch 0", epochs)
+	}
+	if _, ok := p.NextFetch(); !ok {
+		t.Fatal("no fetch after the truncation point was settled")
+	}
+}

@@ -180,26 +180,33 @@ func drawDiskLosses(rng *rand.Rand, o Options) []Fault {
 	return losses
 }
 
-// drawLastReplicaStanding returns, for one replication-mode seed of two,
-// the schedule of KIP-966's last replica standing: one broker is cut off
-// from the others for long enough to leave the ISRs and be fenced, and
-// while it is away another crashes, losing what it had not synced. The
-// first keeps every committed record (its ISRs were below
-// min.insync.replicas when it left, so the high watermark stood still);
-// the crashed one may lead again only if it can vouch for its log.
-func drawLastReplicaStanding(rng *rand.Rand, o Options) []Fault {
+// drawAwayAndCrash returns, for one seed of two, a broker cut off from the
+// others for long enough to leave the ISRs and be fenced, and a crash of
+// another while it is away. The first keeps every committed record (its
+// ISRs were below min.insync.replicas when it left, so the high watermark
+// stood still) and may come back to lead from the ELR. In the replication
+// mode this is KIP-966's last replica standing: the crashed broker lost
+// what it had not synced, and may lead again only if it can vouch for its
+// log. In the durable mode the crashed broker keeps its log, which ends in
+// records of an epoch the returning leader never had (KIP-279).
+func drawAwayAndCrash(rng *rand.Rand, o Options) []Fault {
 	if o.Brokers < 2 || rng.IntN(2) != 0 {
 		return nil
 	}
 	away := rng.IntN(o.Brokers)
 	crashed := (away + 1 + rng.IntN(o.Brokers-1)) % o.Brokers
 	at := time.Duration(rng.Int64N(int64(o.SafetyDuration) / 2))
-	return []Fault{
-		{At: at, Kind: FaultPartitionBrokers, Broker: away, Client: away,
-			Duration: time.Duration(5000+rng.IntN(4000)) * time.Millisecond, Symmetric: true},
-		{At: at + time.Duration(2500+rng.IntN(2000))*time.Millisecond, Kind: FaultCrash, Broker: crashed,
-			Duration: time.Duration(10+rng.IntN(1000)) * time.Millisecond},
+	cut := Fault{At: at, Kind: FaultPartitionBrokers, Broker: away, Client: away,
+		Duration: time.Duration(5000+rng.IntN(4000)) * time.Millisecond, Symmetric: true}
+	crash := Fault{At: at + time.Duration(2500+rng.IntN(2000))*time.Millisecond, Kind: FaultCrash, Broker: crashed,
+		Duration: time.Duration(10+rng.IntN(1000)) * time.Millisecond}
+	if o.Durability == core.DurableAcks {
+		// Down until well after the cut heals, so that the broker that
+		// was away is unfenced and leads again (from the ELR) before the
+		// crashed one returns to follow it.
+		crash.Duration = cut.At + cut.Duration - crash.At + time.Duration(2000+rng.IntN(3000))*time.Millisecond
 	}
+	return []Fault{cut, crash}
 }
 
 // sortFaults orders a schedule by time, stably, so that it reads as a

@@ -119,9 +119,11 @@ func drawScenario(seed uint64) Options {
 		o.Durability = core.ReplicationAcks
 	}
 	added := drawDiskLosses(extra, o)
-	if o.Durability == core.ReplicationAcks {
-		added = append(added, drawLastReplicaStanding(extra, o)...)
-	}
+	// One seed of two cuts a broker off and crashes another meanwhile: in
+	// the replication mode, KIP-966's last replica standing; in the durable
+	// mode, a failover and back through the ELR, which leaves a follower
+	// holding records of an epoch its new leader never had (KIP-279).
+	added = append(added, drawAwayAndCrash(extra, o)...)
 	if len(added) > 0 {
 		o.Faults = append(o.Faults, added...)
 		sortFaults(o.Faults)
