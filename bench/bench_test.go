@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -95,11 +96,11 @@ func TestReportRowsAndVerdicts(t *testing.T) {
 	cairn, _ := targetNamed("cairn")
 	kfake, _ := targetNamed("kfake")
 	r := &report{
-		Settings: settings{Repeats: 3, Records: 10, RecordBytes: 1024, Partitions: 4, ProduceDuration: time.Second, LoopbackDuration: time.Second},
+		Settings: settings{Repeats: 3, Records: []int64{10}, RecordSizes: []int{1024}, Partitions: 4, ProduceDuration: time.Second, LoopbackDuration: time.Second, NatsPendingMax: 4000},
 		Limits:   limits{SequentialWriteBytesPerSecond: 300e6, SyncWriteLatency: 200 * time.Microsecond, LoopbackBytesPerSecond: 2e9},
 		Targets: []*targetRuns{
-			{Target: cairn, Runs: []runOutcome{outcome(200, 900, 9*time.Millisecond), outcome(100, 600, 3*time.Millisecond), outcome(150, 500, 5*time.Millisecond)}},
-			{Target: kfake, Runs: []runOutcome{outcome(100, 400, time.Millisecond), outcome(120, 400, time.Millisecond), outcome(140, 400, time.Millisecond)}},
+			{Target: cairn, RecordBytes: 1024, Runs: []runOutcome{outcome(200, 900, 9*time.Millisecond), outcome(100, 600, 3*time.Millisecond), outcome(150, 500, 5*time.Millisecond)}},
+			{Target: kfake, RecordBytes: 1024, Runs: []runOutcome{outcome(100, 400, time.Millisecond), outcome(120, 400, time.Millisecond), outcome(140, 400, time.Millisecond)}},
 		},
 	}
 	rows := r.rows()
@@ -109,7 +110,7 @@ func TestReportRowsAndVerdicts(t *testing.T) {
 	if rows[0].ProduceRatio != 1.25 || rows[0].ConsumeRatio != 1.5 || rows[1].ProduceRatio != 1 {
 		t.Fatalf("ratios: %+v", rows)
 	}
-	checks := verdicts(rows, r.Limits.SequentialWriteBytesPerSecond)
+	checks := verdicts(r.Settings, rows, r.Limits.SequentialWriteBytesPerSecond)
 	if len(checks) != 3 || !checks[0].Pass || checks[1].Pass || !checks[2].Pass {
 		t.Fatalf("verdicts: %+v", checks)
 	}
@@ -117,7 +118,7 @@ func TestReportRowsAndVerdicts(t *testing.T) {
 		t.Fatalf("produce to disk: %v", checks[1].Measured)
 	}
 	text := r.markdown()
-	for _, want := range []string{"| cairn | 1 / 1 | 150.0 | 150000 | 2.5 | 5.0 | 600.0 | 1.25x / 1.50x |", "FAIL", "PASS", "## Machine limits", "make bench", "bin/cairn perf produce --brokers ADDRESS"} {
+	for _, want := range []string{"| cairn | 1 / 1 | fsync before ack (group commit) | 150.0 | 150000 | 2.5 | 5.0 | 100.0–200.0 | 600.0 | 1.25x / 1.50x |", "FAIL", "PASS", "## Machine limits", "make bench", "bin/cairn perf produce --brokers ADDRESS"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, text)
 		}
@@ -257,28 +258,28 @@ func TestClusterTargetReportAndVerdict(t *testing.T) {
 	if !ok || replicated.brokers() != 3 || replicated.ReplicationFactor != 3 {
 		t.Fatalf("cairn-rf3: %+v", replicated)
 	}
-	s := settings{Repeats: 2, Records: 10, ClusterRecords: 5, RecordBytes: 1024, Partitions: 4, ProduceDuration: time.Second, LoopbackDuration: time.Second}
-	produce, _ := perfArguments(s, replicated, "a:1,b:2,c:3")
+	s := settings{Repeats: 2, Records: []int64{5}, RecordSizes: []int{1024}, Partitions: 4, ProduceDuration: time.Second, LoopbackDuration: time.Second, NatsPendingMax: 4000}
+	_, produce, _ := perfArguments(s, tools{}, replicated, 1024, "a:1,b:2,c:3")
 	joined := strings.Join(produce, " ")
 	if !strings.Contains(joined, "--replication-factor 3") || !strings.Contains(joined, "--records 5 ") || !strings.Contains(joined, "--brokers a:1,b:2,c:3") {
 		t.Fatalf("cluster producer: %s", joined)
 	}
-	if produce, _ := perfArguments(s, cairn, "a:1"); strings.Contains(strings.Join(produce, " "), "replication-factor") {
+	if _, produce, _ := perfArguments(s, tools{}, cairn, 1024, "a:1"); strings.Contains(strings.Join(produce, " "), "replication-factor") {
 		t.Fatalf("single producer: %v", produce)
 	}
 	r := &report{
 		Settings: s,
 		Targets: []*targetRuns{
-			{Target: cairn, Runs: []runOutcome{outcome(200, 900, 9*time.Millisecond), outcome(100, 600, 3*time.Millisecond)}},
-			{Target: replicated, Runs: []runOutcome{outcome(60, 300, 9*time.Millisecond)}, Failures: []string{"repetition 2: producing: boom"}},
+			{Target: cairn, RecordBytes: 1024, Runs: []runOutcome{outcome(200, 900, 9*time.Millisecond), outcome(100, 600, 3*time.Millisecond)}},
+			{Target: replicated, RecordBytes: 1024, Runs: []runOutcome{outcome(60, 300, 9*time.Millisecond)}, Failures: []string{"repetition 2: producing: boom"}},
 		},
 	}
-	checks := verdicts(r.rows(), 0)
+	checks := verdicts(r.Settings, r.rows(), 0)
 	if len(checks) != 1 || checks[0].Measured != 0.4 || !checks[0].Pass {
 		t.Fatalf("verdicts: %+v", checks)
 	}
 	text := r.markdown()
-	for _, want := range []string{"| cairn-rf3 | 3 / 3 | 60.0 |", "Cairn RF=3 produce MB/s ÷ Cairn RF=1 produce MB/s | 0.40 | >= 0.40 | PASS", "failed in 1 of 2", "--peers 0=127.0.0.1:P0", "ADDRESS0,ADDRESS1,ADDRESS2"} {
+	for _, want := range []string{"| cairn-rf3 | 3 / 3 | fsync on all 3 replicas before ack | 60.0 |", "Cairn RF=3 produce MB/s ÷ Cairn RF=1 produce MB/s, 1 KiB records | 0.40 | >= 0.40 | PASS", "failed in 1 of 2", "--peers 0=127.0.0.1:P0", "ADDRESS0,ADDRESS1,ADDRESS2"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, text)
 		}
@@ -297,6 +298,111 @@ func TestFreeClusterPorts(t *testing.T) {
 				t.Fatalf("port %d twice: %v offset %d", q, ports, offset)
 			}
 			seen[q] = true
+		}
+	}
+}
+
+func TestPeerTableAndVerdicts(t *testing.T) {
+	names := []string{"cairn", "cairn-rf3", "kfake", "nats-r1", "nats-r1-sync", "nats-r3", "nats-r3-sync"}
+	// Produce MB/s per target at 100 and 1024 bytes.
+	rates := map[string][2]float64{
+		"cairn": {40, 300}, "cairn-rf3": {20, 150}, "kfake": {40, 300},
+		"nats-r1": {10, 100}, "nats-r1-sync": {1, 8}, "nats-r3": {5, 35}, "nats-r3-sync": {2, 20},
+	}
+	s := settings{Repeats: 1, Records: []int64{20, 10}, RecordSizes: []int{100, 1024}, Partitions: 4, ProduceDuration: time.Second, LoopbackDuration: time.Second, NatsPendingMax: 4000}
+	r := &report{Settings: s, Machine: machine{LoadAtStart: "1.00 2.00 3.00", LoadSamples: []string{"4.00 5.00 6.00"}, LoadAtEnd: "7.00 8.00 9.00"}}
+	for i, size := range s.RecordSizes {
+		for _, name := range names {
+			target, ok := targetNamed(name)
+			if !ok {
+				t.Fatalf("no target %s", name)
+			}
+			consume := 100.0
+			if name == "cairn" {
+				consume = 200
+			}
+			run := outcome(rates[name][i], consume, 10*time.Millisecond)
+			run.Produce.Records = s.Records[i]
+			if name == "nats-r1-sync" {
+				run.Produce.Records = 3 // stopped at the cap
+			}
+			r.Targets = append(r.Targets, &targetRuns{Target: target, RecordBytes: size, Runs: []runOutcome{run}})
+		}
+	}
+	rows := r.rows()
+	peers := r.peerTable(rows)
+	for _, want := range []string{
+		"| peer | cairn ÷ peer, 100 B | cairn ÷ peer, 1 KiB | cairn-rf3 ÷ peer, 100 B | cairn-rf3 ÷ peer, 1 KiB |",
+		"| nats-r1 | 4.00x | 3.00x | 2.00x | 1.50x |",
+		"| nats-r1-sync | 40.00x | 37.50x | 20.00x | 18.75x |",
+		"| kfake | 1.00x | 1.00x | 0.50x | 0.50x |",
+	} {
+		if !strings.Contains(peers, want) {
+			t.Errorf("peer table lacks %q:\n%s", want, peers)
+		}
+	}
+	if strings.Contains(peers, "| cairn-rf3 |") {
+		t.Errorf("a Cairn target is listed as a peer:\n%s", peers)
+	}
+	checks := verdicts(s, rows, 0)
+	results := map[string]bool{}
+	for _, v := range checks {
+		results[v.Description] = v.Pass
+	}
+	for description, pass := range map[string]bool{
+		"Cairn durable produce MB/s ÷ JetStream R1 (default sync) produce MB/s, 100 B records": true,
+		"Cairn durable produce MB/s ÷ JetStream R1 (sync always) produce MB/s, 1 KiB records":  true,
+		"Cairn RF=3 produce MB/s ÷ JetStream R3 (default sync) produce MB/s, 100 B records":    true,
+		"Cairn RF=3 produce MB/s ÷ JetStream R3 (default sync) produce MB/s, 1 KiB records":    true,
+		"Cairn RF=3 produce MB/s ÷ JetStream R3 (sync always) produce MB/s, 1 KiB records":     true,
+	} {
+		got, ok := results[description]
+		if !ok || got != pass {
+			t.Errorf("verdict %q: got %v (present %v), want %v", description, got, ok, pass)
+		}
+	}
+	// 150 / 150: the RF=3 cluster is 0.5 of the single broker, above 0.40.
+	text := r.markdown()
+	for _, want := range []string{"### 100-byte records", "### 1024-byte records", "### Cairn's ratio to each peer", "(capped)",
+		"4.00 5.00 6.00", "natsperf produce --servers nats://ADDRESS0,nats://ADDRESS1,nats://ADDRESS2", "--sync-always", "All 11 targets met"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if summary := r.summary(); !strings.Contains(summary, "100-byte records:") || !strings.Contains(summary, "| nats-r3-sync |") {
+		t.Errorf("summary lacks the peer tables:\n%s", summary)
+	}
+}
+
+func TestNatsArguments(t *testing.T) {
+	programs := tools{NatsServer: "ns", NatsPerf: "np"}
+	r3, _ := targetNamed("nats-r3-sync")
+	binary, arguments := r3.clusterArguments(programs, "d", 1, "0=127.0.0.1:4000,1=127.0.0.1:4001,2=127.0.0.1:4002", 200)
+	joined := binary + " " + strings.Join(arguments, " ")
+	want := "ns --name nats-1 --port 4001 --cluster-port 4201 --routes nats-route://127.0.0.1:4200,nats-route://127.0.0.1:4201,nats-route://127.0.0.1:4202 --store-dir d --sync-always"
+	if joined != want {
+		t.Fatalf("got  %s\nwant %s", joined, want)
+	}
+	r1, _ := targetNamed("nats-r1")
+	if binary, arguments := r1.arguments(programs, "d", 5); binary != "ns" || strings.Join(arguments, " ") != "--port 5 --store-dir d" {
+		t.Fatalf("nats-r1: %s %v", binary, arguments)
+	}
+	s := settings{Records: []int64{7}, RecordSizes: []int{100}, Partitions: 4, ProduceDuration: time.Second, NatsPendingMax: 4000}
+	client, produce, consume := perfArguments(s, programs, r3, 100, "a:1,b:2")
+	if client != "np" || strings.Join(produce, " ") != "produce --servers nats://a:1,nats://b:2 --streams 4 --replicas 3 --records 7 --record-size 100 --pending-max 4000 --duration 1s" ||
+		strings.Join(consume, " ") != "consume --servers nats://a:1,nats://b:2 --streams 4" {
+		t.Fatalf("natsperf: %s %v %v", client, produce, consume)
+	}
+}
+
+func TestParseList(t *testing.T) {
+	sizes, err := parseList("100, 1024", strconv.Atoi)
+	if err != nil || len(sizes) != 2 || sizes[0] != 100 || sizes[1] != 1024 {
+		t.Fatalf("got %v, %v", sizes, err)
+	}
+	for _, bad := range []string{"", "0", "1,x", "-5"} {
+		if _, err := parseList(bad, strconv.Atoi); err == nil {
+			t.Errorf("parseList(%q) succeeded", bad)
 		}
 	}
 }

@@ -145,7 +145,7 @@ func warnings(logPath string, offset int64, limit int) (int, []string) {
 // loopback ports with free Raft ports, each with a fresh data directory
 // under runDir, and waits until every one has printed its ready line. On
 // failure it stops those that started.
-func startCluster(ctx context.Context, processes *supervisor, t target, binary, runDir string) (*brokers, error) {
+func startCluster(ctx context.Context, processes *supervisor, t target, programs tools, runDir string) (*brokers, error) {
 	n := t.brokers()
 	ports, raftPortOffset, err := freeClusterPorts(n)
 	if err != nil {
@@ -164,7 +164,7 @@ func startCluster(ctx context.Context, processes *supervisor, t target, binary, 
 			return nil, err
 		}
 		wg.Go(func() {
-			name, arguments := t.clusterArguments(binary, dataDir, i, strings.Join(peers, ","), raftPortOffset)
+			name, arguments := t.clusterArguments(programs, dataDir, i, strings.Join(peers, ","), raftPortOffset)
 			servers[i], errs[i] = processes.startServer(ctx, filepath.Join(runDir, fmt.Sprintf("broker-%d.log", i)), clusterReadyTimeout, name, arguments...)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("broker %d: %w", i, errs[i])

@@ -23,9 +23,10 @@ type machine struct {
 	MemoryBytes    int64
 	Kernel         string
 	GoVersion      string
-	Filesystem     string // df's line for the work directory
-	LoadAtStart    string // /proc/loadavg when the run began
-	LoadAtEnd      string // /proc/loadavg when the run ended
+	Filesystem     string   // df's line for the work directory
+	LoadAtStart    string   // /proc/loadavg when the run began
+	LoadAtEnd      string   // /proc/loadavg when the run ended
+	LoadSamples    []string // /proc/loadavg at the start of each repetition
 }
 
 // describeMachine gathers what it can; a missing fact reads "unknown".
