@@ -54,6 +54,12 @@ const (
 	// when a replica becomes leader, so retries of batches the old leader
 	// wrote look like a new producer's.
 	ForgetProducersOnLeaderChange
+	// CommitFromStaleGeneration accepts an OffsetCommit from a member of
+	// an earlier generation of its group (consumer groups).
+	CommitFromStaleGeneration
+	// StableBeforeAllSynced completes a rebalance on the leader's
+	// SyncGroup before its assignment is written (consumer groups).
+	StableBeforeAllSynced
 )
 
 var names = map[ID]string{
@@ -69,6 +75,8 @@ var names = map[ID]string{
 	LastReplicaStanding:           "last-replica-standing",
 	DuplicateAsOutOfOrder:         "duplicate-as-out-of-order",
 	ForgetProducersOnLeaderChange: "forget-producers-on-leader-change",
+	CommitFromStaleGeneration:     "commit-from-stale-generation",
+	StableBeforeAllSynced:         "stable-before-all-synced",
 }
 
 // String returns the mutant's name as make mutants prints it.
