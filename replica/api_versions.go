@@ -11,6 +11,17 @@ const (
 	apiKeyFetch           = 1
 	apiKeyListOffsets     = 2
 	apiKeyMetadata        = 3
+	apiKeyOffsetCommit    = 8
+	apiKeyOffsetFetch     = 9
+	apiKeyFindCoordinator = 10
+	apiKeyJoinGroup       = 11
+	apiKeyHeartbeat       = 12
+	apiKeyLeaveGroup      = 13
+	apiKeySyncGroup       = 14
+	apiKeyDescribeGroups  = 15
+	apiKeyListGroups      = 16
+	apiKeyDeleteGroups    = 42
+	apiKeyOffsetDelete    = 47
 	apiKeyInitProducerID  = 22
 	apiKeyApiVersions     = 18
 	apiKeyCreateTopics    = 19
@@ -42,18 +53,35 @@ type apiRange struct {
 
 // apiRanges is sorted by key, the order ApiVersions lists them in.
 var apiRanges = []apiRange{
-	{apiKeyProduce, 3, 9, false},         // v3: record batches (magic 2); v9: flexible
-	{apiKeyFetch, 4, 12, false},          // v4: record batches; v12: flexible, no topic ids yet
-	{apiKeyListOffsets, 0, 6, false},     // v7 would add max-timestamp lookups
-	{apiKeyMetadata, 0, 12, false},       // all versions; topic ids from v10
+	{apiKeyProduce, 3, 9, false},     // v3: record batches (magic 2); v9: flexible
+	{apiKeyFetch, 4, 12, false},      // v4: record batches; v12: flexible, no topic ids yet
+	{apiKeyListOffsets, 0, 6, false}, // v7 would add max-timestamp lookups
+	{apiKeyMetadata, 0, 12, false},   // all versions; topic ids from v10
+
+	// Consumer groups, classic protocol (handle_group.go). Not yet: the
+	// KIP-848 member epochs of OffsetCommit v9 and OffsetFetch v9.
+	{apiKeyOffsetCommit, 0, 8, false},    // v6: leader epoch; v7: instance id; v8: flexible
+	{apiKeyOffsetFetch, 0, 8, false},     // v2: all topics; v7: require stable; v8: many groups
+	{apiKeyFindCoordinator, 0, 4, false}, // v4: many keys
+	{apiKeyJoinGroup, 0, 9, false},       // v4: MEMBER_ID_REQUIRED; v5: static members
+	{apiKeyHeartbeat, 0, 4, false},       // v3: instance id
+	{apiKeyLeaveGroup, 0, 5, false},      // v3: batched members
+	{apiKeySyncGroup, 0, 5, false},       // v5: protocol type and name
+	{apiKeyDescribeGroups, 0, 5, false},  // v3: authorized operations (not computed)
+	{apiKeyListGroups, 0, 4, false},      // v4: states filter
+
 	{apiKeyApiVersions, 0, 3, false},     // v3: flexible, client software name
 	{apiKeyCreateTopics, 0, 7, false},    // v5: configs in response; v7: topic ids
 	{apiKeyDeleteTopics, 0, 6, false},    // v6: by name or id
 	{apiKeyInitProducerID, 0, 4, false},  // non-transactional ids; v3: epoch bump fields (KIP-360); v4: flexible
 	{apiKeyOffsetForEpoch, 2, 4, false},  // v2: current leader epoch (KIP-320); v3: replica id
 	{apiKeyDescribeConfigs, 0, 4, false}, // v1 synonyms, v3 documentation and types
-	{apiKeyAlterPartition, 0, 1, true},   // v1: topic names, leader recovery state
-	{apiKeyBrokerRegister, 0, 3, true},   // v3: previous broker epoch (clean shutdown, KIP-966)
+
+	{apiKeyDeleteGroups, 0, 2, false}, // v2: flexible
+	{apiKeyOffsetDelete, 0, 0, false}, // the one version
+
+	{apiKeyAlterPartition, 0, 1, true}, // v1: topic names, leader recovery state
+	{apiKeyBrokerRegister, 0, 3, true}, // v3: previous broker epoch (clean shutdown, KIP-966)
 	{apiKeyBrokerHeartbeat, 0, 0, true},
 	{apiKeyAllocateProducerIDs, 0, 0, true}, // a block of producer ids from the controller
 }

@@ -54,6 +54,26 @@ type Config struct {
 	// idempotent producer that has not written for this long. Zero means
 	// core.DefaultProducerIdleMax (a day, Kafka's default).
 	ProducerIdleMax time.Duration
+	// OffsetsTopicPartitions is offsets.topic.num.partitions: the
+	// partitions of __consumer_offsets when it is created. Zero means
+	// Kafka's 50.
+	OffsetsTopicPartitions int32
+	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms: how
+	// long the first rebalance of an empty group waits for more members.
+	GroupInitialRebalanceDelay time.Duration
+	// GroupSessionTimeoutMin is group.min.session.timeout.ms; zero means
+	// Kafka's 6 s.
+	GroupSessionTimeoutMin time.Duration
+}
+
+// offsetsTopicPartitionsDefault is Kafka's offsets.topic.num.partitions.
+const offsetsTopicPartitionsDefault = 50
+
+func (c Config) offsetsTopicPartitions() int32 {
+	if c.OffsetsTopicPartitions > 0 {
+		return c.OffsetsTopicPartitions
+	}
+	return offsetsTopicPartitionsDefault
 }
 
 // DefaultConfig returns the embedded single-node defaults.
@@ -74,6 +94,8 @@ func DefaultConfig() Config {
 		MessageBytesMax:          1048588,
 		FetchWaitMax:             30 * time.Second,
 		ReplicaLagMax:            30 * time.Second,
+		// Consumer groups, as Kafka's defaults.
+		GroupInitialRebalanceDelay: 3 * time.Second,
 	}
 }
 
@@ -90,6 +112,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max message bytes %d: must be >= 1024", c.MessageBytesMax)
 	case c.Log.SegmentBytesMax < 1024:
 		return fmt.Errorf("segment bytes %d: must be >= 1024", c.Log.SegmentBytesMax)
+	case c.OffsetsTopicPartitions < 0:
+		return fmt.Errorf("offsets topic partitions %d: must be >= 0", c.OffsetsTopicPartitions)
+	case c.GroupInitialRebalanceDelay < 0:
+		return fmt.Errorf("group initial rebalance delay %v: must be >= 0", c.GroupInitialRebalanceDelay)
 	case c.FetchWaitMax <= 0:
 		return fmt.Errorf("fetch wait max %v: must be > 0", c.FetchWaitMax)
 	}

@@ -105,7 +105,7 @@ func (n *Node) topicMetadata(t controller.Topic) kmsg.MetadataResponseTopic {
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	mt.IsInternal = false
+	mt.IsInternal = isInternalTopic(t.Name)
 	mt.AuthorizedOperations = authorizedOperationsOmitted
 	for _, ip := range n.meta.image.Partitions(t.Name) {
 		mp := kmsg.NewMetadataResponseTopicPartition()

@@ -85,7 +85,9 @@ type Node struct {
 	// directoryID names the data directory (see directory.go).
 	directoryID controller.DirectoryID
 	peers       peerSet
-	ready       Ready
+	// groups are the consumer group coordinators hosted here (group.go).
+	groups groupHost
+	ready  Ready
 }
 
 // cleanShutdownName marks a data directory whose node closed cleanly.
@@ -301,6 +303,29 @@ func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, req 
 		n.respond(id, c.take(), h, n.handleInitProducerID(now, r))
 	case *kmsg.AllocateProducerIDsRequest:
 		n.handleAllocateProducerIDs(now, id, c.take(), h, r)
+	// Consumer groups (handle_group.go).
+	case *kmsg.FindCoordinatorRequest:
+		n.respond(id, c.take(), h, n.handleFindCoordinator(now, r))
+	case *kmsg.JoinGroupRequest:
+		n.handleJoinGroup(now, id, c, h, r)
+	case *kmsg.SyncGroupRequest:
+		n.handleSyncGroup(now, id, c, h, r)
+	case *kmsg.HeartbeatRequest:
+		n.handleHeartbeat(now, id, c, h, r)
+	case *kmsg.LeaveGroupRequest:
+		n.handleLeaveGroup(now, id, c, h, r)
+	case *kmsg.OffsetCommitRequest:
+		n.handleOffsetCommit(now, id, c, h, r)
+	case *kmsg.OffsetFetchRequest:
+		n.respond(id, c.take(), h, n.handleOffsetFetch(now, r))
+	case *kmsg.OffsetDeleteRequest:
+		n.handleOffsetDelete(now, id, c, h, r)
+	case *kmsg.ListGroupsRequest:
+		n.respond(id, c.take(), h, n.handleListGroups(now, r))
+	case *kmsg.DescribeGroupsRequest:
+		n.respond(id, c.take(), h, n.handleDescribeGroups(now, r))
+	case *kmsg.DeleteGroupsRequest:
+		n.respond(id, c.take(), h, n.handleDeleteGroups(now, r))
 	default:
 		// versionSupported admitted a key with no handler: a bug here,
 		// not in the client. Close rather than guess.
@@ -351,6 +376,7 @@ func (n *Node) Tick(now time.Time) {
 	}
 	n.heartbeat(now)
 	n.expireProducers(now)
+	n.tickGroups(now)
 	for _, name := range n.topicNames {
 		for _, p := range n.topics[name].partitions {
 			if p != nil && p.core.Role() == core.RoleLeader {
@@ -405,7 +431,12 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 			n.ready.Syncs = append(n.ready.Syncs, p.syncing)
 		}
 	}
+	groupAcked := false
 	for _, ack := range rd.Acks {
+		if n.groupAppendAcked(now, ack) {
+			groupAcked = true
+			continue
+		}
 		n.produceAcked(ack)
 	}
 	proposal := rd.Proposal
@@ -418,6 +449,9 @@ func (n *Node) afterCore(now time.Time, p *partition) {
 	}
 	if wake {
 		n.wakeFetches(now)
+	}
+	if groupAcked {
+		n.flushGroups(now)
 	}
 }
 
@@ -499,7 +533,7 @@ func (n *Node) nextDeadline() time.Time {
 			next = w.deadline
 		}
 	}
-	return next
+	return n.groupDeadline(next)
 }
 
 // partition returns the hosted partition, or nil.

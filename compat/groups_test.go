@@ -1,0 +1,199 @@
+package compat
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	groupRecords    = 3000
+	groupPartitions = 6
+)
+
+// produceN writes n records to topic with franz-go and waits for all.
+func produceN(t *testing.T, addr, topic string, n int, prefix string) {
+	t.Helper()
+	cl := newKgo(t, addr, kgo.DefaultProduceTopic(topic))
+	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	defer cancel()
+	records := make([]*kgo.Record, n)
+	for i := range records {
+		records[i] = &kgo.Record{Key: []byte(fmt.Sprintf("k%d", i%16)), Value: []byte(fmt.Sprintf("%s-%d", prefix, i))}
+	}
+	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// groupLog collects what every member of a group consumed.
+type groupLog struct {
+	mu   sync.Mutex
+	seen map[string]int // value -> times consumed
+	n    int
+}
+
+func (l *groupLog) add(r *kgo.Record) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seen[string(r.Value)]++
+	l.n++
+}
+
+func (l *groupLog) distinct() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.seen)
+}
+
+// groupMember is one franz-go consumer of the group, committing what it
+// processed after every poll and on every revocation.
+type groupMember struct {
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+func startMember(t *testing.T, addr, topic, groupID string, balancer kgo.GroupBalancer, log *groupLog) *groupMember {
+	t.Helper()
+	m := &groupMember{done: make(chan struct{})}
+	var cl *kgo.Client
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(groupID),
+		kgo.Balancers(balancer), kgo.DisableAutoCommit(), kgo.FetchMaxWait(200*time.Millisecond),
+		kgo.SessionTimeout(10*time.Second), kgo.RebalanceTimeout(20*time.Second), kgo.HeartbeatInterval(500*time.Millisecond),
+		kgo.OnPartitionsRevoked(func(ctx context.Context, c *kgo.Client, _ map[string][]int32) {
+			if err := c.CommitUncommittedOffsets(ctx); err != nil {
+				t.Logf("commit on revoke: %v", err)
+			}
+		}),
+	)
+	if err != nil {
+		t.Fatalf("kgo.NewClient: %v", err)
+	}
+	m.cl = cl
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	go func() {
+		defer close(m.done)
+		for ctx.Err() == nil {
+			fetches := cl.PollRecords(ctx, 50)
+			fetches.EachRecord(log.add)
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil && ctx.Err() == nil {
+				t.Logf("commit: %v", err)
+			}
+			time.Sleep(5 * time.Millisecond) // slow enough that members come and go mid-stream
+		}
+	}()
+	return m
+}
+
+// stop commits, leaves the group and closes the client.
+func (m *groupMember) stop() {
+	m.cancel()
+	<-m.done
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m.cl.CommitUncommittedOffsets(ctx)
+	m.cl.Close() // leaves the group
+}
+
+func mustWait(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	if !waitFor(timeout, cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// TestKgoGroup runs franz-go group consumers with the range and the
+// cooperative-sticky balancers: three members join and leave while records
+// are consumed and committed; every record is consumed, the committed
+// offsets reach the end of every partition, and a new member after the
+// group emptied starts at the committed offsets (it sees only new records).
+func TestKgoGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		balancer kgo.GroupBalancer
+	}{
+		{"range", kgo.RangeBalancer()},
+		{"cooperative-sticky", kgo.CooperativeStickyBalancer()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := sharedAddr(t)
+			topic := uniqueTopic("kgo-group-" + tc.name)
+			groupID := topic + "-group"
+			createTopic(t, addr, topic, groupPartitions)
+			produceN(t, addr, topic, groupRecords, "a")
+
+			log := &groupLog{seen: map[string]int{}}
+			a := startMember(t, addr, topic, groupID, tc.balancer, log)
+			mustWait(t, 60*time.Second, "500 records", func() bool { return log.distinct() >= 500 })
+			b := startMember(t, addr, topic, groupID, tc.balancer, log)
+			mustWait(t, 60*time.Second, "1000 records", func() bool { return log.distinct() >= 1000 })
+			c := startMember(t, addr, topic, groupID, tc.balancer, log)
+			mustWait(t, 60*time.Second, "1500 records", func() bool { return log.distinct() >= 1500 })
+			b.stop()
+			mustWait(t, 60*time.Second, "2000 records", func() bool { return log.distinct() >= 2000 })
+			c.stop()
+			mustWait(t, 90*time.Second, "every record", func() bool { return log.distinct() >= groupRecords })
+
+			adm := kadm.NewClient(newKgo(t, addr))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			ends, err := adm.ListEndOffsets(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustWait(t, 30*time.Second, "commits at the end of every partition", func() bool {
+				committed, err := adm.FetchOffsets(ctx, groupID)
+				if err != nil {
+					return false
+				}
+				ok := true
+				ends.Each(func(e kadm.ListedOffset) {
+					o, found := committed.Lookup(topic, e.Partition)
+					if !found || o.At != e.Offset {
+						ok = false
+					}
+				})
+				return ok
+			})
+			var last string
+			if !waitFor(30*time.Second, func() bool {
+				described, err := adm.DescribeGroups(ctx, groupID)
+				g := described[groupID]
+				last = fmt.Sprintf("state %s, %d members, err %v", g.State, len(g.Members), err)
+				return err == nil && g.State == "Stable" && len(g.Members) == 1
+			}) {
+				t.Fatalf("the group with one member left: %s", last)
+			}
+			a.stop()
+			mustWait(t, 30*time.Second, "the group to empty", func() bool {
+				described, err := adm.DescribeGroups(ctx, groupID)
+				return err == nil && described[groupID].State == "Empty"
+			})
+			t.Logf("%s: %d records consumed %d times", tc.name, groupRecords, log.n)
+
+			// A new member resumes at the committed offsets.
+			produceN(t, addr, topic, 100, "b")
+			fresh := &groupLog{seen: map[string]int{}}
+			d := startMember(t, addr, topic, groupID, tc.balancer, fresh)
+			defer d.stop()
+			mustWait(t, 60*time.Second, "the 100 new records", func() bool { return fresh.distinct() >= 100 })
+			time.Sleep(500 * time.Millisecond)
+			fresh.mu.Lock()
+			defer fresh.mu.Unlock()
+			for v := range fresh.seen {
+				if v[0] != 'b' {
+					t.Fatalf("a new member consumed %q, committed before it joined", v)
+				}
+			}
+		})
+	}
+}

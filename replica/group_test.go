@@ -1,0 +1,276 @@
+package replica
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestGroupScenarios runs the consumer group transcripts in
+// testdata/groups through a whole node: the coordinator hosted on the
+// leader of its __consumer_offsets partition, commits written as record
+// batches and answered after their fsync, groups replayed after a crash.
+// Besides the commands of TestScenarios:
+//
+//	find-coordinator [group=g]
+//	join as=A [group=g] [conn=C]            member ids are printed as aliases
+//	sync-group as=A [assign=A:x,B:y]
+//	heartbeat as=A | leave as=A
+//	commit as=A|admin topic=T [partition=P] offset=O
+//	offset-fetch [group=g] [topic=T partitions=0,1]   (no topic: all)
+//	describe-groups [group=g] | list-groups | delete-groups [group=g]
+//	offset-delete [group=g] topic=T [partition=P]
+func TestGroupScenarios(t *testing.T) {
+	datadriven.Walk(t, "testdata/groups", func(t *testing.T, path string) {
+		h := newHarness(t)
+		h.config.OffsetsTopicPartitions = 3
+		h.config.GroupInitialRebalanceDelay = 0
+		h.node.config = h.config
+		g := &groupStory{h: h, ids: map[string]string{}, aliases: map[string]string{}, gens: map[string]int32{}, connAlias: map[ConnID]string{}}
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return g.run(t, d)
+		})
+	})
+}
+
+type groupStory struct {
+	h       *harness
+	ids     map[string]string
+	aliases map[string]string
+	gens    map[string]int32
+	// connAlias names the member each connection speaks for.
+	connAlias map[ConnID]string
+}
+
+func (g *groupStory) run(t *testing.T, d *datadriven.TestData) string {
+	arg := func(key, fallback string) string {
+		if a, ok := d.Arg(key); ok {
+			return strings.Join(a.Vals, ",")
+		}
+		return fallback
+	}
+	num := func(key string, fallback int64) int64 {
+		v, err := strconv.ParseInt(arg(key, strconv.FormatInt(fallback, 10)), 10, 64)
+		if err != nil {
+			d.Fatalf(t, "%s: %v", key, err)
+		}
+		return v
+	}
+	conn := ConnID(num("conn", 1))
+	as := arg("as", "")
+	groupID := arg("group", "g")
+	switch d.Cmd {
+	case "find-coordinator":
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKeys = []string{groupID}
+		g.h.send(conn, req)
+	case "join":
+		g.connAlias[conn] = as
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.MemberID = groupID, g.ids[as]
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 10000, 20000
+		req.ProtocolType = "consumer"
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name = "range"
+		req.Protocols = append(req.Protocols, p)
+		g.h.send(conn, req)
+	case "sync-group":
+		req := kmsg.NewPtrSyncGroupRequest()
+		req.Group, req.MemberID, req.Generation = groupID, g.ids[as], g.gens[as]
+		for _, a := range strings.Split(arg("assign", ""), ",") {
+			if alias, value, ok := strings.Cut(a, ":"); ok {
+				ga := kmsg.NewSyncGroupRequestGroupAssignment()
+				ga.MemberID, ga.MemberAssignment = g.ids[alias], []byte(value)
+				req.GroupAssignment = append(req.GroupAssignment, ga)
+			}
+		}
+		g.h.send(conn, req)
+	case "heartbeat":
+		req := kmsg.NewPtrHeartbeatRequest()
+		req.Group, req.MemberID, req.Generation = groupID, g.ids[as], g.gens[as]
+		g.h.send(conn, req)
+	case "leave":
+		req := kmsg.NewPtrLeaveGroupRequest()
+		req.Group = groupID
+		m := kmsg.NewLeaveGroupRequestMember()
+		m.MemberID = g.ids[as]
+		req.Members = append(req.Members, m)
+		g.h.send(conn, req)
+	case "commit":
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.MemberID, req.Generation = groupID, g.ids[as], g.gens[as]
+		if as == "admin" {
+			req.MemberID, req.Generation = "", -1
+		}
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = arg("topic", "")
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = int32(num("partition", 0)), num("offset", 0)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		g.h.send(conn, req)
+	case "offset-fetch":
+		req := kmsg.NewPtrOffsetFetchRequest()
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = groupID
+		if topic := arg("topic", ""); topic != "" {
+			rt := kmsg.NewOffsetFetchRequestGroupTopic()
+			rt.Topic = topic
+			for _, p := range strings.Split(arg("partitions", "0"), ",") {
+				v, _ := strconv.Atoi(p)
+				rt.Partitions = append(rt.Partitions, int32(v))
+			}
+			rg.Topics = append(rg.Topics, rt)
+		}
+		req.Groups = append(req.Groups, rg)
+		g.h.send(conn, req)
+	case "describe-groups":
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{groupID}
+		g.h.send(conn, req)
+	case "list-groups":
+		g.h.send(conn, kmsg.NewPtrListGroupsRequest())
+	case "delete-groups":
+		req := kmsg.NewPtrDeleteGroupsRequest()
+		req.Groups = []string{groupID}
+		g.h.send(conn, req)
+	case "offset-delete":
+		req := kmsg.NewPtrOffsetDeleteRequest()
+		req.Group = groupID
+		rt := kmsg.NewOffsetDeleteRequestTopic()
+		rt.Topic = arg("topic", "")
+		rp := kmsg.NewOffsetDeleteRequestTopicPartition()
+		rp.Partition = int32(num("partition", 0))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		g.h.send(conn, req)
+	case "metadata":
+		req := kmsg.NewPtrMetadataRequest()
+		for _, name := range strings.Split(arg("topics", ""), ",") {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(name)
+			req.Topics = append(req.Topics, rt)
+		}
+		g.h.send(conn, req)
+	case "sync":
+		n := len(g.h.syncs)
+		g.h.runSyncs()
+		return fmt.Sprintf("ran %d fsync(s)\n", n) + g.print()
+	case "tick":
+		g.h.tick(time.Duration(num("ms", 0)) * time.Millisecond)
+	case "crash":
+		g.h.crash()
+		return "crashed and restarted\n"
+	case "create-topic":
+		return describe(g.h.createTopic(arg("name", ""), int32(num("partitions", 1)), nil)) + "\n"
+	default:
+		d.Fatalf(t, "unknown command %q", d.Cmd)
+	}
+	return g.print()
+}
+
+func (g *groupStory) alias(id string) string {
+	if a, ok := g.aliases[id]; ok {
+		return a
+	}
+	return id
+}
+
+func (g *groupStory) print() string {
+	var b strings.Builder
+	for conn := ConnID(0); conn < 16; conn++ {
+		for _, resp := range g.h.take(conn) {
+			fmt.Fprintf(&b, "conn %d: %s\n", conn, g.describe(conn, resp))
+		}
+	}
+	if b.Len() == 0 {
+		return "(no responses)\n"
+	}
+	return b.String()
+}
+
+func (g *groupStory) describe(conn ConnID, resp kmsg.Response) string {
+	var b strings.Builder
+	switch r := resp.(type) {
+	case *kmsg.FindCoordinatorResponse:
+		for _, c := range r.Coordinators {
+			fmt.Fprintf(&b, "find-coordinator: %s node=%d %s", c.Key, c.NodeID, errName(c.ErrorCode))
+		}
+	case *kmsg.JoinGroupResponse:
+		alias := g.connAlias[conn]
+		if r.MemberID != "" {
+			g.ids[alias], g.aliases[r.MemberID] = r.MemberID, alias
+		}
+		b.WriteString("join: " + alias + " ")
+		if r.ErrorCode != 0 {
+			b.WriteString(errName(r.ErrorCode))
+			return b.String()
+		}
+		g.gens[alias] = r.Generation
+		fmt.Fprintf(&b, "gen=%d leader=%s", r.Generation, g.alias(r.LeaderID))
+	case *kmsg.SyncGroupResponse:
+		fmt.Fprintf(&b, "sync-group: %s assignment=%q", errName(r.ErrorCode), r.MemberAssignment)
+	case *kmsg.HeartbeatResponse:
+		fmt.Fprintf(&b, "heartbeat: %s", errName(r.ErrorCode))
+	case *kmsg.LeaveGroupResponse:
+		fmt.Fprintf(&b, "leave: %s", errName(r.ErrorCode))
+		for _, m := range r.Members {
+			fmt.Fprintf(&b, " %s=%s", g.alias(m.MemberID), errName(m.ErrorCode))
+		}
+	case *kmsg.OffsetCommitResponse:
+		b.WriteString("commit:")
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				fmt.Fprintf(&b, " %s[%d] %s", t.Topic, p.Partition, errName(p.ErrorCode))
+			}
+		}
+	case *kmsg.OffsetFetchResponse:
+		b.WriteString("offset-fetch:")
+		for _, rg := range r.Groups {
+			fmt.Fprintf(&b, " %s %s", rg.Group, errName(rg.ErrorCode))
+			for _, t := range rg.Topics {
+				for _, p := range t.Partitions {
+					fmt.Fprintf(&b, " %s[%d]=%d", t.Topic, p.Partition, p.Offset)
+				}
+			}
+		}
+	case *kmsg.DescribeGroupsResponse:
+		b.WriteString("describe-groups:")
+		for _, rg := range r.Groups {
+			fmt.Fprintf(&b, " %s %s %s protocol=%q", rg.Group, errName(rg.ErrorCode), rg.State, rg.Protocol)
+			for _, m := range rg.Members {
+				fmt.Fprintf(&b, " %s[%s]", g.alias(m.MemberID), m.MemberAssignment)
+			}
+		}
+	case *kmsg.ListGroupsResponse:
+		b.WriteString("list-groups:")
+		for _, rg := range r.Groups {
+			fmt.Fprintf(&b, " %s(%s)", rg.Group, rg.GroupState)
+		}
+	case *kmsg.DeleteGroupsResponse:
+		b.WriteString("delete-groups:")
+		for _, rg := range r.Groups {
+			fmt.Fprintf(&b, " %s %s", rg.Group, errName(rg.ErrorCode))
+		}
+	case *kmsg.OffsetDeleteResponse:
+		fmt.Fprintf(&b, "offset-delete: %s", errName(r.ErrorCode))
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				fmt.Fprintf(&b, " %s[%d] %s", t.Topic, p.Partition, errName(p.ErrorCode))
+			}
+		}
+	case *kmsg.MetadataResponse:
+		b.WriteString("metadata:")
+		for _, t := range r.Topics {
+			fmt.Fprintf(&b, " %s(%d) internal=%v %s", *t.Topic, len(t.Partitions), t.IsInternal, errName(t.ErrorCode))
+		}
+	default:
+		return describe(resp)
+	}
+	return b.String()
+}
