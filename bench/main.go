@@ -1,12 +1,15 @@
 // Command bench measures the broker against the machine's own limits and
-// against franz-go's kfake, each in separate processes, and writes the
-// result to docs/PERFORMANCE.md. `make bench` runs it.
+// against its peers — franz-go's kfake and NATS JetStream (R1 and R3, with
+// JetStream's default sync and with sync_interval always) — each in
+// separate processes, at every record size, and writes the result to
+// docs/PERFORMANCE.md. `make bench` runs it.
 //
-// One run: measure the disk (dd) and loopback TCP; then, for each
-// repetition and each target, start a fresh broker, produce with
-// `cairn perf produce --json` in one process, consume with
-// `cairn perf consume --json` in another, and stop the broker. Each figure
-// reported is the median over the repetitions.
+// One run: for each repetition, measure the disk (dd) and loopback TCP;
+// then, for each record size and each target, start a fresh broker (or
+// cluster), produce with `cairn perf produce --json` (Kafka targets) or
+// `natsperf produce` (NATS targets) in one process, read everything back
+// in another, and stop the broker. Each figure reported is the median over
+// the repetitions, with the spread.
 package main
 
 import (
@@ -215,7 +218,7 @@ var knownTargets = []target{
 		Name: "nats-r1-sync",
 		Description: "as nats-r1 but with JetStream's `sync_interval: always`: the file store fsyncs every message before it is acknowledged, " +
 			"the setting that matches Cairn's durable mode",
-		Durability: natsAlwaysSync + ": fsync every message before ack",
+		Durability: "fsync every message before ack (" + natsAlwaysSync + ")",
 		Client:     natsClient,
 		arguments:  natsServerArguments(true),
 	},
@@ -224,7 +227,7 @@ var knownTargets = []target{
 		Description: "three nats-servers (bench/natsserver) clustered on loopback (routes on free ports), JetStream on file storage with its default sync, " +
 			"all with a current JetStream meta leader before the publisher starts; one stream per partition, replicas 3 (a message is acknowledged once a " +
 			"majority of the stream's Raft group has it, from the page cache)",
-		Durability:        "majority (2 of 3) in page cache; " + natsDefaultSync,
+		Durability:        "majority (2 of 3) in " + natsDefaultSync,
 		Client:            natsClient,
 		Brokers:           3,
 		ReplicationFactor: 3,
@@ -234,7 +237,7 @@ var knownTargets = []target{
 		Name: "nats-r3-sync",
 		Description: "as nats-r3 but with `sync_interval: always`: in a replicated stream NATS " + natsServerVersion + " fsyncs its Raft log on every append " +
 			"(a majority has the message on disk before it is acknowledged) and relaxes the stream's own file store to fsync when it snapshots (SyncOnFlush)",
-		Durability:        "majority (2 of 3) fsynced: " + natsAlwaysSync + " (Raft log)",
+		Durability:        "majority (2 of 3) fsynced (" + natsAlwaysSync + ", Raft log)",
 		Client:            natsClient,
 		Brokers:           3,
 		ReplicationFactor: 3,
