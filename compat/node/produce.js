@@ -30,9 +30,15 @@ async function main () {
     logCreator: toStderr,
     connectionTimeout: 10000,
     requestTimeout: 20000,
-    retry: { retries: 5 }
+    retry: { retries: Number(process.env.RETRIES || '5') }
   })
-  const producer = kafka.producer({ allowAutoTopicCreation: false })
+  // IDEMPOTENT=1: kafkajs's idempotent producer (it allows one request in
+  // flight); PAUSE_MS: a pause after each send.
+  const idempotent = Boolean(process.env.IDEMPOTENT)
+  const pauseMs = Number(process.env.PAUSE_MS || '0')
+  const producer = kafka.producer(idempotent
+    ? { allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 }
+    : { allowAutoTopicCreation: false })
   await producer.connect()
   const sends = []
   try {
@@ -47,6 +53,7 @@ async function main () {
           headers: Object.fromEntries(r.headers.map(h => [h.key, h.value]))
         }))
       })
+      if (pauseMs > 0) await new Promise(resolve => setTimeout(resolve, pauseMs))
       sends.push({
         first,
         count: chunk.length,

@@ -7,7 +7,8 @@ usage:
 
 Environment: BOOTSTRAP (host:port), TOPIC, TIMEOUT_S (overall deadline), and
 for produce optionally PARTITIONER (a librdkafka partitioner name; the
-default is librdkafka's own, consistent_random).
+default is librdkafka's own, consistent_random), IDEMPOTENT (any value:
+enable.idempotence=true) and PACE_S (seconds to sleep after each record).
 
 produce sends the JSON records on stdin ({"key", "value", "headers": [{"key",
 "value"}]}) in order with acks=all, then prints where each was stored, in
@@ -42,6 +43,9 @@ def produce():
     }
     if os.environ.get("PARTITIONER"):
         conf["partitioner"] = os.environ["PARTITIONER"]
+    if os.environ.get("IDEMPOTENT"):
+        conf["enable.idempotence"] = True
+    pace = float(os.environ.get("PACE_S", "0"))
     producer = Producer(conf)
     acks = [None] * len(records)
     errors = []
@@ -59,6 +63,8 @@ def produce():
         headers = [(h["key"], h["value"].encode()) for h in r["headers"]]
         producer.produce(TOPIC, key=r["key"].encode(), value=r["value"].encode(), headers=headers, on_delivery=on_delivery(i))
         producer.poll(0)
+        if pace:
+            time.sleep(pace)
     left = producer.flush(TIMEOUT_S)
     if left or errors:
         sys.exit("%d records undelivered; errors: %s" % (left, errors[:10]))
