@@ -69,7 +69,13 @@ type metadataState struct {
 	// of them seen committed.
 	proposalSeq, committedSeq uint64
 	answers                   []pendingAnswer
-	nextHeartbeat             time.Time
+	// alters are this node's own partitions' ISR proposals made to its
+	// active controller, by the proposal that carries each: if the
+	// controller is dropped before that commits, the leader must hear
+	// that its proposal was lost (a remote controller's answer says
+	// NOT_CONTROLLER), or it would wait for it forever.
+	alters        []pendingAlter
+	nextHeartbeat time.Time
 	// registeredAt is, per broker, the metadata index at which its current
 	// registration committed: a broker that has applied that far has seen
 	// itself registered, which is what "caught up" means for unfencing.
@@ -81,6 +87,12 @@ type metadataState struct {
 	// reconciled, in the order the changes arrived; applyTime is when.
 	dirty     []partitionKey
 	applyTime time.Time
+}
+
+// pendingAlter is an ISR proposal held by this node's active controller.
+type pendingAlter struct {
+	seq       uint64 // the proposal that carries it
+	partition partitionKey
 }
 
 type partitionKey struct {
@@ -155,7 +167,7 @@ func (n *Node) ApplyMetadata(now time.Time, index uint64, entry []byte) {
 	proposer, seq, records, err := decodeEntry(entry)
 	if err != nil {
 		n.logger.Error("undecodable metadata entry", "index", index, "err", err)
-		n.dropController("undecodable entry")
+		n.dropController(now, "undecodable entry")
 		return
 	}
 	if err := n.meta.image.ApplyBatch(records); err != nil {
@@ -163,12 +175,12 @@ func (n *Node) ApplyMetadata(now time.Time, index uint64, entry []byte) {
 		// equal; the proposer's controller, though, assumed it applied.
 		n.logger.Warn("metadata batch refused", "index", index, "proposer", proposer, "err", err)
 		if proposer == n.config.NodeID {
-			n.dropController("own batch refused")
+			n.dropController(now, "own batch refused")
 		}
 		records = nil
 	}
 	if n.meta.active != nil && (proposer != n.config.NodeID || seq != n.meta.committedSeq+1) {
-		n.dropController("the log holds a batch this controller did not propose next")
+		n.dropController(now, "the log holds a batch this controller did not propose next")
 	}
 	if proposer == n.config.NodeID {
 		n.meta.committedSeq = max(n.meta.committedSeq, seq)
@@ -187,7 +199,7 @@ func (n *Node) SetControllerLeader(now time.Time, leader int32) {
 	changed := leader != n.meta.controllerID
 	n.meta.controllerID = leader
 	if leader != n.config.NodeID {
-		n.dropController("leadership moved")
+		n.dropController(now, "leadership moved")
 	} else if n.meta.active == nil {
 		n.meta.active = controller.New(n.controllerConfig(), n.meta.image)
 		n.meta.committedSeq = n.meta.proposalSeq
@@ -209,8 +221,9 @@ func (n *Node) controllerConfig() controller.Config {
 }
 
 // dropController discards the active controller: its image can no longer be
-// trusted to equal the log. Answers waiting on its proposals fail.
-func (n *Node) dropController(why string) {
+// trusted to equal the log. Answers waiting on its proposals fail, and so do
+// the ISR proposals of this node's own partitions that it held.
+func (n *Node) dropController(now time.Time, why string) {
 	if n.meta.active == nil {
 		return
 	}
@@ -221,10 +234,18 @@ func (n *Node) dropController(why string) {
 		n.respond(a.conn, a.respSeq, a.header, a.resp)
 	}
 	n.meta.answers = n.meta.answers[:0]
+	alters := n.meta.alters
+	n.meta.alters = nil
 	if n.meta.controllerID == n.config.NodeID {
 		// Still the quorum leader: rebuild from the committed image.
 		n.meta.active = controller.New(n.controllerConfig(), n.meta.image)
 		n.meta.committedSeq = n.meta.proposalSeq
+	}
+	for _, a := range alters {
+		if p := n.partition(a.partition.topic, a.partition.partition); p != nil {
+			p.core.ProposalFailed(now)
+			n.afterCore(now, p)
+		}
 	}
 }
 
@@ -250,7 +271,7 @@ func (n *Node) commitController(now time.Time) uint64 {
 	index, err := n.meta.local.append(entry)
 	if err != nil {
 		n.logger.Error("metadata log append failed", "err", err)
-		n.dropController("metadata append failed")
+		n.dropController(now, "metadata append failed")
 		return seq
 	}
 	n.ApplyMetadata(now, index, entry)
@@ -260,7 +281,7 @@ func (n *Node) commitController(now time.Time) uint64 {
 // ProposalFailed tells the node that a proposal it made did not commit (the
 // quorum leader changed, or the proposal timed out). The controller's image
 // may be ahead of the log, so it is rebuilt.
-func (n *Node) ProposalFailed(now time.Time) { n.dropController("proposal failed") }
+func (n *Node) ProposalFailed(now time.Time) { n.dropController(now, "proposal failed") }
 
 // answerAfter holds resp until proposal seq commits; seq 0 answers now.
 func (n *Node) answerAfter(seq uint64, id ConnID, respSeq uint64, h requestHeader, resp kmsg.Response) {
@@ -281,6 +302,7 @@ func (n *Node) releaseAnswers() {
 		}
 	}
 	n.meta.answers = kept
+	n.meta.alters = slices.DeleteFunc(n.meta.alters, func(a pendingAlter) bool { return a.seq <= n.meta.committedSeq })
 }
 
 // setTopLevelError marks every entry of a held response with code.

@@ -34,6 +34,10 @@ type harness struct {
 	requests  map[int32]kmsg.Request
 	nextCorr  int32
 	formatter *kmsg.RequestFormatter
+	// peerSends and proposals are what a clustered node sent to other
+	// brokers and to the metadata log, kept until the test takes them.
+	peerSends []PeerMessage
+	proposals [][]byte
 }
 
 func newHarness(t testing.TB) *harness {
@@ -100,6 +104,12 @@ func (h *harness) drain() {
 		h.closed[id] = true
 	}
 	h.syncs = append(h.syncs, rd.Syncs...)
+	for _, m := range rd.PeerSends {
+		h.peerSends = append(h.peerSends, PeerMessage{To: m.To, Frame: append([]byte(nil), m.Frame...)})
+	}
+	for _, entry := range rd.Proposals {
+		h.proposals = append(h.proposals, append([]byte(nil), entry...))
+	}
 	h.node.Advance()
 }
 

@@ -426,7 +426,17 @@ func (n *Node) proposeISR(now time.Time, p *partition, proposal *core.ISRProposa
 			p.core.ProposalFailed(now)
 			return
 		}
-		n.commitController(now)
+		// Success arrives through the metadata log once the proposal
+		// commits; until then the controller may be dropped, and the
+		// proposal with it (dropController fails it).
+		n.meta.alters = append(n.meta.alters, pendingAlter{seq: n.meta.proposalSeq + 1, partition: partitionKey{p.topic.name, p.index}})
+		if n.commitController(now) == 0 {
+			// Nothing to commit: the controller's ISR already is the one
+			// asked for, and no change will come back to clear the
+			// proposal.
+			n.meta.alters = n.meta.alters[:len(n.meta.alters)-1]
+			p.core.ProposalFailed(now)
+		}
 		return
 	}
 	controllerID := n.meta.controllerID

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -29,9 +30,10 @@ type broker struct {
 	paused      bool
 	held        []heldInput // inputs that arrived while paused, in order
 	open        map[netsim.ConnID]bool
-	// peers are this broker's connections to other brokers, by broker
-	// index; dialed maps their connection ids back.
-	peers       map[int]*peerLink
+	// peers are this broker's sessions with other brokers, by broker
+	// index; dialed maps their connection ids back to the broker index, or
+	// to -1 once their session failed.
+	peers       map[int]*peerSession
 	dialed      map[netsim.ConnID]int
 	tickAt      time.Duration
 	tickPending bool
@@ -58,12 +60,39 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// peerLink is a broker's outbound connection to another broker: frames
-// queue while it dials.
-type peerLink struct {
+// peerSession is a broker's connections to another broker between two
+// PeerDowns, shaped as replica.Server's (replica/server_peers.go): a control
+// connection for every request but Fetch, and fetch connections that each
+// carry one follower fetch at a time. A leader answers a connection's
+// requests in order and parks a follower's fetch until it has data or its
+// wait ends, so on one shared connection a parked fetch for idle partitions
+// would hold back the answer to a fetch for busy ones — and heartbeats and
+// ISR changes with it.
+type peerSession struct {
+	control *peerConn
+	fetches []*peerConn
+}
+
+// peerConn is one connection of a session: frames queue while it dials.
+type peerConn struct {
 	conn   netsim.ConnID
 	up     bool
 	queued [][]byte
+	// pending counts requests sent or queued and not yet answered.
+	pending int
+}
+
+// peerFetchConnectionsMax bounds the fetch connections to one peer, as
+// replica.Server does; past it, fetches share the least busy one.
+const peerFetchConnectionsMax = 8
+
+// conns lists the session's connections.
+func (s *peerSession) conns() []*peerConn {
+	var out []*peerConn
+	if s.control != nil {
+		out = append(out, s.control)
+	}
+	return append(out, s.fetches...)
 }
 
 // faultRate strikes with the probability of the disk fault now in force.
@@ -91,7 +120,7 @@ func newBroker(w *World, index int) *broker {
 		mem:    diskfault.NewMem(),
 		rng:    newStream(w.options.Seed, streamBroker+uint64(index)),
 		open:   map[netsim.ConnID]bool{},
-		peers:  map[int]*peerLink{},
+		peers:  map[int]*peerSession{},
 		dialed: map[netsim.ConnID]int{},
 	}
 	b.config = replica.DefaultConfig()
@@ -170,43 +199,91 @@ func (b *broker) deliver(w *World, ev netsim.Event) {
 }
 
 // onPeerEvent handles an event on a connection this broker dialed to
-// another broker: responses go to the node; a broken link tells the node
-// its requests there are lost.
+// another broker: responses go to the node; a broken connection fails its
+// whole session, and the node hears once that its requests there are lost.
 func (b *broker) onPeerEvent(w *World, peer int, ev netsim.Event) {
-	link := b.peers[peer]
+	session := b.peers[peer]
+	if peer < 0 || session == nil {
+		return // a connection of a session that already failed
+	}
+	var c *peerConn
+	for _, s := range session.conns() {
+		if s.conn == ev.Conn {
+			c = s
+		}
+	}
 	switch ev.Kind {
 	case netsim.EventConnected:
-		link.up = true
-		for _, frame := range link.queued {
-			w.net.Send(w.now, link.conn, b.id, frame)
+		c.up = true
+		for _, frame := range c.queued {
+			w.net.Send(w.now, c.conn, b.id, frame)
 		}
-		link.queued = nil
+		c.queued = nil
 	case netsim.EventDeliver:
+		c.pending--
 		b.node.PeerResponse(w.wallTime(), int32(peer), ev.Payload)
 	case netsim.EventDialFailed, netsim.EventClosed, netsim.EventReset:
-		delete(b.dialed, ev.Conn)
+		for _, other := range session.conns() {
+			b.dialed[other.conn] = -1
+			if other != c {
+				w.net.Close(w.now, other.conn, b.id)
+			}
+		}
 		delete(b.peers, peer)
 		b.node.PeerDown(w.wallTime(), int32(peer))
 	}
 }
 
-// sendPeer sends a request frame (size prefix included) to another broker,
-// dialing first if needed.
+// sendPeer sends a request frame (size prefix included) to another broker
+// on the connection replica.Server would pick, dialing first if needed.
 func (b *broker) sendPeer(w *World, peer int, frame []byte) {
 	if peer < 0 || peer >= len(w.brokers) || peer == b.index {
 		return
 	}
-	link := b.peers[peer]
-	if link == nil {
-		link = &peerLink{conn: w.net.Dial(w.now, b.id, w.brokers[peer].id)}
-		b.peers[peer] = link
-		b.dialed[link.conn] = peer
+	session := b.peers[peer]
+	if session == nil {
+		session = &peerSession{}
+		b.peers[peer] = session
 	}
-	if !link.up {
-		link.queued = append(link.queued, frame[4:])
+	c := b.peerConnFor(w, peer, session, len(frame) >= 6 && binary.BigEndian.Uint16(frame[4:]) == apiKeyFetch)
+	c.pending++
+	if !c.up {
+		c.queued = append(c.queued, frame[4:])
 		return
 	}
-	w.net.Send(w.now, link.conn, b.id, frame[4:])
+	w.net.Send(w.now, c.conn, b.id, frame[4:])
+}
+
+// apiKeyFetch is the Fetch request's API key.
+const apiKeyFetch = 1
+
+// peerConnFor picks the connection for a request, as replica.Server's
+// connectionFor does: the control connection, or for a fetch an idle fetch
+// connection, a new one, or, at the limit, the least busy.
+func (b *broker) peerConnFor(w *World, peer int, s *peerSession, fetch bool) *peerConn {
+	dial := func() *peerConn {
+		c := &peerConn{conn: w.net.Dial(w.now, b.id, w.brokers[peer].id)}
+		b.dialed[c.conn] = peer
+		return c
+	}
+	if !fetch {
+		if s.control == nil {
+			s.control = dial()
+		}
+		return s.control
+	}
+	var best *peerConn
+	for _, c := range s.fetches {
+		if best == nil || c.pending < best.pending {
+			best = c
+		}
+	}
+	if best != nil && (best.pending == 0 || len(s.fetches) >= peerFetchConnectionsMax) {
+		return best
+	}
+	c := dial()
+	s.fetches = append(s.fetches, c)
+	return c
 }
 
 // flush executes the node's Ready.
