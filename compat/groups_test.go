@@ -16,10 +16,11 @@ const (
 	groupPartitions = 6
 )
 
-// produceN writes n records to topic with franz-go and waits for all.
+// produceN writes n records to topic with franz-go and waits for all,
+// uncompressed: kafka-python and kafkajs lack snappy.
 func produceN(t *testing.T, addr, topic string, n int, prefix string) {
 	t.Helper()
-	cl := newKgo(t, addr, kgo.DefaultProduceTopic(topic))
+	cl := newKgo(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	records := make([]*kgo.Record, n)
