@@ -77,7 +77,11 @@ func (n *Node) handleInitProducerID(now time.Time, req *kmsg.InitProducerIDReque
 		return resp
 	}
 	if n.pids.next >= n.pids.end {
+		// A standalone broker's own controller commits at once; a
+		// clustered broker waits for its controller's answer.
 		n.requestProducerIDs(now)
+	}
+	if n.pids.next >= n.pids.end {
 		// Kafka's answer while a broker waits for its next block; clients
 		// retry it.
 		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code

@@ -17,7 +17,8 @@ import (
 // the expected output with `go test ./replica -run TestScenarios -rewrite`.
 //
 //	create-topic name=T [partitions=N] [config=k=v,...]
-//	produce [conn=C] topic=T [partition=P] [acks=A] values=a,b,c
+//	produce [conn=C] topic=T [partition=P] [acks=A] [producer-id=I epoch=E seq=S] values=a,b,c
+//	init-producer-id      an idempotent producer's id and epoch
 //	fetch [conn=C] topic=T [partition=P] offset=O [wait-ms=W] [min-bytes=B]
 //	list-offsets topic=T [partition=P] ts=TS
 //	metadata [topics=a,b]
@@ -64,7 +65,15 @@ func runScenarioCommand(t *testing.T, h *harness, d *datadriven.TestData) string
 		return describe(h.createTopic(arg("name", ""), int32(integer("partitions", 1)), configs)) + "\n"
 	case "produce":
 		values := strings.Split(arg("values", ""), ",")
-		h.send(conn, produceRequest(arg("topic", ""), int32(integer("partition", 0)), int16(integer("acks", -1)), values))
+		req := produceRequest(arg("topic", ""), int32(integer("partition", 0)), int16(integer("acks", -1)), values)
+		if id := integer("producer-id", -1); id >= 0 {
+			idempotent := idempotentProduce(arg("topic", ""), id, int16(integer("epoch", 0)), int32(integer("seq", 0)), values...)
+			req.Topics[0].Partitions[0].Records = idempotent.Topics[0].Partitions[0].Records
+		}
+		h.send(conn, req)
+	case "init-producer-id":
+		r := h.request(kmsg.NewPtrInitProducerIDRequest()).(*kmsg.InitProducerIDResponse)
+		return fmt.Sprintf("init-producer-id: id=%d epoch=%d %s\n", r.ProducerID, r.ProducerEpoch, errName(r.ErrorCode))
 	case "fetch":
 		h.send(conn, fetchRequest(arg("topic", ""), int32(integer("partition", 0)), integer("offset", 0),
 			time.Duration(integer("wait-ms", 0))*time.Millisecond, int32(integer("min-bytes", 1))))
