@@ -341,5 +341,14 @@ func (n *Node) partitionKnown(topic string, partition int32) bool {
 	return n.imagePartitionExists(topic, partition)
 }
 
+// groupCount is how many groups the loaded coordinators hold.
+func (n *Node) groupCount() int {
+	count := 0
+	for _, hc := range n.groups.coordinators {
+		count += len(hc.core.Groups())
+	}
+	return count
+}
+
 // isInternalTopic reports topics Metadata marks internal.
 func isInternalTopic(name string) bool { return name == offsetsTopic }

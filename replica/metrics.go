@@ -112,7 +112,7 @@ var (
 	descBrokers = prometheus.NewDesc("cairn_brokers",
 		"Registered brokers in this broker's metadata image, by state.", []string{"state"}, nil)
 	descGroups = prometheus.NewDesc("cairn_consumer_groups",
-		"Consumer groups this broker coordinates. Always 0: Cairn does not serve consumer groups yet.", nil, nil)
+		"Consumer groups this broker coordinates (of the __consumer_offsets partitions it leads and has loaded).", nil, nil)
 )
 
 // NewMetrics returns a registry with the broker's metrics and the Go
@@ -199,19 +199,21 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	collectAPI(ch, "Unknown", &m.unknownAPI)
 	ch <- prometheus.MustNewConstMetric(descReceivedBytes, prometheus.CounterValue, float64(m.receivedBytes.Load()))
 	ch <- prometheus.MustNewConstMetric(descSentBytes, prometheus.CounterValue, float64(m.sentBytes.Load()))
-	ch <- prometheus.MustNewConstMetric(descGroups, prometheus.GaugeValue, 0)
+	groups := 0
 	if s := m.server.Load(); s != nil {
 		s.mu.Lock()
 		closed := s.closed // a closing node's logs may already be closed
 		var state nodeState
 		if !closed {
 			state = readNodeState(s.node)
+			groups = s.node.groupCount()
 		}
 		s.mu.Unlock()
 		if !closed {
 			state.collect(ch)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(descGroups, prometheus.GaugeValue, float64(groups))
 }
 
 func collectAPI(ch chan<- prometheus.Metric, name string, a *apiMetrics) {

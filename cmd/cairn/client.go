@@ -206,7 +206,7 @@ func unsupported(err error) bool {
 // means for a group command.
 func explainGroups(err error) error {
 	if unsupported(err) {
-		return fmt.Errorf("the cluster does not serve consumer groups (Cairn does not implement them yet): consume without --group (cairn consume TOPIC --offset start), or use a Kafka cluster that has groups [the client said: %v]", err)
+		return fmt.Errorf("the cluster does not serve consumer groups: consume without --group (cairn consume TOPIC --offset start), or use a cluster that serves them [the client said: %v]", err)
 	}
 	return err
 }

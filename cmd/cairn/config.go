@@ -78,6 +78,8 @@ func serveSettings() []setting {
 		{"durability", kindString, d.Durability.String(), "when a record counts toward an ack: durable (fsynced) or replication (Kafka's page-cache mode)"},
 		{"auto-create-topics", kindBool, strconv.FormatBool(d.AutoCreateTopics), "create unknown topics when a client asks for their metadata"},
 		{"default-partitions", kindInt, strconv.Itoa(int(d.DefaultPartitions)), "partitions of an auto-created topic"},
+		{"offsets-topic-partitions", kindInt, "50", "partitions of __consumer_offsets when it is created (Kafka's offsets.topic.num.partitions); a group's coordinator is the leader of one of them"},
+		{"group-initial-rebalance-delay", kindDuration, d.GroupInitialRebalanceDelay.String(), "how long the first rebalance of an empty consumer group waits for more members (Kafka's group.initial.rebalance.delay.ms)"},
 		{"segment-bytes", kindInt, strconv.FormatInt(d.Log.SegmentBytesMax, 10), "roll a segment file at this size"},
 		{"metrics-addr", kindString, metricsAddressAuto, "address of the Prometheus /metrics endpoint; auto: the --listen host on port 9644 + --node-id; empty: no endpoint"},
 		{"log-format", kindString, "text", "log format on stderr: text or json"},

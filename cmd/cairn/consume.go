@@ -34,9 +34,8 @@ applies only to partitions without one; read records are committed.
 %K key length, %S value length, %% a percent sign, \n newline, \t tab.
 --format json prints each record as one JSON object.
 
-Groups: Cairn does not implement consumer groups yet, so --group fails
-against it with a message saying so; it works against any Kafka cluster
-that has them.
+Groups: --group joins a consumer group (Cairn and any Kafka cluster serve
+them); a broker without groups is named as such.
 
 examples:
   cairn consume demo --offset start --exit-at-end

@@ -17,9 +17,8 @@ const groupUsage = `usage: cairn group <command> [flags]
 Lists, describes (members, assignments, committed offsets and lag), resets
 and deletes consumer groups on any Kafka-compatible cluster.
 
-Cairn itself does not implement consumer groups yet: against a Cairn broker
-these commands stop with a message saying so. They work against any Kafka
-cluster that has groups.
+Cairn serves consumer groups (the classic protocol) with their offsets in
+__consumer_offsets; these commands work the same against any Kafka cluster.
 `
 
 func groupCommands() []subcommand {

@@ -108,6 +108,15 @@ func runServe(args []string) error {
 	if segmentBytes < 1024 {
 		return fmt.Errorf("%s %d: must be at least 1024 bytes", label("segment-bytes"), segmentBytes)
 	}
+	offsetsPartitions, rebalanceDelay := get("offsets-topic-partitions").(int64), get("group-initial-rebalance-delay").(time.Duration)
+	if offsetsPartitions < 1 || offsetsPartitions > 10000 {
+		return fmt.Errorf("%s %d: must be between 1 and 10000", label("offsets-topic-partitions"), offsetsPartitions)
+	}
+	if rebalanceDelay < 0 {
+		return fmt.Errorf("%s %v: must not be negative", label("group-initial-rebalance-delay"), rebalanceDelay)
+	}
+	config.OffsetsTopicPartitions = int32(offsetsPartitions)
+	config.GroupInitialRebalanceDelay = rebalanceDelay
 	config.AutoCreateTopics = autoCreate
 	config.DefaultPartitions = int32(partitions)
 	config.Log.SegmentBytesMax = segmentBytes
