@@ -125,6 +125,15 @@ func (n *Network) crashEnd(now time.Duration, c *connection, i int) {
 	n.finishIfDone(c)
 }
 
+// Calm stops random loss and random resets for every message sent from
+// now on; delays, bandwidth and the rest stay. A simulation's liveness
+// phase calls it: whether a healed cluster finishes is asked of a network
+// that no longer loses one message in a few to a retransmission timeout.
+func (n *Network) Calm() {
+	n.options.LossProbability = Ratio{}
+	n.options.ResetProbability = Ratio{}
+}
+
 // SetPathOptions overrides the behaviour of the direction from → to for
 // messages and dials from now on. It panics if options fail Validate.
 func (n *Network) SetPathOptions(from, to NodeID, options PathOptions) {

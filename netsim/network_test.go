@@ -388,6 +388,21 @@ func TestLossIsLatencyNotLoss(t *testing.T) {
 	}
 }
 
+func TestCalmStopsLossAndResets(t *testing.T) {
+	options := fixedOptions()
+	options.LossProbability = Ratio{1, 1}
+	options.ResetProbability = Ratio{1, 2}
+	d := newDriver(t, options)
+	d.network.Calm()
+	conn := d.connect(1, 2)
+	d.network.Send(d.now, conn, 1, []byte("on time"))
+	at := d.now + oneWay
+	expect(t, d.runUntil(d.now+time.Minute), deliver(at, conn, 2, 1, "on time"))
+	if s := d.network.Stats(); s.Retransmissions != 0 || s.Resets != 0 {
+		t.Fatalf("stats %+v after Calm", s)
+	}
+}
+
 func TestMisuseIsCaught(t *testing.T) {
 	d := newDriver(t, fixedOptions())
 	conn := d.network.Dial(d.now, 1, 2)

@@ -499,6 +499,10 @@ func (w *World) startLiveness() {
 	w.tracef("LIVENESS: faults stop")
 	w.liveness = true
 	w.net.Heal(w.now)
+	// Steady loss is a fault too: at one message in ten, retransmission
+	// timeouts of a second and more keep followers out of ISRs sized at
+	// min.insync.replicas, and the run would measure the weather.
+	w.net.Calm()
 	if m := w.metadata; m != nil && (m.leader < 0 || w.brokers[m.leader].node == nil) {
 		w.scheduleMetadataElection()
 	}
