@@ -190,6 +190,7 @@ func (b *broker) deliver(w *World, ev netsim.Event) {
 		b.open[ev.Conn] = true
 	case netsim.EventDeliver:
 		w.tracef("b%d recv conn=%d %s", b.index, ev.Conn, describeRequest(ev.Payload))
+		w.noteFetch(b, ev.Conn, ev.Payload)
 		b.node.HandleFrame(w.wallTime(), conn, ev.Payload)
 	case netsim.EventClosed, netsim.EventReset:
 		delete(b.open, ev.Conn)
@@ -294,6 +295,7 @@ func (b *broker) flush(w *World) {
 		if !b.open[conn] {
 			continue // the client is gone; so is the response
 		}
+		w.checkFetchAnswer(b, conn, out.Frame[4:])
 		w.net.Send(w.now, conn, b.id, out.Frame[4:])
 	}
 	for _, id := range rd.Close {

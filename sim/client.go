@@ -66,7 +66,11 @@ type client struct {
 	// leaders maps each partition to its leader's broker index (-1: not
 	// known); stale asks for a Metadata refresh before the next request.
 	leaders map[linearizability.TopicPartition]int
-	stale   bool
+	// leaderEpochs holds the leader epoch Metadata named with each leader;
+	// fetches carry it (KIP-320), so a broker that has since moved to a
+	// newer epoch fences them.
+	leaderEpochs map[linearizability.TopicPartition]int32
+	stale        bool
 	// metadataBroker rotates the broker asked for Metadata.
 	metadataBroker int
 	// producer
@@ -141,6 +145,7 @@ func (c *client) name() string { return fmt.Sprintf("c%d", c.index) }
 func newClient(w *World, index int) *client {
 	c := &client{index: index, id: netsim.NodeID(clientNodeBase + index), stale: true,
 		links: make([]clientLink, len(w.brokers)), leaders: map[linearizability.TopicPartition]int{},
+		leaderEpochs:   map[linearizability.TopicPartition]int32{},
 		metadataBroker: index % len(w.brokers)}
 	for i := range c.links {
 		c.links[i].conn = -1
@@ -285,11 +290,12 @@ func (c *client) onMetadata(w *World, r *kmsg.MetadataResponse) {
 			continue
 		}
 		for _, p := range t.Partitions {
-			leader := -1
+			leader, epoch := -1, int32(-1)
 			if p.ErrorCode == 0 && p.Leader >= 0 && int(p.Leader) < len(w.brokers) {
-				leader = int(p.Leader)
+				leader, epoch = int(p.Leader), p.LeaderEpoch
 			}
-			c.leaders[linearizability.TopicPartition{Topic: *t.Topic, Partition: p.Partition}] = leader
+			tp := linearizability.TopicPartition{Topic: *t.Topic, Partition: p.Partition}
+			c.leaders[tp], c.leaderEpochs[tp] = leader, epoch
 		}
 	}
 	c.stale = false
@@ -565,6 +571,9 @@ func (c *client) fetchRequest(broker int) *kmsg.FetchRequest {
 		rp.FetchOffset = p.offset
 		rp.PartitionMaxBytes = 64 << 10
 		rp.CurrentLeaderEpoch = -1
+		if epoch, ok := c.leaderEpochs[linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}]; ok {
+			rp.CurrentLeaderEpoch = epoch
+		}
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 	}

@@ -80,8 +80,11 @@ type World struct {
 	// gave it: the controller has taken the broker out of every ISR, and a
 	// leader's view of an older epoch may still count it (see
 	// specs.CheckReplicas).
-	lostDisk   map[int]controller.DirectoryID
-	lostDataAt map[statusKey]int32
+	lostDisk map[int]controller.DirectoryID
+	// namedEpochs holds the leader epochs of fetches being answered
+	// (fence.go).
+	namedEpochs map[fetchKey]namedEpochs
+	lostDataAt  map[statusKey]int32
 	// committedEnd is, per partition, one past the highest offset any
 	// producer saw acknowledged with acks=all: the records every in-sync
 	// replica must hold.
@@ -114,6 +117,7 @@ func newWorld(options Options, trace io.Writer) *World {
 		lastStatus:      map[statusKey]core.PartitionStatus{},
 		image:           controller.NewImage(),
 		lostDisk:        map[int]controller.DirectoryID{},
+		namedEpochs:     map[fetchKey]namedEpochs{},
 		lostDataAt:      map[statusKey]int32{},
 		traceHash:       fnv.New64a(),
 		traceOut:        trace,

@@ -1,0 +1,149 @@
+package sim
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/linearizability"
+	"cairn/netsim"
+)
+
+// The fence check (KIP-320). A fetch may name the leader epoch its sender
+// believes current; a broker must then serve records only if that is its own
+// epoch for the partition when it answers, and otherwise answer
+// FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH. In this design a stale fetch
+// rarely finds anything wrong to serve, so no end-of-run check would notice
+// the rule broken: the world checks the rule itself, on every fetch a broker
+// answers.
+
+// fetchKey names one request a broker is answering.
+type fetchKey struct {
+	broker int
+	conn   netsim.ConnID
+	corr   int32
+}
+
+// namedEpochs is what a fetch request named: its version, and per partition
+// the leader epoch it gave (partitions that gave none are left out).
+type namedEpochs struct {
+	version int16
+	epochs  map[linearizability.TopicPartition]int32
+}
+
+// noteFetch remembers the epochs a fetch request names, if any.
+func (w *World) noteFetch(b *broker, conn netsim.ConnID, frame []byte) {
+	req := kmsg.NewPtrFetchRequest()
+	body, corr, ok := requestBody(frame, req)
+	if !ok || req.ReadFrom(body) != nil {
+		return // the broker refuses it; nothing can be served
+	}
+	named := namedEpochs{version: req.GetVersion()}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			if p.CurrentLeaderEpoch >= 0 {
+				if named.epochs == nil {
+					named.epochs = map[linearizability.TopicPartition]int32{}
+				}
+				named.epochs[linearizability.TopicPartition{Topic: t.Topic, Partition: p.Partition}] = p.CurrentLeaderEpoch
+			}
+		}
+	}
+	if named.epochs != nil {
+		w.namedEpochs[fetchKey{b.index, conn, corr}] = named
+	}
+}
+
+// checkFetchAnswer checks a broker's answer to a fetch that named epochs:
+// records are served only in the epoch named.
+func (w *World) checkFetchAnswer(b *broker, conn netsim.ConnID, frame []byte) {
+	if len(frame) < 4 || len(w.namedEpochs) == 0 {
+		return
+	}
+	key := fetchKey{b.index, conn, int32(binary.BigEndian.Uint32(frame))}
+	named, ok := w.namedEpochs[key]
+	if !ok {
+		return
+	}
+	delete(w.namedEpochs, key)
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(named.version)
+	body := frame[4:]
+	if resp.IsFlexible() {
+		var ok bool
+		if body, ok = skipTags(body); !ok {
+			return
+		}
+	}
+	if resp.ReadFrom(body) != nil {
+		w.violation("protocol", fmt.Sprintf("b%d: undecodable fetch response", b.index))
+		return
+	}
+	var current map[linearizability.TopicPartition]int32
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			tp := linearizability.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+			epoch, named := named.epochs[tp]
+			if !named || p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+				continue
+			}
+			if current == nil {
+				current = map[linearizability.TopicPartition]int32{}
+				for _, info := range b.node.Partitions() {
+					tp := linearizability.TopicPartition{Topic: info.Topic, Partition: info.Partition}
+					current[tp] = info.LeaderEpoch
+				}
+			}
+			if current[tp] != epoch {
+				w.violation("fence", fmt.Sprintf("b%d served %s records to a fetch naming leader epoch %d in its epoch %d",
+					b.index, tp, epoch, current[tp]))
+			}
+		}
+	}
+}
+
+// requestBody returns a request frame's body past its header (the
+// flexible header's tagged fields included) and its correlation id, when
+// the frame is a request of req's key.
+func requestBody(frame []byte, req kmsg.Request) (body []byte, corr int32, ok bool) {
+	if len(frame) < 10 || int16(binary.BigEndian.Uint16(frame)) != req.Key() {
+		return nil, 0, false
+	}
+	req.SetVersion(int16(binary.BigEndian.Uint16(frame[2:])))
+	corr = int32(binary.BigEndian.Uint32(frame[4:]))
+	rest := frame[10:]
+	if n := int16(binary.BigEndian.Uint16(frame[8:])); n > 0 {
+		if int(n) > len(rest) {
+			return nil, 0, false
+		}
+		rest = rest[n:]
+	}
+	if req.IsFlexible() {
+		if rest, ok = skipTags(rest); !ok {
+			return nil, 0, false
+		}
+	}
+	return rest, corr, true
+}
+
+// skipTags skips a header's tagged fields.
+func skipTags(b []byte) ([]byte, bool) {
+	count, n := binary.Uvarint(b)
+	if n <= 0 {
+		return nil, false
+	}
+	b = b[n:]
+	for i := uint64(0); i < count; i++ {
+		if _, n = binary.Uvarint(b); n <= 0 {
+			return nil, false
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return nil, false
+		}
+		b = b[n+int(size):]
+	}
+	return b, true
+}
