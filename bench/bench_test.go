@@ -389,7 +389,7 @@ func TestNatsArguments(t *testing.T) {
 	}
 	s := settings{Records: []int64{7}, RecordSizes: []int{100}, Partitions: 4, ProduceDuration: time.Second, NatsPendingMax: 4000}
 	client, produce, consume := perfArguments(s, programs, r3, 100, "a:1,b:2")
-	if client != "np" || strings.Join(produce, " ") != "produce --servers nats://a:1,nats://b:2 --streams 4 --replicas 3 --records 7 --record-size 100 --pending-max 4000 --duration 1s" ||
+	if client != "np" || strings.Join(produce, " ") != "produce --servers nats://a:1,nats://b:2 --streams 4 --replicas 3 --records 7 --record-size 100 --pending-max 4000 --connections 4 --duration 1s" ||
 		strings.Join(consume, " ") != "consume --servers nats://a:1,nats://b:2 --streams 4" {
 		t.Fatalf("natsperf: %s %v %v", client, produce, consume)
 	}

@@ -46,9 +46,13 @@ type settings struct {
 	ProduceDuration  time.Duration
 	Targets          []string
 	LoopbackDuration time.Duration
-	// NatsPendingMax bounds a NATS publisher's unacknowledged messages.
+	// NatsPendingMax bounds the unacknowledged messages of each of a NATS
+	// publisher's connections.
 	NatsPendingMax int
-	CommandLine    string
+	// NatsConnections is how many connections the NATS publisher uses
+	// (each publishes to its share of the streams); 0 is one per stream.
+	NatsConnections int
+	CommandLine     string
 }
 
 // recordsAt returns how many records one produce run of recordBytes sends.
@@ -59,6 +63,14 @@ func (s settings) recordsAt(recordBytes int) int64 {
 		}
 	}
 	return 0
+}
+
+// natsConnections returns how many connections the NATS publisher uses.
+func (s settings) natsConnections() int {
+	if s.NatsConnections == 0 {
+		return s.Partitions
+	}
+	return s.NatsConnections
 }
 
 // clientKind is the protocol a target speaks, and so the client that
@@ -270,7 +282,8 @@ func parseSettings() (settings, error) {
 	var recordSizes, records string
 	flag.StringVar(&recordSizes, "record-sizes", "100,1024", "comma-separated bytes per record value; every size is measured against every target")
 	flag.StringVar(&records, "records", "1000000,500000", "comma-separated records per produce run, one per record size (every target gets the same)")
-	flag.IntVar(&s.NatsPendingMax, "nats-pending-max", natsPendingMaxDefault, "most unacknowledged messages of the NATS publisher")
+	flag.IntVar(&s.NatsPendingMax, "nats-pending-max", natsPendingMaxDefault, "most unacknowledged messages on each connection of the NATS publisher")
+	flag.IntVar(&s.NatsConnections, "nats-connections", 0, "connections of the NATS publisher, each to its share of the streams; 0 is one per stream (partition)")
 	flag.IntVar(&s.Partitions, "partitions", 4, "partitions of the benchmark topic")
 	flag.IntVar(&s.Repeats, "repeats", 3, "repetitions of every measurement; the report gives medians")
 	flag.DurationVar(&s.ProduceDuration, "produce-duration", 10*time.Second, "cap on one produce run; fewer records are sent if it is reached")
@@ -296,6 +309,9 @@ func parseSettings() (settings, error) {
 	}
 	if s.Partitions <= 0 || s.Repeats <= 0 || s.ProduceDuration <= 0 || s.LoopbackDuration <= 0 || s.NatsPendingMax <= 0 {
 		return s, errors.New("-partitions, -repeats, -produce-duration, -loopback-duration and -nats-pending-max must be positive")
+	}
+	if s.NatsConnections < 0 || s.NatsConnections > s.Partitions {
+		return s, errors.New("-nats-connections must be between 0 and -partitions")
 	}
 	for _, name := range strings.Split(targets, ",") {
 		name = strings.TrimSpace(name)
@@ -496,6 +512,7 @@ func perfArguments(s settings, programs tools, t target, recordBytes int, addres
 		urls := strings.Join(servers, ",")
 		produce = []string{"produce", "--servers", urls, "--streams", strconv.Itoa(s.Partitions), "--replicas", strconv.Itoa(t.replicationFactor()),
 			"--records", records, "--record-size", strconv.Itoa(recordBytes), "--pending-max", strconv.Itoa(s.NatsPendingMax),
+			"--connections", strconv.Itoa(s.natsConnections()),
 			"--duration", s.ProduceDuration.String()}
 		consume = []string{"consume", "--servers", urls, "--streams", strconv.Itoa(s.Partitions)}
 		return programs.NatsPerf, produce, consume

@@ -118,8 +118,12 @@ type ProduceOptions struct {
 	// Records and RecordBytes: how many messages of how many bytes.
 	Records     int64
 	RecordBytes int
-	// PendingMax bounds the messages published but not yet acknowledged.
+	// PendingMax bounds the messages published on one connection but not
+	// yet acknowledged.
 	PendingMax int
+	// Connections is how many connections publish at once, each to its
+	// share of the streams; 0 means 1.
+	Connections int
 	// Duration caps the run; fewer records are sent if it is reached.
 	Duration time.Duration
 }
@@ -131,6 +135,8 @@ func (o ProduceOptions) Validate() error {
 		return errors.New("natsbench: no servers")
 	case o.Streams <= 0 || o.Replicas <= 0 || o.Records <= 0 || o.RecordBytes <= 0 || o.PendingMax <= 0 || o.Duration <= 0:
 		return errors.New("natsbench: streams, replicas, records, record bytes, pending max and duration must be positive")
+	case o.Connections < 0 || o.Connections > o.Streams:
+		return errors.New("natsbench: connections must be at most the streams")
 	}
 	return nil
 }
@@ -217,57 +223,53 @@ func (p *publisher) onError(_ jetstream.JetStream, m *nats.Msg, err error) {
 	p.maybeDone()
 }
 
-// Produce creates o.Streams streams and publishes o.Records messages of
-// o.RecordBytes bytes round robin over them, each asynchronously, with at
-// most o.PendingMax unacknowledged at once. A message's latency runs from
-// just before the publisher waits for a free slot (the moment it is handed
-// to the client, as in `cairn perf produce`) to its acknowledgment.
-func Produce(ctx context.Context, o ProduceOptions) (perf.Result, error) {
-	if err := o.Validate(); err != nil {
-		return perf.Result{}, err
-	}
+// newPublisher prepares a publisher of payload with at most pendingMax
+// messages in flight.
+func newPublisher(pendingMax int, payload []byte) *publisher {
 	p := &publisher{
-		slots:         make([]slot, o.PendingMax),
-		slotOfMessage: make(map[*nats.Msg]int, o.PendingMax),
-		free:          make(chan int, o.PendingMax),
+		slots:         make([]slot, pendingMax),
+		slotOfMessage: make(map[*nats.Msg]int, pendingMax),
+		free:          make(chan int, pendingMax),
 		latency:       perf.NewHistogram(),
 		done:          make(chan struct{}),
 	}
-	payload := make([]byte, o.RecordBytes)
-	rand.Read(payload)
 	for i := range p.slots {
 		p.slots[i].message.Data = payload
 		p.slotOfMessage[&p.slots[i].message] = i
 		p.free <- i
 	}
-	connection, err := nats.Connect(strings.Join(o.Servers, ","), nats.Name("cairn-bench"))
+	return p
+}
+
+// connect opens the publisher's own connection and JetStream context.
+func (p *publisher) connect(servers []string, pendingMax int) (*nats.Conn, jetstream.JetStream, error) {
+	connection, err := nats.Connect(strings.Join(servers, ","), nats.Name("cairn-bench"))
 	if err != nil {
-		return perf.Result{}, fmt.Errorf("natsbench: connecting: %w", err)
+		return nil, nil, fmt.Errorf("natsbench: connecting: %w", err)
 	}
-	defer connection.Close()
 	// The client's own bound is the same as ours, so it never stalls;
 	// ours is what limits the messages in flight.
 	js, err := jetstream.New(connection,
-		jetstream.WithPublishAsyncMaxPending(o.PendingMax),
+		jetstream.WithPublishAsyncMaxPending(pendingMax),
 		jetstream.WithPublishAsyncAckHandler(p.onAck),
 		jetstream.WithPublishAsyncErrHandler(p.onError))
 	if err != nil {
-		return perf.Result{}, err
+		connection.Close()
+		return nil, nil, err
 	}
-	if err := createStreams(ctx, js, o.Streams, o.Replicas); err != nil {
-		return perf.Result{}, err
-	}
-	subjects := make([]string, o.Streams)
-	for i := range subjects {
-		subjects[i] = subject(i)
-	}
+	return connection, js, nil
+}
 
-	runContext, cancel := context.WithTimeout(ctx, o.Duration)
-	defer cancel()
-	start := time.Now()
+// unansweredWaitMax bounds the wait for acknowledgments after the last
+// publish.
+const unansweredWaitMax = time.Minute
+
+// publish sends records messages round robin over subjects until
+// runContext ends, then waits for every answer.
+func (p *publisher) publish(ctx, runContext context.Context, js jetstream.JetStream, subjects []string, records int64) error {
 	var sent int64
 publishing:
-	for sent < o.Records && p.failure.Load() == nil {
+	for sent < records && p.failure.Load() == nil {
 		sentAt := time.Now()
 		var i int
 		select {
@@ -277,7 +279,7 @@ publishing:
 		}
 		s := &p.slots[i]
 		s.sentAt = sentAt
-		s.message.Subject = subjects[sent%int64(o.Streams)]
+		s.message.Subject = subjects[sent%int64(len(subjects))]
 		s.message.Header = nil
 		p.published.Add(1)
 		if _, err := js.PublishMsgAsync(&s.message); err != nil {
@@ -292,18 +294,76 @@ publishing:
 	p.maybeDone()
 	select {
 	case <-p.done:
-	case <-time.After(time.Minute):
-		return perf.Result{}, fmt.Errorf("natsbench: %d of %d messages unanswered a minute after the last publish", p.published.Load()-p.answered.Load(), p.published.Load())
+	case <-time.After(unansweredWaitMax):
+		return fmt.Errorf("natsbench: %d of %d messages unanswered %v after the last publish", p.published.Load()-p.answered.Load(), p.published.Load(), unansweredWaitMax)
 	case <-ctx.Done():
-		return perf.Result{}, ctx.Err()
+		return ctx.Err()
 	}
 	if failure := p.failure.Load(); failure != nil {
-		return perf.Result{}, fmt.Errorf("natsbench: publishing: %w", *failure)
+		return fmt.Errorf("natsbench: publishing: %w", *failure)
 	}
-	records := p.acknowledged.Load()
-	elapsed := time.Duration(p.lastAck.Load() - start.UnixNano())
-	result := rates(perf.OperationProduce, records, records*int64(o.RecordBytes), elapsed)
-	result.Latency = summarize(p.latency)
+	return nil
+}
+
+// Produce creates o.Streams streams and publishes o.Records messages of
+// o.RecordBytes bytes round robin over them, each asynchronously, with at
+// most o.PendingMax unacknowledged at once on each of o.Connections
+// connections (each with its share of the streams and the records). A
+// message's latency runs from just before the publisher waits for a free
+// slot (the moment it is handed to the client, as in `cairn perf
+// produce`) to its acknowledgment.
+func Produce(ctx context.Context, o ProduceOptions) (perf.Result, error) {
+	if err := o.Validate(); err != nil {
+		return perf.Result{}, err
+	}
+	connections := max(o.Connections, 1)
+	payload := make([]byte, o.RecordBytes)
+	rand.Read(payload)
+	publishers := make([]*publisher, connections)
+	contexts := make([]jetstream.JetStream, connections)
+	pendingMax := o.PendingMax
+	for k := range publishers {
+		publishers[k] = newPublisher(pendingMax, payload)
+		connection, js, err := publishers[k].connect(o.Servers, pendingMax)
+		if err != nil {
+			return perf.Result{}, err
+		}
+		defer connection.Close()
+		contexts[k] = js
+	}
+	if err := createStreams(ctx, contexts[0], o.Streams, o.Replicas); err != nil {
+		return perf.Result{}, err
+	}
+
+	runContext, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	errs := make([]error, connections)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for k, p := range publishers {
+		var subjects []string
+		for i := k; i < o.Streams; i += connections {
+			subjects = append(subjects, subject(i))
+		}
+		records := o.Records / int64(connections)
+		if int64(k) < o.Records%int64(connections) {
+			records++
+		}
+		wg.Go(func() { errs[k] = p.publish(ctx, runContext, contexts[k], subjects, records) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return perf.Result{}, err
+	}
+	latency := perf.NewHistogram()
+	var records, lastAck int64
+	for _, p := range publishers {
+		latency.Merge(p.latency)
+		records += p.acknowledged.Load()
+		lastAck = max(lastAck, p.lastAck.Load())
+	}
+	result := rates(perf.OperationProduce, records, records*int64(o.RecordBytes), time.Duration(lastAck-start.UnixNano()))
+	result.Latency = summarize(latency)
 	return result, nil
 }
 

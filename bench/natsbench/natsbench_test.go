@@ -37,7 +37,7 @@ func produceAndConsume(t *testing.T, servers []string, replicas int, syncAlways 
 	defer cancel()
 	const records, recordBytes = 3000, 100
 	produced, err := Produce(ctx, ProduceOptions{Servers: servers, Streams: 2, Replicas: replicas, Records: records, RecordBytes: recordBytes,
-		PendingMax: 64, Duration: 30 * time.Second})
+		PendingMax: 64, Connections: 2, Duration: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
