@@ -133,6 +133,12 @@ func newBroker(w *World, index int) *broker {
 	b.config.ReplicaLagMax = 2 * time.Second
 	b.config.Durability = w.options.Durability
 	b.config.Log.SegmentBytesMax = 64 << 10 // small segments: rolls happen in every run
+	// Consumer groups (group.go): few __consumer_offsets partitions, and no
+	// wait for more members before a group's first rebalance.
+	// __consumer_offsets is replicated as the scenario's topics are.
+	b.config.OffsetsTopicPartitions = 3
+	b.config.GroupInitialRebalanceDelay = 0
+	b.config.DefaultReplicationFactor = int16(w.options.ReplicationFactor)
 	var injectors []diskfault.Injector
 	diskRng := newStream(w.options.Seed, streamDisk+uint64(16*index))
 	add := func(kind FaultKind, make func(diskfault.Predicate) diskfault.Injector, ops ...diskfault.OpKind) {

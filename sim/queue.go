@@ -23,10 +23,11 @@ const (
 	eventMetadataDeliver
 	eventMetadataFailed
 	eventMetadataElection
+	eventGroupWake
 )
 
 var eventKindNames = [...]string{"", "sync-done", "broker-tick", "client-wake", "fault", "restart", "resume", "heal-disk",
-	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election"}
+	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election", "group-wake"}
 
 func (k eventKind) String() string { return eventKindNames[k] }
 

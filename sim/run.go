@@ -28,8 +28,17 @@ type Result struct {
 func (r Result) Failed() bool { return len(r.Violations) > 0 }
 
 // Run executes one run. trace, if not nil, receives the readable trace.
-func Run(options Options, trace io.Writer) (result Result) {
+func Run(options Options, trace io.Writer) Result { return run(options, 0, trace) }
+
+// RunGroups executes one run with a consumer group of members besides the
+// scenario's clients (group.go).
+func RunGroups(options Options, members int, trace io.Writer) Result {
+	return run(options, members, trace)
+}
+
+func run(options Options, groupMembers int, trace io.Writer) (result Result) {
 	w := newWorld(options, trace)
+	w.groupMembers = groupMembers
 	defer func() {
 		// A panic inside the broker or the simulator is a finding, not a
 		// crash of the sweep: report it against the seed.

@@ -96,6 +96,10 @@ type World struct {
 	traceHash hash.Hash64
 	traceOut  io.Writer
 	traceLine []byte
+	// groupMembers is the size of the consumer group workload (group.go);
+	// groups is that workload, nil without one.
+	groupMembers int
+	groups       *groupWorld
 }
 
 type statusKey struct {
@@ -213,6 +217,9 @@ func (w *World) setup() error {
 		}
 		w.clients = append(w.clients, c)
 		w.schedule(w.now+time.Duration(i)*time.Millisecond, eventClientWake, i, 0, nil)
+	}
+	if w.groupMembers > 0 {
+		w.startGroups()
 	}
 	for i := range w.options.Faults {
 		w.schedule(w.now+w.options.Faults[i].At, eventFault, i, 0, nil)
@@ -385,6 +392,10 @@ func (w *World) step() bool {
 }
 
 func (w *World) onNetwork(ev netsim.Event) {
+	if int(ev.To) >= groupNodeBase && w.groups != nil {
+		w.groups.onNetwork(w, ev)
+		return
+	}
 	if int(ev.To) >= clientNodeBase {
 		w.clients[int(ev.To)-clientNodeBase].onNetwork(w, ev)
 		return
@@ -398,6 +409,8 @@ func (w *World) onEvent(e *event) {
 		w.brokers[e.target].onEvent(w, e)
 	case eventClientWake:
 		w.clients[e.target].wake(w)
+	case eventGroupWake:
+		w.groups.wake(w, e.target, e.incarnation)
 	case eventFault:
 		w.applyFault(w.options.Faults[e.target])
 	case eventRestart:
@@ -502,6 +515,9 @@ func (w *World) applyFault(f Fault) {
 func (w *World) startLiveness() {
 	w.tracef("LIVENESS: faults stop")
 	w.liveness = true
+	if w.groups != nil {
+		w.groups.startLiveness(w)
+	}
 	w.net.Heal(w.now)
 	// Steady loss is a fault too: at one message in ten, retransmission
 	// timeouts of a second and more keep followers out of ISRs sized at
@@ -546,6 +562,9 @@ func (w *World) quiescent() bool {
 		}
 	}
 	if !w.partitionsCommitted() {
+		return false
+	}
+	if w.groups != nil && !w.groups.quiescent() {
 		return false
 	}
 	for _, c := range w.clients {
@@ -621,6 +640,9 @@ func (w *World) pendingSummary() string {
 		if b.node == nil || b.paused {
 			parts = append(parts, fmt.Sprintf("broker %d is not running", b.index))
 		}
+	}
+	if w.groups != nil && !w.groups.quiescent() {
+		parts = append(parts, w.groups.summary())
 	}
 	return fmt.Sprintf("not finished %v after faults stopped: %s", w.options.LivenessDuration, strings.Join(parts, "; "))
 }
