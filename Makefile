@@ -96,7 +96,7 @@ vet:
 # sweep, and the real-client compatibility tests, which need deps).
 test: deps vet
 	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 10m -tags cairn_mutants -run 'Mutant|TeachingCase' ./sim ./specs
+	$(GO) test -count=1 -timeout 10m -tags cairn_mutants -run 'Mutant|TeachingCase' ./sim ./specs ./core/group
 
 # What the tests need beyond Go modules: real Kafka clients from Debian and
 # npm. Each step runs only when its tool is missing.
@@ -127,7 +127,7 @@ sim:
 	$(GO) run ./cmd/cairn sim --seeds $(SEEDS)
 
 mutants:
-	$(GO) test -count=1 -timeout 30m -tags cairn_mutants -run 'Mutant' -v ./sim ./specs | grep -E '^(---|ok|FAIL)|mutant '
+	$(GO) test -count=1 -timeout 30m -tags cairn_mutants -run 'Mutant' -v ./sim ./specs ./core/group | grep -E '^(---|ok|FAIL)|mutant '
 
 # Chaos (compat/chaos_test.go): three `cairn serve` processes under franz-go
 # producers and consumers while a nemesis SIGKILLs and restarts, or SIGSTOPs
