@@ -198,3 +198,56 @@ func TestKgoGroup(t *testing.T) {
 		})
 	}
 }
+
+// TestKgoStaticMember: a franz-go member with a group.instance.id reads and
+// commits, stops without leaving (as static members do), and a new process
+// with the same instance id takes its place within the session timeout:
+// the group has one member, that instance, and the new process resumes at
+// the committed offsets.
+func TestKgoStaticMember(t *testing.T) {
+	t.Parallel()
+	addr := sharedAddr(t)
+	topic := uniqueTopic("kgo-static")
+	groupID := topic + "-group"
+	createTopic(t, addr, topic, 2)
+	produceN(t, addr, topic, 100, "a")
+	consume := func(prefix string, n int) {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(groupID),
+			kgo.InstanceID("static-1"), kgo.SessionTimeout(20*time.Second), kgo.DisableAutoCommit(),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		seen := map[string]bool{}
+		for len(seen) < n {
+			fetches := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("read %d of %d records", len(seen), n)
+			}
+			fetches.EachRecord(func(r *kgo.Record) {
+				if string(r.Value[:1]) != prefix {
+					t.Fatalf("read %q, committed before this process started", r.Value)
+				}
+				seen[string(r.Value)] = true
+			})
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		described, err := kadm.NewClient(cl).DescribeGroups(ctx, groupID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := described[groupID]
+		if len(g.Members) != 1 || g.Members[0].InstanceID == nil || *g.Members[0].InstanceID != "static-1" {
+			t.Fatalf("group %s: %d members, want the one static member: %+v", groupID, len(g.Members), g.Members)
+		}
+	}
+	consume("a", 100)
+	produceN(t, addr, topic, 50, "b")
+	consume("b", 50)
+}
