@@ -364,7 +364,7 @@ func TestPeerTableAndVerdicts(t *testing.T) {
 	// 150 / 150: the RF=3 cluster is 0.5 of the single broker, above 0.40.
 	text := r.markdown()
 	for _, want := range []string{"### 100-byte records", "### 1024-byte records", "### Cairn's ratio to each peer", "(capped)",
-		"4.00 5.00 6.00", "natsperf produce --servers nats://ADDRESS0,nats://ADDRESS1,nats://ADDRESS2", "--sync-always", "All 11 targets met"} {
+		"4.00 5.00 6.00", "--cluster-port P0+100 --routes nats-route://127.0.0.1:P0+100,nats-route://127.0.0.1:P1+100", "natsperf produce --servers nats://ADDRESS0,nats://ADDRESS1,nats://ADDRESS2", "--sync-always", "All 11 targets met"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("markdown lacks %q", want)
 		}

@@ -145,12 +145,12 @@ func natsServerArguments(syncAlways bool) func(tools, string, int) (string, []st
 func natsClusterArguments(syncAlways bool) func(tools, string, int, string, int) (string, []string) {
 	return func(programs tools, dataDir string, node int, peers string, portOffset int) (string, []string) {
 		var routes []string
-		clientPort, routePort := "P", "P+offset"
+		var clientPort, routePort string
 		for entry := range strings.SplitSeq(peers, ",") {
 			id, address, _ := strings.Cut(entry, "=")
 			_, portText, _ := strings.Cut(address, ":")
 			port, err := strconv.Atoi(portText)
-			route := "ROUTE"
+			route := fmt.Sprintf("%s+%d", portText, portOffset) // for the report's example, where ports are names
 			if err == nil {
 				route = strconv.Itoa(port + portOffset)
 			}

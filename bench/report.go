@@ -574,7 +574,7 @@ func (r *report) writeMethod(b *strings.Builder) {
 			"Against nats-r3-sync at %d-byte records:\n\n    natsperf %s\n    natsperf %s\n\n",
 			natsServerVersion, size, strings.Join(produceArguments, " "), strings.Join(consumeArguments, " "))
 		binary, arguments := t.clusterArguments(tools{NatsServer: "natsserver"}, "DIR/data-N", 0, "0=127.0.0.1:P0,1=127.0.0.1:P1,2=127.0.0.1:P2", 100)
-		fmt.Fprintf(b, "Its servers (shown for N = 0; P0-P2 free loopback client ports, route ports P+100 or another free offset; without `--sync-always` for nats-r3, "+
+		fmt.Fprintf(b, "Its servers (shown for N = 0; P0-P2 free loopback client ports, route ports P+100 or another free offset, the store directory fresh; without `--sync-always` for nats-r3, "+
 			"and a single server, `natsserver --port P --store-dir DIR [--sync-always]`, for nats-r1 and nats-r1-sync):\n\n    %s %s\n\n",
 			binary, strings.Join(arguments, " "))
 	}
