@@ -310,7 +310,7 @@ func TestPeerTableAndVerdicts(t *testing.T) {
 		"nats-r1": {10, 100}, "nats-r1-sync": {1, 8}, "nats-r3": {5, 35}, "nats-r3-sync": {2, 20},
 	}
 	s := settings{Repeats: 1, Records: []int64{20, 10}, RecordSizes: []int{100, 1024}, Partitions: 4, ProduceDuration: time.Second, LoopbackDuration: time.Second, NatsPendingMax: 4000}
-	r := &report{Settings: s, Machine: machine{LoadAtStart: "1.00 2.00 3.00", LoadSamples: []string{"4.00 5.00 6.00"}, LoadAtEnd: "7.00 8.00 9.00"}}
+	r := &report{Settings: s, Machine: machine{Processors: 2, LoadAtStart: "1.00 2.00 3.00", LoadSamples: []string{"4.00 5.00 6.00"}, LoadAtEnd: "7.00 8.00 9.00"}}
 	for i, size := range s.RecordSizes {
 		for _, name := range names {
 			target, ok := targetNamed(name)
@@ -364,7 +364,7 @@ func TestPeerTableAndVerdicts(t *testing.T) {
 	// 150 / 150: the RF=3 cluster is 0.5 of the single broker, above 0.40.
 	text := r.markdown()
 	for _, want := range []string{"### 100-byte records", "### 1024-byte records", "### Cairn's ratio to each peer", "(capped)",
-		"4.00 5.00 6.00", "--cluster-port P0+100 --routes nats-route://127.0.0.1:P0+100,nats-route://127.0.0.1:P1+100", "natsperf produce --servers nats://ADDRESS0,nats://ADDRESS1,nats://ADDRESS2", "--sync-always", "All 11 targets met"} {
+		"4.00 5.00 6.00", "--cluster-port P0+100 --routes nats-route://127.0.0.1:P0+100,nats-route://127.0.0.1:P1+100", "natsperf produce --servers nats://ADDRESS0,nats://ADDRESS1,nats://ADDRESS2", "--sync-always", "All 11 targets met", "load average reached 7.0 on 2 processors"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("markdown lacks %q", want)
 		}

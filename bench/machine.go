@@ -221,3 +221,18 @@ func measureLoopback(ctx context.Context, duration time.Duration) (float64, erro
 	}
 	return float64(result.bytes) / result.elapsed.Seconds(), nil
 }
+
+// peakLoad returns the largest 1-minute load average seen in the run, or 0.
+func (m machine) peakLoad() float64 {
+	peak := 0.0
+	for _, sample := range append([]string{m.LoadAtStart, m.LoadAtEnd}, m.LoadSamples...) {
+		fields := strings.Fields(sample)
+		if len(fields) == 0 {
+			continue
+		}
+		if value, err := strconv.ParseFloat(fields[0], 64); err == nil {
+			peak = max(peak, value)
+		}
+	}
+	return peak
+}

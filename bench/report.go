@@ -396,6 +396,11 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Cairn against the machine's limits and against its peers — franz-go's kfake and NATS JetStream (%s) — in one run on one machine "+
 		"(%d processors, shared with other work: load average %s).\n\n", natsServerVersion, r.Machine.Processors, r.Machine.loadText())
 
+	if peak := r.Machine.peakLoad(); peak > float64(r.Machine.Processors) {
+		fmt.Fprintf(&b, "**The machine was overloaded during this run**: the 1-minute load average reached %.1f on %d processors, from other work sharing it. "+
+			"Absolute rates are lower and noisier than on an idle machine; the ratios between targets, measured in the same run with interleaved repetitions, hold up better than the absolute figures.\n\n",
+			peak, r.Machine.Processors)
+	}
 	b.WriteString("## Result\n\n")
 	fmt.Fprintf(&b, "Medians of %d repetitions; the min–max column is the spread of produce MB/s over them. Each repetition starts a fresh broker (or cluster), "+
 		"produces, then reads everything back. Every target gets the same records: %s, uncompressed, no key, spread over %d partitions "+
