@@ -103,12 +103,16 @@ test: deps vet
 deps: deps-apt deps-npm
 	$(GO) mod download
 
-APT_PACKAGES := kcat python3-kafka python3-confluent-kafka
+# burrow (consumer lag monitor) and zookeeper (which Debian's Burrow needs)
+# are for compat/burrow_test.go.
+APT_PACKAGES := kcat python3-kafka python3-confluent-kafka burrow zookeeper
 deps-apt:
 	@missing=""; \
 	command -v kcat >/dev/null 2>&1 || missing="$$missing kcat"; \
 	/usr/bin/python3 -c 'import kafka' >/dev/null 2>&1 || missing="$$missing python3-kafka"; \
 	/usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || missing="$$missing python3-confluent-kafka"; \
+	command -v Burrow >/dev/null 2>&1 || missing="$$missing burrow"; \
+	[ -f /usr/share/java/zookeeper.jar ] || missing="$$missing zookeeper"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

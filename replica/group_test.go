@@ -151,6 +151,7 @@ func (g *groupStory) run(t *testing.T, d *datadriven.TestData) string {
 		g.h.send(conn, req)
 	case "metadata":
 		req := kmsg.NewPtrMetadataRequest()
+		req.AllowAutoTopicCreation = true
 		for _, name := range strings.Split(arg("topics", ""), ",") {
 			rt := kmsg.NewMetadataRequestTopic()
 			rt.Topic = kmsg.StringPtr(name)

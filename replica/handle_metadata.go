@@ -82,6 +82,14 @@ func (n *Node) requestedTopicMetadata(now time.Time, rt kmsg.MetadataRequestTopi
 // controller: here, or by asking the controller broker. Until the topic's
 // records commit, the answer is LEADER_NOT_AVAILABLE, which clients retry.
 func (n *Node) autoCreate(now time.Time, name string) int16 {
+	if name == offsetsTopic {
+		// The internal topic is created with its own partition count
+		// and compaction (group.go), whoever asks first.
+		if n.ensureOffsetsTopic(now) {
+			return 0
+		}
+		return kerr.LeaderNotAvailable.Code
+	}
 	c := n.meta.active
 	if c == nil {
 		n.forwardCreateTopic(now, name)
