@@ -185,12 +185,21 @@ func (p *partition) producerBecameLeader() {
 
 // loadProducers builds a partition's producer state when its log opens:
 // from the snapshot, if it is intact and describes a prefix of this log,
-// then from the batch headers after it; otherwise from the whole log.
+// then from the batch headers after it; otherwise from the whole log. A
+// snapshot beyond the recovered log end describes batches a crash took (it
+// was written before they were synced); it is removed at once, durably,
+// because once new batches fill those offsets it would look like a prefix
+// and claim batches that are not there.
 func (n *Node) loadProducers(p *partition, now time.Time) error {
 	offset := int64(-1)
 	if entries, at, ok := readProducerSnapshot(n.fs, p.dir); ok && at >= p.log.StartOffset() && at <= p.log.NextOffset() {
 		p.producers.Restore(entries)
 		offset = at
+	} else if ok && at > p.log.NextOffset() {
+		p.snapshotOffset = at
+		if err := n.dropProducerSnapshot(p, p.log.NextOffset()); err != nil {
+			return fmt.Errorf("remove a producer snapshot past the log end: %w", err)
+		}
 	}
 	if offset < 0 {
 		p.producers.Reset()
