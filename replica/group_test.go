@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -274,4 +275,105 @@ func (g *groupStory) describe(conn ConnID, resp kmsg.Response) string {
 		return describe(resp)
 	}
 	return b.String()
+}
+
+// groupFuzzSeeds are well-formed group requests at their lowest and
+// highest versions.
+func groupFuzzSeeds() [][]byte {
+	formatter := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
+	var out [][]byte
+	add := func(req kmsg.Request) {
+		for _, r := range apiRanges {
+			if r.key != req.Key() {
+				continue
+			}
+			for _, v := range []int16{r.min, r.max} {
+				req.SetVersion(v)
+				frame := formatter.AppendRequest(nil, req, 7)
+				out = append(out, frame[frameSizeBytes:])
+			}
+		}
+	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey, fc.CoordinatorKeys = "g", []string{"g"}
+	add(fc)
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis, join.ProtocolType = "g", 10000, 10000, "consumer"
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1}}}
+	add(join)
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation = "g", "m", 1
+	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: "m", MemberAssignment: []byte{1}}}
+	add(sync)
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.Generation = "g", "m", 1
+	add(hb)
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Group, leave.MemberID = "g", "m"
+	leave.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "m"}}
+	add(leave)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "g", -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}}}
+	add(commit)
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Group = "g"
+	fetch.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+	fetch.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g"}}
+	add(fetch)
+	describe := kmsg.NewPtrDescribeGroupsRequest()
+	describe.Groups = []string{"g"}
+	add(describe)
+	add(kmsg.NewPtrListGroupsRequest())
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Groups = []string{"g"}
+	add(del)
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Group = "g"
+	od.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+	add(od)
+	return out
+}
+
+// FuzzGroupFrames feeds arbitrary frames to a node whose group has a
+// member and a committed offset. Whatever the bytes, the node must not
+// panic, must answer only with well-formed frames or a close, and the
+// group must still answer its member.
+func FuzzGroupFrames(f *testing.F) {
+	for _, seed := range groupFuzzSeeds() {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		h := newHarness(t)
+		h.config.OffsetsTopicPartitions = 1
+		h.config.GroupInitialRebalanceDelay = 0
+		h.node.config = h.config
+		h.createTopic("t", 1, nil)
+		find := kmsg.NewPtrFindCoordinatorRequest()
+		find.CoordinatorKeys = []string{"g"}
+		h.request(find)
+		join := kmsg.NewPtrJoinGroupRequest()
+		join.Group, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis, join.ProtocolType = "g", 10000, 10000, "consumer"
+		join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
+		join.MemberID = h.request(join).(*kmsg.JoinGroupResponse).MemberID
+		joined := h.request(join).(*kmsg.JoinGroupResponse)
+		if joined.ErrorCode != 0 {
+			t.Fatalf("join: %d", joined.ErrorCode)
+		}
+		h.sendRaw(1, frame)
+		h.runSyncs()
+		h.tick(time.Second)
+		h.runSyncs()
+		for _, out := range h.frames[1] {
+			if len(out) < 8 || int(binary.BigEndian.Uint32(out)) != len(out)-frameSizeBytes {
+				t.Fatalf("malformed response frame of %d bytes", len(out))
+			}
+		}
+		delete(h.frames, 1)
+		fetch := kmsg.NewPtrOffsetFetchRequest()
+		fetch.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g"}}
+		if resp := h.request(fetch).(*kmsg.OffsetFetchResponse); len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+			t.Fatalf("offset fetch after fuzz input: %+v", resp.Groups)
+		}
+	})
 }
