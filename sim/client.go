@@ -152,7 +152,7 @@ func newClient(w *World, index int) *client {
 	}
 	// Two producers in three are idempotent; the index decides, so that
 	// a seed's choices do not move.
-	c.idempotent = index%3 != 2
+	c.idempotent = index%3 != 2 && !w.options.AcksOneHeavy
 	c.producerID = -1
 	c.sequences = map[linearizability.TopicPartition]int32{}
 	return c
@@ -505,7 +505,8 @@ func (c *client) plan(w *World) *plannedProduce {
 		partition = int32(h.Sum32() % uint32(topic.Partitions))
 	}
 	acks := int16(-1)
-	if rng.IntN(3) == 0 && !c.idempotent {
+	// One draw either way, so that seeds keep their workload's draws.
+	if draw := rng.IntN(3); !c.idempotent && (draw == 0 || w.options.AcksOneHeavy && draw == 1) {
 		acks = 1 // idempotence requires acks=all, as clients enforce
 	}
 	n := 1 + rng.IntN(recordsPerProduceMax)

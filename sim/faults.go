@@ -36,15 +36,28 @@ const (
 	// schedules of seeds drawn before it existed are unchanged; Scenario
 	// adds it from a stream of its own.
 	FaultDiskLoss
+	// FaultCutLeader cuts the leader of a replicated partition off from
+	// the other brokers for Duration (clients still reach it, and it still
+	// takes writes it cannot replicate). It picks the leader when it
+	// strikes, from the committed metadata: the first partition by name
+	// with more than one replica.
+	FaultCutLeader
+	// FaultCrashSuccessor crashes, for Duration, the broker that now leads
+	// a partition the last cut leader left while its ISR was below
+	// min.insync.replicas (it is in the partition's ELR): the successor's
+	// own epoch ends, and the cut leader may come back to lead from the
+	// ELR while the successor is down. With none, it does nothing.
+	FaultCrashSuccessor
 )
 
 // clusterFault reports whether a fault kind needs several brokers.
 func clusterFault(k FaultKind) bool {
-	return k == FaultControllerMove || k == FaultMetadataOutage || k == FaultPartitionBrokers || k == FaultDiskLoss
+	return k == FaultControllerMove || k == FaultMetadataOutage || k == FaultPartitionBrokers || k == FaultDiskLoss || k == FaultCutLeader || k == FaultCrashSuccessor
 }
 
 var faultNames = [...]string{"", "crash", "pause", "write-error", "sync-error", "read-error", "no-space", "bit-flip",
-	"isolate", "partition-client", "clog", "controller-move", "metadata-outage", "partition-brokers", "", "disk-loss"}
+	"isolate", "partition-client", "clog", "controller-move", "metadata-outage", "partition-brokers", "", "disk-loss",
+	"cut-leader", "crash-successor"}
 
 func (k FaultKind) String() string {
 	if int(k) < len(faultNames) && faultNames[k] != "" {
@@ -180,7 +193,7 @@ func drawDiskLosses(rng *rand.Rand, o Options) []Fault {
 	return losses
 }
 
-// drawAwayAndCrash returns, for one seed of two, a broker cut off from the
+// drawAwayAndCrash returns, for some seeds, a broker cut off from the
 // others for long enough to leave the ISRs and be fenced, and a crash of
 // another while it is away. The first keeps every committed record (its
 // ISRs were below min.insync.replicas when it left, so the high watermark
@@ -190,7 +203,11 @@ func drawDiskLosses(rng *rand.Rand, o Options) []Fault {
 // log. In the durable mode the crashed broker keeps its log, which ends in
 // records of an epoch the returning leader never had (KIP-279).
 func drawAwayAndCrash(rng *rand.Rand, o Options) []Fault {
-	if o.Brokers < 2 || rng.IntN(2) != 0 {
+	if o.Brokers < 2 {
+		return nil
+	}
+	// Every durable seed of several brokers, one replication seed in two.
+	if drawn := rng.IntN(2); drawn != 0 && o.Durability != core.DurableAcks {
 		return nil
 	}
 	away := rng.IntN(o.Brokers)
@@ -201,9 +218,17 @@ func drawAwayAndCrash(rng *rand.Rand, o Options) []Fault {
 	crash := Fault{At: at + time.Duration(2500+rng.IntN(2000))*time.Millisecond, Kind: FaultCrash, Broker: crashed,
 		Duration: time.Duration(10+rng.IntN(1000)) * time.Millisecond}
 	if o.Durability == core.DurableAcks {
-		// Down until well after the cut heals, so that the broker that
-		// was away is unfenced and leads again (from the ELR) before the
-		// crashed one returns to follow it.
+		// A leader cut off; the broker that took over from it, once it
+		// has led for a while, crashes, and stays down until well after
+		// the cut heals, so that the cut leader is unfenced and leads
+		// again (from the ELR) before the crashed one returns to follow
+		// it, holding records of an epoch the cut leader never had.
+		cut.Kind, cut.Broker, cut.Client = FaultCutLeader, -1, -1
+		crash.Kind, crash.Broker = FaultCrashSuccessor, -1
+		// Early, while the producers are still writing.
+		shift := cut.At - cut.At/4
+		cut.At -= shift
+		crash.At = cut.At + time.Duration(4000+rng.IntN(1000))*time.Millisecond
 		crash.Duration = cut.At + cut.Duration - crash.At + time.Duration(2000+rng.IntN(3000))*time.Millisecond
 	}
 	return []Fault{cut, crash}

@@ -28,6 +28,10 @@ type Options struct {
 	Topics            []TopicSpec
 	Producers         int
 	Consumers         int
+	// AcksOneHeavy makes every producer plain (not idempotent) and sends
+	// two produces in three with acks=1, which is what writes a leader
+	// accepts while its ISR is below min.insync.replicas.
+	AcksOneHeavy bool
 	// ProducesPerProducer bounds each producer's produce requests.
 	ProducesPerProducer int
 	// SafetyDuration is how long faults may strike; LivenessDuration is the
@@ -128,6 +132,9 @@ func drawScenario(seed uint64) Options {
 		o.Faults = append(o.Faults, added...)
 		sortFaults(o.Faults)
 	}
+	// Drawn last from this stream, so that the draws above stay those of
+	// seeds drawn before it existed.
+	o.AcksOneHeavy = extra.IntN(4) == 0
 	return o
 }
 

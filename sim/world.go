@@ -84,7 +84,9 @@ type World struct {
 	// namedEpochs holds the leader epochs of fetches being answered
 	// (fence.go).
 	namedEpochs map[fetchKey]namedEpochs
-	lostDataAt  map[statusKey]int32
+	// cutLeader is the broker the last FaultCutLeader cut off, or -1.
+	cutLeader  int
+	lostDataAt map[statusKey]int32
 	// committedEnd is, per partition, one past the highest offset any
 	// producer saw acknowledged with acks=all: the records every in-sync
 	// replica must hold.
@@ -122,6 +124,7 @@ func newWorld(options Options, trace io.Writer) *World {
 		image:           controller.NewImage(),
 		lostDisk:        map[int]controller.DirectoryID{},
 		namedEpochs:     map[fetchKey]namedEpochs{},
+		cutLeader:       -1,
 		lostDataAt:      map[statusKey]int32{},
 		traceHash:       fnv.New64a(),
 		traceOut:        trace,
@@ -460,12 +463,41 @@ func (w *World) applyFault(f Fault) {
 		return
 	}
 	w.tracef("FAULT %s", f)
-	b := w.brokers[f.Broker]
+	var b *broker
+	if f.Broker >= 0 {
+		b = w.brokers[f.Broker] // the faults that pick their broker when they strike have -1
+	}
 	switch f.Kind {
 	case FaultCrash:
 		b.crash(w, f.Duration)
 	case FaultDiskLoss:
 		b.loseDisk(w, f.Duration)
+	case FaultCutLeader:
+		w.cutLeader = w.replicatedLeader()
+		if w.cutLeader < 0 {
+			w.tracef("no leader to cut")
+			return
+		}
+		var rest []netsim.NodeID
+		for _, other := range w.brokers {
+			if other.index != w.cutLeader {
+				rest = append(rest, other.id)
+			}
+		}
+		w.tracef("cut leader b%d", w.cutLeader)
+		w.net.Partition(w.now, [][]netsim.NodeID{{w.brokers[w.cutLeader].id}, rest}, true)
+		if w.metadata != nil && w.metadata.leader == w.cutLeader {
+			// Cut off from the quorum's majority, it loses the quorum's
+			// leadership too, as a Raft leader would.
+			w.electMetadataLeader(w.liveBrokerAfter(w.cutLeader))
+		}
+		w.schedule(w.now+f.Duration, eventHealNetwork, 0, 0, nil)
+	case FaultCrashSuccessor:
+		if successor := w.successorOf(int32(w.cutLeader)); w.cutLeader >= 0 && successor >= 0 {
+			w.brokers[successor].crash(w, f.Duration)
+		} else {
+			w.tracef("no successor of b%d to crash", w.cutLeader)
+		}
 	case FaultPause:
 		b.pause(w, f.Duration)
 	case FaultWriteError, FaultSyncError, FaultReadError, FaultNoSpace, FaultBitFlip:
@@ -508,6 +540,32 @@ func (w *World) applyFault(f Fault) {
 		}
 		w.net.Clog(w.now, from, to, w.now+f.Duration)
 	}
+}
+
+// replicatedLeader returns the leader of the first partition (by name)
+// with more than one replica, or -1.
+func (w *World) replicatedLeader() int {
+	for _, t := range w.image.Topics() {
+		for _, p := range w.image.Partitions(t.Name) {
+			if p.Leader >= 0 && len(p.Replicas) > 1 {
+				return int(p.Leader)
+			}
+		}
+	}
+	return -1
+}
+
+// successorOf returns the broker that leads the first partition (by name)
+// with away in its ELR, or -1.
+func (w *World) successorOf(away int32) int {
+	for _, t := range w.image.Topics() {
+		for _, p := range w.image.Partitions(t.Name) {
+			if p.Leader >= 0 && p.Leader != away && slices.Contains(p.ELR, away) {
+				return int(p.Leader)
+			}
+		}
+	}
+	return -1
 }
 
 // startLiveness ends the safety phase: every fault stops, every broker is
@@ -672,7 +730,10 @@ func (w *World) checkInvariants() {
 				check(fmt.Errorf("replica %d of %s-%d went offline with no disk fault injected", b.index, p.Topic, p.Partition))
 			}
 			check(specs.CheckOffsets(p.PartitionStatus))
-			if !p.TruncatePending {
+			// A failed log stopped midway (a truncation the core made and
+			// the storage could not): it serves nothing past the core's
+			// end, and a restart recovers from the storage.
+			if !p.TruncatePending && !p.Failed {
 				check(specs.CheckLogAgrees(p.PartitionStatus, p.LogEndOffset, p.LogDurableOffset))
 			}
 			if prev, ok := w.lastStatus[key]; ok {
