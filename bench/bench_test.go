@@ -387,9 +387,9 @@ func TestNatsArguments(t *testing.T) {
 	if binary, arguments := r1.arguments(programs, "d", 5); binary != "ns" || strings.Join(arguments, " ") != "--port 5 --store-dir d" {
 		t.Fatalf("nats-r1: %s %v", binary, arguments)
 	}
-	s := settings{Records: []int64{7}, RecordSizes: []int{100}, Partitions: 4, ProduceDuration: time.Second, NatsPendingMax: 4000}
+	s := settings{Records: []int64{7}, RecordSizes: []int{100}, Partitions: 4, ProduceDuration: time.Second, NatsPendingMax: 4000, NatsConnections: 1}
 	client, produce, consume := perfArguments(s, programs, r3, 100, "a:1,b:2")
-	if client != "np" || strings.Join(produce, " ") != "produce --servers nats://a:1,nats://b:2 --streams 4 --replicas 3 --records 7 --record-size 100 --pending-max 4000 --connections 4 --duration 1s" ||
+	if client != "np" || strings.Join(produce, " ") != "produce --servers nats://a:1,nats://b:2 --streams 4 --replicas 3 --records 7 --record-size 100 --pending-max 4000 --connections 1 --duration 1s" ||
 		strings.Join(consume, " ") != "consume --servers nats://a:1,nats://b:2 --streams 4" {
 		t.Fatalf("natsperf: %s %v %v", client, produce, consume)
 	}
@@ -404,5 +404,15 @@ func TestParseList(t *testing.T) {
 		if _, err := parseList(bad, strconv.Atoi); err == nil {
 			t.Errorf("parseList(%q) succeeded", bad)
 		}
+	}
+}
+
+func TestVerdictText(t *testing.T) {
+	miss := verdict{Measured: 0.998, Required: 1, Pass: false}
+	if got := miss.measuredText(); got != "0.998" {
+		t.Errorf("a near miss reads %s", got)
+	}
+	if got := (verdict{Measured: 1.234, Required: 1, Pass: true}).measuredText(); got != "1.23" {
+		t.Errorf("a pass reads %s", got)
 	}
 }

@@ -50,7 +50,7 @@ type settings struct {
 	// publisher's connections.
 	NatsPendingMax int
 	// NatsConnections is how many connections the NATS publisher uses
-	// (each publishes to its share of the streams); 0 is one per stream.
+	// (each publishes to its share of the streams).
 	NatsConnections int
 	CommandLine     string
 }
@@ -66,12 +66,7 @@ func (s settings) recordsAt(recordBytes int) int64 {
 }
 
 // natsConnections returns how many connections the NATS publisher uses.
-func (s settings) natsConnections() int {
-	if s.NatsConnections == 0 {
-		return s.Partitions
-	}
-	return s.NatsConnections
-}
+func (s settings) natsConnections() int { return max(s.NatsConnections, 1) }
 
 // clientKind is the protocol a target speaks, and so the client that
 // measures it.
@@ -283,7 +278,7 @@ func parseSettings() (settings, error) {
 	flag.StringVar(&recordSizes, "record-sizes", "100,1024", "comma-separated bytes per record value; every size is measured against every target")
 	flag.StringVar(&records, "records", "1000000,500000", "comma-separated records per produce run, one per record size (every target gets the same)")
 	flag.IntVar(&s.NatsPendingMax, "nats-pending-max", natsPendingMaxDefault, "most unacknowledged messages on each connection of the NATS publisher")
-	flag.IntVar(&s.NatsConnections, "nats-connections", 0, "connections of the NATS publisher, each to its share of the streams; 0 is one per stream (partition)")
+	flag.IntVar(&s.NatsConnections, "nats-connections", 1, "connections of the NATS publisher, each publishing to its share of the streams (at most -partitions)")
 	flag.IntVar(&s.Partitions, "partitions", 4, "partitions of the benchmark topic")
 	flag.IntVar(&s.Repeats, "repeats", 3, "repetitions of every measurement; the report gives medians")
 	flag.DurationVar(&s.ProduceDuration, "produce-duration", 10*time.Second, "cap on one produce run; fewer records are sent if it is reached")
@@ -310,8 +305,8 @@ func parseSettings() (settings, error) {
 	if s.Partitions <= 0 || s.Repeats <= 0 || s.ProduceDuration <= 0 || s.LoopbackDuration <= 0 || s.NatsPendingMax <= 0 {
 		return s, errors.New("-partitions, -repeats, -produce-duration, -loopback-duration and -nats-pending-max must be positive")
 	}
-	if s.NatsConnections < 0 || s.NatsConnections > s.Partitions {
-		return s, errors.New("-nats-connections must be between 0 and -partitions")
+	if s.NatsConnections <= 0 || s.NatsConnections > s.Partitions {
+		return s, errors.New("-nats-connections must be between 1 and -partitions")
 	}
 	for _, name := range strings.Split(targets, ",") {
 		name = strings.TrimSpace(name)
