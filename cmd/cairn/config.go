@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"cairn/core"
 	"cairn/replica"
 )
 
@@ -80,6 +81,7 @@ func serveSettings() []setting {
 		{"default-partitions", kindInt, strconv.Itoa(int(d.DefaultPartitions)), "partitions of an auto-created topic"},
 		{"offsets-topic-partitions", kindInt, "50", "partitions of __consumer_offsets when it is created (Kafka's offsets.topic.num.partitions); a group's coordinator is the leader of one of them"},
 		{"group-initial-rebalance-delay", kindDuration, d.GroupInitialRebalanceDelay.String(), "how long the first rebalance of an empty consumer group waits for more members (Kafka's group.initial.rebalance.delay.ms)"},
+		{"producer-id-expiration", kindDuration, core.DefaultProducerIdleMax.String(), "a partition forgets an idempotent producer that has not written for this long (Kafka's producer.id.expiration.ms)"},
 		{"segment-bytes", kindInt, strconv.FormatInt(d.Log.SegmentBytesMax, 10), "roll a segment file at this size"},
 		{"metrics-addr", kindString, metricsAddressAuto, "address of the Prometheus /metrics endpoint; auto: the --listen host on port 9644 + --node-id; empty: no endpoint"},
 		{"log-format", kindString, "text", "log format on stderr: text or json"},

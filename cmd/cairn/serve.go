@@ -115,6 +115,11 @@ func runServe(args []string) error {
 	if rebalanceDelay < 0 {
 		return fmt.Errorf("%s %v: must not be negative", label("group-initial-rebalance-delay"), rebalanceDelay)
 	}
+	producerIdleMax := get("producer-id-expiration").(time.Duration)
+	if producerIdleMax < time.Second {
+		return fmt.Errorf("%s %v: must be at least 1s", label("producer-id-expiration"), producerIdleMax)
+	}
+	config.ProducerIdleMax = producerIdleMax
 	config.OffsetsTopicPartitions = int32(offsetsPartitions)
 	config.GroupInitialRebalanceDelay = rebalanceDelay
 	config.AutoCreateTopics = autoCreate
