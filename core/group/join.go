@@ -82,7 +82,7 @@ func (c *Coordinator) protocolsCompatible(g *group, req *kmsg.JoinGroupRequest) 
 	for _, p := range req.Protocols {
 		all := true
 		for _, m := range g.members {
-			if m.id != req.MemberID && m.metadataFor(p.Name) == nil && !hasProtocol(m, p.Name) {
+			if m.id != req.MemberID && !hasProtocol(m, p.Name) {
 				all = false
 				break
 			}
