@@ -163,6 +163,9 @@ type group struct {
 	offsets        map[topicPartition]committed
 	syncAppend     uint64 // the metadata write of the leader's sync in flight
 	syncGeneration int32
+	// syncDeadline ends a CompletingRebalance whose leader never synced:
+	// members that have not synced by then are removed.
+	syncDeadline time.Time
 }
 
 func (g *group) member(id string) *member {
@@ -328,6 +331,9 @@ func (c *Coordinator) Deadline() time.Time {
 		if g.state == PreparingRebalance {
 			earlier(g.rebalanceDeadline)
 		}
+		if g.state == CompletingRebalance && g.syncAppend == 0 {
+			earlier(g.syncDeadline)
+		}
 		for _, m := range g.members {
 			if m.join == 0 || g.state != PreparingRebalance {
 				earlier(m.heartbeatDeadline)
@@ -355,6 +361,19 @@ func (c *Coordinator) Tick(now time.Time) {
 		for _, m := range slices.Clone(g.members) {
 			awaitingJoin := m.join != 0 && g.state == PreparingRebalance
 			if !awaitingJoin && !now.Before(m.heartbeatDeadline) {
+				c.removeAndRebalance(now, g, m)
+			}
+		}
+		if g.state == CompletingRebalance && g.syncAppend == 0 && !now.Before(g.syncDeadline) {
+			// The leader never brought an assignment: those that did
+			// not sync leave, and the rest rebalance.
+			var unsynced []*member
+			for _, m := range g.members {
+				if m.sync == 0 {
+					unsynced = append(unsynced, m)
+				}
+			}
+			for _, m := range unsynced {
 				c.removeAndRebalance(now, g, m)
 			}
 		}

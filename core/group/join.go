@@ -287,6 +287,11 @@ func (c *Coordinator) completeJoin(now time.Time, g *group, timedOut bool) {
 		g.leader = g.members[0].id
 	}
 	c.setState(now, g, CompletingRebalance)
+	var timeout time.Duration
+	for _, m := range g.members {
+		timeout = max(timeout, m.rebalanceTimeout)
+	}
+	g.syncDeadline = now.Add(timeout)
 	for _, m := range g.members {
 		m.assignment = nil
 		m.heartbeatDeadline = now.Add(m.sessionTimeout)
