@@ -141,6 +141,12 @@ mutants:
 chaos:
 	CAIRN_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -run TestChaos -v -timeout 30m ./compat
 
+# Benchmark (about 10 minutes; not part of test): the machine's limits, then
+# Cairn (one broker and a 3-broker RF=3 cluster), franz-go's kfake and NATS
+# JetStream (nats-server embedded from the Go module proxy; R1 and R3, its
+# default sync and sync_interval always) at 100 B and 1 KiB records; prints
+# the peer table and writes docs/PERFORMANCE.md. Nothing to install beyond
+# Go modules. `go run ./bench -h` for shorter runs.
 bench: build
 	$(GO) run ./bench -out docs/PERFORMANCE.md
 

@@ -407,7 +407,7 @@ func (r *report) markdown() string {
 
 	if peak := r.Machine.peakLoad(); peak > float64(r.Machine.Processors) {
 		fmt.Fprintf(&b, "**The machine was overloaded during this run**: the 1-minute load average reached %.1f on %d processors, from other work sharing it. "+
-			"Absolute rates are lower and noisier than on an idle machine; the ratios between targets, measured in the same run with interleaved repetitions, hold up better than the absolute figures.\n\n",
+			"Absolute rates are lower and noisier than on an idle machine; the ratios between targets, measured in the same run with interleaved repetitions, are less affected, but they move too (see the min–max column).\n\n",
 			peak, r.Machine.Processors)
 	}
 	b.WriteString("## Result\n\n")
