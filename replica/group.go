@@ -71,8 +71,15 @@ func javaStringHash(s string) int32 {
 	return h
 }
 
+// groupPartition is the group's partition of __consumer_offsets: of the
+// topic's actual partition count once it exists (it may have been created
+// with another setting), as Kafka does.
 func (n *Node) groupPartition(groupID string) int32 {
-	return (javaStringHash(groupID) & 0x7fffffff) % n.config.offsetsTopicPartitions()
+	count := n.config.offsetsTopicPartitions()
+	if t, ok := n.meta.image.Topic(offsetsTopic); ok && t.PartitionCount > 0 {
+		count = t.PartitionCount
+	}
+	return (javaStringHash(groupID) & 0x7fffffff) % count
 }
 
 // groupConfig is the coordinators' configuration.

@@ -136,7 +136,7 @@ func newBroker(w *World, index int) *broker {
 	// Consumer groups (group.go): few __consumer_offsets partitions, and no
 	// wait for more members before a group's first rebalance.
 	// __consumer_offsets is replicated as the scenario's topics are.
-	b.config.OffsetsTopicPartitions = 3
+	b.config.OffsetsTopicPartitions = offsetsTopicPartitions
 	b.config.GroupInitialRebalanceDelay = 0
 	b.config.DefaultReplicationFactor = int16(w.options.ReplicationFactor)
 	var injectors []diskfault.Injector

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"cairn/core"
 	"cairn/netsim"
 )
 
@@ -137,8 +138,63 @@ type groupInflight struct {
 
 func (m *groupMember) name() string { return "g" + strconv.Itoa(m.index) }
 
+// createOffsetsTopic creates __consumer_offsets as the scenario's topics
+// are created: replicated as they are and with their min.insync.replicas,
+// so that the failure budget (faults.go) covers it too. Left to the broker,
+// it would take min.insync.replicas 1, and lossy faults within the budget
+// of the scenario's topics could take every replica out of its ISR.
+func (w *World) createOffsetsTopic() error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "__consumer_offsets", offsetsTopicPartitions, int16(w.options.ReplicationFactor)
+	rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{Name: "cleanup.policy", Value: kmsg.StringPtr("compact")})
+	if w.options.MinInsyncReplicas > 1 {
+		rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{
+			Name: "min.insync.replicas", Value: kmsg.StringPtr(strconv.Itoa(w.options.MinInsyncReplicas))})
+	}
+	req.Topics = append(req.Topics, rt)
+	if w.metadata == nil {
+		resp, err := w.direct(w.brokers[0], req)
+		if err != nil {
+			return err
+		}
+		if code := resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 {
+			return fmt.Errorf("create __consumer_offsets: %s", errorName(code))
+		}
+		return nil
+	}
+	controller := w.brokers[w.metadata.leader]
+	frame := w.formatter.AppendRequest(nil, req, 1)
+	controller.node.HandleFrame(w.wallTime(), directConn, frame[4:])
+	controller.flush(w)
+	if !w.runUntil(setupTimeout, func() bool {
+		leaders := 0
+		for _, b := range w.brokers {
+			if b.node == nil {
+				continue
+			}
+			for _, p := range b.node.Partitions() {
+				if p.Topic == "__consumer_offsets" && p.Role == core.RoleLeader {
+					leaders++
+				}
+			}
+		}
+		return leaders == offsetsTopicPartitions
+	}) {
+		return fmt.Errorf("__consumer_offsets got no leaders within %v", setupTimeout)
+	}
+	return nil
+}
+
+// offsetsTopicPartitions is the simulated brokers' __consumer_offsets size.
+const offsetsTopicPartitions = 3
+
 // startGroups creates the members on the first topic's partitions.
 func (w *World) startGroups() {
+	if err := w.createOffsetsTopic(); err != nil {
+		w.violation("setup", err.Error())
+		return
+	}
 	t := w.options.Topics[0]
 	g := &groupWorld{topic: t.Name, partitions: t.Partitions, rng: newStream(w.options.Seed, streamGroups),
 		owners: map[ownerKey]int{}, syncedAt: map[int32]time.Duration{}, acked: map[int32]int64{}}
