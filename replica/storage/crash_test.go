@@ -258,9 +258,8 @@ func (c *crashModel) truncate() {
 		c.failed("truncate", err)
 		return
 	}
-	if kept < len(c.model.batches) {
-		c.truncatedUnsynced = true
-	}
+	// A truncation that returned is durable: no crash brings back what it
+	// removed.
 	c.model.batches = c.model.batches[:kept]
 	c.durable = min(c.durable, kept)
 	if c.log.NextOffset() != c.model.nextOffset(0) {

@@ -10,8 +10,11 @@ import (
 
 // Truncate removes every batch at or above offset; a batch that holds
 // offset goes whole, so NextOffset becomes that batch's base offset.
-// Segments after it are removed. It is durable after the next sync job,
-// and refused while a job is outstanding. If a file operation fails midway
+// Segments after it are removed. It is durable when Truncate returns: the
+// cut segment and the directory are synced, so that no crash can bring the
+// removed batches back under the batches appended next — a leader epoch
+// checkpoint written meanwhile describes those, not the old ones. It is
+// refused while a sync job is outstanding. If a file operation fails midway
 // the log is failed (reopening recovers a consistent prefix).
 func (l *Log) Truncate(offset int64) error {
 	if err := l.writable(); err != nil {
@@ -42,8 +45,15 @@ func (l *Log) Truncate(offset int64) error {
 		l.checkpointOffset = s.baseOffset
 	}
 	l.forgetPositions()
+	removed := len(l.segments) - 1 - i
 	removeErr := l.removeSegmentsAfter(i)
 	truncateErr := l.truncateSegment(s, position, baseOffset)
+	if removeErr == nil && truncateErr == nil {
+		truncateErr = s.file.Sync()
+		if truncateErr == nil && removed > 0 {
+			truncateErr = l.directory.Sync()
+		}
+	}
 	l.nextOffset = baseOffset
 	l.durableOffset = min(l.durableOffset, baseOffset)
 	l.sizeBytes = 0
