@@ -14,7 +14,6 @@ const mutantSeedsMax = 1000
 // simulatedMutants are the mutants the simulator must catch, and whether
 // its end-of-run checks (final read, Porcupine, consumer checks, log
 // matching) must catch each one without the per-event predicates too.
-//
 var simulatedMutants = []struct {
 	id          mutant.ID
 	historyOnly bool

@@ -44,7 +44,7 @@ func TestCoordinatorProperties(t *testing.T) {
 			case 5:
 				m.leave(alias)
 			case 6:
-				m.tick(time.Duration(rapid.IntRange(1, 12).Draw(t, "seconds"))*time.Second)
+				m.tick(time.Duration(rapid.IntRange(1, 12).Draw(t, "seconds")) * time.Second)
 			case 7:
 				m.appends(rapid.IntRange(0, 3).Draw(t, "fail") == 0)
 			case 8:
