@@ -1,8 +1,10 @@
 package replica
 
 import (
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -113,6 +115,11 @@ var (
 		"Registered brokers in this broker's metadata image, by state.", []string{"state"}, nil)
 	descGroups = prometheus.NewDesc("cairn_consumer_groups",
 		"Consumer groups this broker coordinates (of the __consumer_offsets partitions it leads and has loaded).", nil, nil)
+	descGroupCommitted = prometheus.NewDesc("cairn_consumer_group_committed_offset",
+		"A group's committed offset of a partition, from the group's coordinator.", []string{"group", "topic", "partition"}, nil)
+	descGroupLag = prometheus.NewDesc("cairn_consumer_group_lag",
+		"A partition's high watermark less the group's committed offset, from the group's coordinator when it also hosts the partition.",
+		[]string{"group", "topic", "partition"}, nil)
 )
 
 // NewMetrics returns a registry with the broker's metrics and the Go
@@ -183,7 +190,7 @@ func (c metricsCollector) Describe(ch chan<- *prometheus.Desc) {
 		descRequests, descRequestDuration, descReceivedBytes, descSentBytes,
 		descLogStart, descLogEnd, descHighWatermark, descISRSize, descReplicas, descLeader,
 		descUnderReplicated, descOffline, descFailed,
-		descControllerActive, descControllerID, descMetadataOffset, descBrokers, descGroups,
+		descControllerActive, descControllerID, descMetadataOffset, descBrokers, descGroups, descGroupCommitted, descGroupLag,
 	} {
 		ch <- d
 	}
@@ -246,6 +253,14 @@ type nodeState struct {
 	controllerID               int32
 	metadataApplied            uint64
 	brokersFenced, brokersLive int
+	groupOffsets               []groupOffsetState
+}
+
+// groupOffsetState is one committed offset of a group this broker
+// coordinates; lag is -1 where this broker does not host the partition.
+type groupOffsetState struct {
+	group, topic, partition string
+	committed, lag          int64
 }
 
 type partitionState struct {
@@ -284,6 +299,18 @@ func readNodeState(n *Node) nodeState {
 			}
 		}
 	}
+	for _, index := range slices.Sorted(maps.Keys(n.groups.coordinators)) {
+		hc := n.groups.coordinators[index]
+		for _, name := range hc.core.Groups() {
+			for _, o := range hc.core.AllCommitted(name) {
+				g := groupOffsetState{group: name, topic: o.Topic, partition: strconv.Itoa(int(o.Partition)), committed: o.Offset, lag: -1}
+				if p := n.partition(o.Topic, o.Partition); p != nil {
+					g.lag = max(0, p.core.HighWatermark()-o.Offset)
+				}
+				state.groupOffsets = append(state.groupOffsets, g)
+			}
+		}
+	}
 	for _, b := range n.meta.image.Brokers() {
 		if b.Fenced {
 			state.brokersFenced++
@@ -314,6 +341,12 @@ func (s nodeState) collect(ch chan<- prometheus.Metric) {
 	gauge(descMetadataOffset, float64(min(s.metadataApplied, math.MaxInt64)))
 	gauge(descBrokers, float64(s.brokersLive), "unfenced")
 	gauge(descBrokers, float64(s.brokersFenced), "fenced")
+	for _, g := range s.groupOffsets {
+		gauge(descGroupCommitted, float64(g.committed), g.group, g.topic, g.partition)
+		if g.lag >= 0 {
+			gauge(descGroupLag, float64(g.lag), g.group, g.topic, g.partition)
+		}
+	}
 }
 
 func boolValue(b bool) float64 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"cairn/diskfault"
@@ -61,7 +62,23 @@ func TestMetricsOfARunningBroker(t *testing.T) {
 		}
 	}
 
+	// A group commits offset 2 of the 5 records: its lag is 3.
+	commit := kadm.Offsets{}
+	commit.Add(kadm.Offset{Topic: "metered", Partition: 0, At: 2, LeaderEpoch: -1})
+	if err := kadm.NewClient(client).CommitAllOffsets(ctx, "lagging", commit); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+
 	families := gather(t, metrics)
+	if got := gaugeValue(t, families, "cairn_consumer_group_committed_offset", "group", "lagging"); got != 2 {
+		t.Errorf("committed offset %v, want 2", got)
+	}
+	if got := gaugeValue(t, families, "cairn_consumer_group_lag", "group", "lagging"); got != records-2 {
+		t.Errorf("group lag %v, want %d", got, records-2)
+	}
+	if got := gaugeValue(t, families, "cairn_consumer_groups", "", ""); got != 1 {
+		t.Errorf("consumer groups %v, want 1", got)
+	}
 	if got := counterValue(t, families, "cairn_requests_total", "api", "Produce"); got != records {
 		t.Errorf("Produce requests %v, want %d", got, records)
 	}
@@ -85,7 +102,7 @@ func TestMetricsOfARunningBroker(t *testing.T) {
 	if got := gaugeValue(t, families, "cairn_controller_active", "", ""); got != 1 {
 		t.Errorf("controller active %v: a standalone broker is its own controller", got)
 	}
-	for _, name := range []string{"cairn_under_replicated_partitions", "cairn_offline_partitions", "cairn_consumer_groups"} {
+	for _, name := range []string{"cairn_under_replicated_partitions", "cairn_offline_partitions"} {
 		if got := gaugeValue(t, families, name, "", ""); got != 0 {
 			t.Errorf("%s %v, want 0", name, got)
 		}
