@@ -375,6 +375,12 @@ func (n *Node) Tick(now time.Time) {
 		n.reconcileAll(now)
 	}
 	n.heartbeat(now)
+	if n.pids.next >= n.pids.end {
+		// Hold a block of producer ids before the first producer asks,
+		// as Kafka's brokers do: otherwise it is refused while the block
+		// is fetched and backs off for a second or more.
+		n.requestProducerIDs(now)
+	}
 	n.expireProducers(now)
 	n.tickGroups(now)
 	for _, name := range n.topicNames {
