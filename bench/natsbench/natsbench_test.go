@@ -72,9 +72,6 @@ func TestSingleServer(t *testing.T) {
 // TestCluster runs three servers in this process, clustered on loopback,
 // with streams of three replicas.
 func TestCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a three-server cluster")
-	}
 	ports := freePorts(t, 6)
 	clientPorts, routePorts := ports[:3], ports[3:]
 	var routes []string
