@@ -85,7 +85,8 @@ const LingerDefault = 10 * time.Millisecond
 // Compressions lists the accepted values of ProduceOptions.Compression.
 var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 
-func compressionCodec(name string) (kgo.CompressionCodec, error) {
+// CompressionCodec returns the codec one of Compressions names.
+func CompressionCodec(name string) (kgo.CompressionCodec, error) {
 	switch strings.ToLower(name) {
 	case "", "none":
 		return kgo.NoCompression(), nil
@@ -133,7 +134,7 @@ func (o *ProduceOptions) Validate() error {
 	if o.Acks != -1 && o.Acks != 0 && o.Acks != 1 {
 		return fmt.Errorf("acks %d: want -1 (all), 0 or 1", o.Acks)
 	}
-	if _, err := compressionCodec(o.Compression); err != nil {
+	if _, err := CompressionCodec(o.Compression); err != nil {
 		return err
 	}
 	if o.Partitions < 0 {

@@ -62,7 +62,7 @@ func Produce(ctx context.Context, opts ProduceOptions) (Result, error) {
 	if err := opts.Validate(); err != nil {
 		return Result{}, err
 	}
-	codec, _ := compressionCodec(opts.Compression)
+	codec, _ := CompressionCodec(opts.Compression)
 	clientOptions := []kgo.Opt{
 		kgo.SeedBrokers(opts.Brokers...),
 		kgo.ClientID(clientID),

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"cairn/perf"
 )
 
 const produceUsage = `usage: cairn produce TOPIC [flags]
@@ -75,9 +77,9 @@ func produce(ctx context.Context, args []string, std streams) error {
 	if acksValue != -1 {
 		options = append(options, kgo.DisableIdempotentWrite())
 	}
-	codec, err := compressionCodec(*compression)
+	codec, err := perf.CompressionCodec(*compression)
 	if err != nil {
-		return err
+		return fmt.Errorf("--%w", err)
 	}
 	options = append(options, kgo.ProducerBatchCompression(codec))
 	if *partition >= 0 {
@@ -198,20 +200,4 @@ func requiredAcks(acks int) kgo.Acks {
 		return kgo.LeaderAck()
 	}
 	return kgo.AllISRAcks()
-}
-
-func compressionCodec(name string) (kgo.CompressionCodec, error) {
-	switch name {
-	case "none", "":
-		return kgo.NoCompression(), nil
-	case "gzip":
-		return kgo.GzipCompression(), nil
-	case "snappy":
-		return kgo.SnappyCompression(), nil
-	case "lz4":
-		return kgo.Lz4Compression(), nil
-	case "zstd":
-		return kgo.ZstdCompression(), nil
-	}
-	return kgo.CompressionCodec{}, fmt.Errorf("--compression %q: want none, gzip, snappy, lz4 or zstd", name)
 }
