@@ -42,6 +42,9 @@ type hostedCoordinator struct {
 	// closed is set once the partition's leadership moved: appends the
 	// coordinator still asks for fail instead of being written.
 	closed bool
+	// topicsApplied is the metadata log index whose topics the
+	// coordinator was last given (UpdateTopics); 0: never.
+	topicsApplied uint64
 }
 
 type groupWait struct {
@@ -86,6 +89,15 @@ func (n *Node) groupPartition(groupID string) int32 {
 func (n *Node) groupConfig() group.Config {
 	c := group.DefaultConfig()
 	c.InitialRebalanceDelay = n.config.GroupInitialRebalanceDelay
+	if n.config.GroupConsumerHeartbeatInterval > 0 {
+		c.HeartbeatInterval = n.config.GroupConsumerHeartbeatInterval
+	}
+	if n.config.GroupConsumerSessionTimeout > 0 {
+		c.ConsumerSessionTimeout = n.config.GroupConsumerSessionTimeout
+	}
+	if n.config.GroupConsumerAssignor != "" {
+		c.DefaultAssignor = n.config.GroupConsumerAssignor
+	}
 	if n.config.GroupSessionTimeoutMin > 0 {
 		c.SessionTimeoutMin = n.config.GroupSessionTimeoutMin
 	}
@@ -225,9 +237,26 @@ func (n *Node) tickGroups(now time.Time) {
 			n.closeCoordinator(now, index)
 			continue
 		}
+		n.updateCoordinatorTopics(now, hc)
 		hc.core.Tick(now)
 		n.afterGroup(now, hc)
 	}
+}
+
+// updateCoordinatorTopics gives a coordinator the image's topics when
+// they may have changed since it last had them: consumer-protocol groups
+// assign partitions from them, and a change bumps their group epoch.
+func (n *Node) updateCoordinatorTopics(now time.Time, hc *hostedCoordinator) {
+	if hc.topicsApplied != 0 && hc.topicsApplied == n.meta.applied {
+		return
+	}
+	hc.topicsApplied = max(n.meta.applied, 1)
+	topics := n.meta.image.Topics()
+	infos := make([]group.TopicInfo, 0, len(topics))
+	for _, t := range topics {
+		infos = append(infos, group.TopicInfo{Name: t.Name, ID: group.TopicID(t.ID), Partitions: t.PartitionCount})
+	}
+	hc.core.UpdateTopics(now, infos)
 }
 
 // groupDeadline is the earliest timer of any coordinator.

@@ -174,6 +174,16 @@ func (n *Node) handleOffsetFetch(now time.Time, req *kmsg.OffsetFetchRequest) km
 		return resp
 	}
 	for _, rg := range req.Groups {
+		if req.Version >= 9 {
+			if hc, code := n.coordinatorFor(now, rg.Group); code == 0 {
+				if code := hc.core.CheckOffsetFetch(rg.Group, rg.MemberID, rg.MemberEpoch); code != 0 {
+					out := kmsg.NewOffsetFetchResponseGroup()
+					out.Group, out.ErrorCode = rg.Group, code
+					resp.Groups = append(resp.Groups, out)
+					continue
+				}
+			}
+		}
 		resp.Groups = append(resp.Groups, n.offsetFetchGroup(now, rg.Group, rg.Topics, rg.Topics == nil))
 	}
 	return resp
@@ -266,7 +276,7 @@ func (n *Node) handleListGroups(now time.Time, req *kmsg.ListGroupsRequest) kmsg
 				continue
 			}
 		}
-		resp.Groups = append(resp.Groups, hc.core.ListGroups(req.StatesFilter)...)
+		resp.Groups = append(resp.Groups, hc.core.ListGroups(req.StatesFilter, req.TypesFilter)...)
 	}
 	return resp
 }
@@ -305,6 +315,9 @@ func (n *Node) handleDescribeGroups(now time.Time, req *kmsg.DescribeGroupsReque
 			continue
 		}
 		dg := hc.core.DescribeGroup(name)
+		if req.Version < 6 {
+			dg.ErrorMessage = nil
+		}
 		if req.Version >= 6 && dg.State == "Dead" {
 			dg.ErrorCode = kerr.GroupIDNotFound.Code
 		}
@@ -327,6 +340,45 @@ func (n *Node) handleDeleteGroups(now time.Time, req *kmsg.DeleteGroupsRequest) 
 		}
 		rg.ErrorCode = code
 		resp.Groups = append(resp.Groups, rg)
+	}
+	return resp
+}
+
+// handleConsumerGroupHeartbeat hands a KIP-848 heartbeat to the group's
+// coordinator, after giving it the current topics.
+func (n *Node) handleConsumerGroupHeartbeat(now time.Time, id ConnID, c *conn, h requestHeader, req *kmsg.ConsumerGroupHeartbeatRequest) {
+	hc, code := n.coordinatorFor(now, req.Group)
+	if code != 0 {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = code
+		n.respond(id, c.take(), h, resp)
+		return
+	}
+	n.updateCoordinatorTopics(now, hc)
+	hc.core.ConsumerGroupHeartbeat(now, n.groupToken(id, c, h), req, h.clientID, "/"+n.config.AdvertisedHost)
+	n.afterGroup(now, hc)
+}
+
+// handleConsumerGroupDescribe describes consumer-protocol groups, each
+// from its coordinator here.
+func (n *Node) handleConsumerGroupDescribe(now time.Time, req *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	for _, name := range req.Groups {
+		hc, code := n.coordinatorFor(now, name)
+		if code != 0 {
+			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			dg.Group, dg.ErrorCode = name, code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		if name == "" {
+			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			dg.ErrorCode = kerr.InvalidGroupID.Code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		n.updateCoordinatorTopics(now, hc)
+		resp.Groups = append(resp.Groups, hc.core.ConsumerGroupDescribe(name))
 	}
 	return resp
 }

@@ -222,7 +222,7 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 		return b.String() + "\n" + s.output()
 	case "list":
 		var b strings.Builder
-		for _, g := range s.c.ListGroups(nil) {
+		for _, g := range s.c.ListGroups(nil, nil) {
 			fmt.Fprintf(&b, "%s %s %s\n", g.Group, g.GroupState, g.ProtocolType)
 		}
 		return b.String() + s.output()

@@ -39,6 +39,19 @@ func (c *Coordinator) JoinGroup(now time.Time, token Token, req *kmsg.JoinGroupR
 		}
 		g = c.createGroup(req.Group, now)
 	}
+	if g.consumer != nil {
+		if len(g.consumer.members) > 0 {
+			// No online migration of a consumer-protocol group to
+			// the classic protocol (group.consumer.migration.policy
+			// =disabled in Kafka 4).
+			fail(kerr.InconsistentGroupProtocol.Code)
+			return
+		}
+		// An empty consumer group becomes classic; its offsets stay.
+		g.consumer = nil
+		g.generation = 0
+		g.state = Empty
+	}
 	switch {
 	case g.state == Dead:
 		fail(kerr.CoordinatorNotAvailable.Code)

@@ -88,6 +88,9 @@ func (c *Coordinator) checkCommit(now time.Time, req *kmsg.OffsetCommitRequest) 
 	if g.state == Dead {
 		return kerr.CoordinatorNotAvailable.Code
 	}
+	if g.consumer != nil {
+		return c.checkConsumerCommit(now, g, req)
+	}
 	m, code := checkMember(g, req.MemberID, req.InstanceID, req.Generation)
 	if code == kerr.IllegalGeneration.Code && mutant.Active(mutant.CommitFromStaleGeneration) {
 		code = 0
@@ -99,6 +102,49 @@ func (c *Coordinator) checkCommit(now time.Time, req *kmsg.OffsetCommitRequest) 
 		return kerr.RebalanceInProgress.Code
 	}
 	m.heartbeatDeadline = now.Add(m.sessionTimeout)
+	return 0
+}
+
+// checkConsumerCommit is the fencing of a commit to a consumer-protocol
+// group: from outside (epoch < 0) only while the group is empty; from a
+// member only with OffsetCommit v9 and its current member epoch.
+func (c *Coordinator) checkConsumerCommit(now time.Time, g *group, req *kmsg.OffsetCommitRequest) int16 {
+	cg := g.consumer
+	if req.Generation < 0 && len(cg.members) == 0 {
+		return 0
+	}
+	m := cg.members[req.MemberID]
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case req.Version < 9:
+		return kerr.UnsupportedVersion.Code
+	case req.Generation > m.epoch:
+		return kerr.FencedMemberEpoch.Code
+	case req.Generation < m.epoch && !mutant.Active(mutant.CommitFromStaleGeneration):
+		return kerr.StaleMemberEpoch.Code
+	}
+	return 0
+}
+
+// CheckOffsetFetch validates the member of an OffsetFetch v9 against a
+// consumer-protocol group: a member id with its current epoch, or none
+// (epoch -1) from outside. Classic groups are not checked.
+func (c *Coordinator) CheckOffsetFetch(groupName string, memberID *string, memberEpoch int32) int16 {
+	g := c.group(groupName)
+	if g == nil || g.consumer == nil || memberID == nil && memberEpoch < 0 {
+		return 0
+	}
+	var m *consumerMember
+	if memberID != nil {
+		m = g.consumer.members[*memberID]
+	}
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case memberEpoch != m.epoch:
+		return kerr.StaleMemberEpoch.Code
+	}
 	return 0
 }
 
@@ -163,6 +209,17 @@ func (c *Coordinator) OffsetDelete(now time.Time, token Token, req *kmsg.OffsetD
 		return
 	}
 	subscribed := subscribedTopics(g)
+	if g.consumer != nil {
+		subscribed = nil
+		for _, t := range c.subscribedTopicMeta(g.consumer) {
+			subscribed = append(subscribed, t.name)
+		}
+		for _, id := range g.consumer.memberIDs {
+			// A topic subscribed by name counts even if it does not
+			// exist (yet).
+			subscribed = append(subscribed, g.consumer.members[id].subscribedTopicNames...)
+		}
+	}
 	var records []Record
 	var deleted []topicPartition
 	for _, rt := range req.Topics {
@@ -220,6 +277,13 @@ func (c *Coordinator) DeleteGroup(now time.Time, name string) int16 {
 		return kerr.NonEmptyGroup.Code
 	}
 	records := []Record{{Key: groupKey(name)}}
+	if g.consumer != nil {
+		records = []Record{
+			{Key: cgKey(cgTargetMetadataKeyVersion, name, "", false)},
+			{Key: cgKey(cgPartitionMetadataKeyVersion, name, "", false)},
+			{Key: cgKey(cgMetadataKeyVersion, name, "", false)},
+		}
+	}
 	tps := make([]topicPartition, 0, len(g.offsets))
 	for tp := range g.offsets {
 		tps = append(tps, tp)
@@ -243,18 +307,27 @@ func (c *Coordinator) DeleteGroup(now time.Time, name string) int16 {
 }
 
 // ListGroups lists the groups, optionally only those in the given states
-// (Kafka's names; empty: all).
-func (c *Coordinator) ListGroups(states []string) []kmsg.ListGroupsResponseGroup {
+// and of the given types ("classic", "consumer"; Kafka's names, any case;
+// empty: all).
+func (c *Coordinator) ListGroups(states, types []string) []kmsg.ListGroupsResponseGroup {
 	var out []kmsg.ListGroupsResponseGroup
 	for _, name := range c.names {
 		g := c.groups[name]
-		if len(states) > 0 && !slices.ContainsFunc(states, func(s string) bool { return equalFold(s, g.state.String()) }) {
+		state, groupType := g.state.String(), "classic"
+		if g.consumer != nil {
+			state, groupType = g.consumer.stateName(), "consumer"
+		}
+		if len(states) > 0 && !slices.ContainsFunc(states, func(s string) bool { return equalFold(s, state) }) {
+			continue
+		}
+		if len(types) > 0 && !slices.ContainsFunc(types, func(s string) bool { return equalFold(s, groupType) }) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = name
 		lg.ProtocolType = g.protocolType
-		lg.GroupState = g.state.String()
+		lg.GroupState = state
+		lg.GroupType = groupType
 		out = append(out, lg)
 	}
 	return out
@@ -289,6 +362,15 @@ func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGrou
 		dg.State = Dead.String()
 		return dg
 	}
+	if g.consumer != nil {
+		// As Kafka 4 answers DescribeGroups for a consumer-protocol
+		// group: Dead, and from v6 GROUP_ID_NOT_FOUND (set by the
+		// driver, which knows the version).
+		dg.State = Dead.String()
+		message := "Group " + name + " is not a classic group."
+		dg.ErrorMessage = &message
+		return dg
+	}
 	dg.State = g.state.String()
 	dg.ProtocolType = g.protocolType
 	if g.state == Stable || g.state == CompletingRebalance {
@@ -309,6 +391,12 @@ func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGrou
 		dg.Members = append(dg.Members, dm)
 	}
 	return dg
+}
+
+// IsConsumerGroup reports whether a group uses the consumer protocol.
+func (c *Coordinator) IsConsumerGroup(name string) bool {
+	g := c.group(name)
+	return g != nil && g.consumer != nil
 }
 
 // GroupState reports a group's state and generation, for tests and the
