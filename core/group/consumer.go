@@ -139,6 +139,13 @@ type consumerMember struct {
 	// assigned are the partitions the member may own; revoking are those
 	// it must give up before its epoch moves on. Both count as owned.
 	assigned, revoking partitionSet
+	// assignedAt is the member epoch at which each partition it owns was
+	// given to it (KIP-1251): a commit with an older epoch than the
+	// member's is still the owner's if every partition it names was
+	// given at or before that epoch. Not persisted: a replayed member
+	// counts its partitions as given at its current epoch, which only
+	// refuses more.
+	assignedAt map[topicPartitionID]int32
 
 	sessionDeadline time.Time
 	// revokeDeadline is when a member that has not revoked what it was
@@ -164,6 +171,24 @@ func (m *consumerMember) subscribes(topic string) bool {
 		return true
 	}
 	return m.regex != nil && m.regex.MatchString(topic)
+}
+
+// noteAssigned records the epoch of partitions newly owned and forgets
+// those no longer owned.
+func (m *consumerMember) noteAssigned() {
+	if m.assignedAt == nil {
+		m.assignedAt = map[topicPartitionID]int32{}
+	}
+	for p := range m.assignedAt {
+		if !m.assigned.contains(p) && !m.revoking.contains(p) {
+			delete(m.assignedAt, p)
+		}
+	}
+	for _, p := range m.assigned {
+		if _, ok := m.assignedAt[p]; !ok {
+			m.assignedAt[p] = m.epoch
+		}
+	}
 }
 
 // compileRegex compiles a subscription regex anchored at both ends.
@@ -285,6 +310,7 @@ func (cg *consumerGroup) reconcile(now time.Time, m *consumerMember, owned parti
 		if !ownedKnown || owned.overlaps(m.revoking) {
 			return false
 		}
+		cg.setOwned(m, m.assigned, nil) // released: others may have them now
 		cg.nextAssignment(now, m, max(m.epoch+1, cg.assignmentEpoch))
 	case memberUnreleased, memberStable:
 		if m.state == memberStable && m.epoch == cg.assignmentEpoch {
@@ -307,7 +333,7 @@ func sameCurrent(a, b currentAssignment) bool {
 // taking the new partitions nobody else owns and waiting for the rest.
 func (cg *consumerGroup) nextAssignment(now time.Time, m *consumerMember, next int32) {
 	target := cg.target[m.id]
-	current := append(slices.Clone(m.assigned), m.revoking...).normalize()
+	current := append(slices.Clone(m.assigned), m.revoking...).normalize() // revoking is empty but after a replay or a mutant
 	kept := current.intersect(target)
 	revoke := current.minus(target)
 	if len(revoke) > 0 {
@@ -331,6 +357,7 @@ func (cg *consumerGroup) nextAssignment(now time.Time, m *consumerMember, next i
 	if m.epoch != next {
 		m.previousEpoch, m.epoch = m.epoch, next
 	}
+	m.noteAssigned()
 	m.revokeDeadline = time.Time{}
 	m.state = memberStable
 	if unreleased {

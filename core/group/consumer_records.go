@@ -565,6 +565,8 @@ func (c *Coordinator) replayConsumer(now time.Time, key, value []byte) error {
 		m := member()
 		m.epoch, m.previousEpoch, m.state = a.epoch, a.previousEpoch, a.state
 		cg.setOwned(m, a.assigned, a.revoking)
+		m.assignedAt = nil
+		m.noteAssigned()
 		m.revokeDeadline = time.Time{}
 		if m.state == memberUnrevoked {
 			m.revokeDeadline = now.Add(time.Duration(max(m.rebalanceTimeoutMillis, 0)) * time.Millisecond)

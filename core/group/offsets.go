@@ -121,10 +121,33 @@ func (c *Coordinator) checkConsumerCommit(now time.Time, g *group, req *kmsg.Off
 		return kerr.UnsupportedVersion.Code
 	case req.Generation > m.epoch:
 		return kerr.FencedMemberEpoch.Code
-	case req.Generation < m.epoch && !mutant.Active(mutant.CommitFromStaleGeneration):
+	case req.Generation < m.epoch && !mutant.Active(mutant.CommitFromStaleGeneration) && !c.stillOwned(m, req):
 		return kerr.StaleMemberEpoch.Code
 	}
 	return 0
+}
+
+// stillOwned reports whether a commit with an epoch older than the
+// member's names only partitions the member owned since that epoch
+// (KIP-1251), so that the epoch bump of an unrelated rebalance does not
+// fail a commit the member is entitled to.
+func (c *Coordinator) stillOwned(m *consumerMember, req *kmsg.OffsetCommitRequest) bool {
+	if m.epoch < 0 || req.Generation < 0 {
+		return false
+	}
+	for _, rt := range req.Topics {
+		t, ok := c.topics[rt.Topic]
+		if !ok {
+			return false
+		}
+		for _, rp := range rt.Partitions {
+			at, ok := m.assignedAt[topicPartitionID{t.ID, rp.Partition}]
+			if !ok || at > req.Generation {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // CheckOffsetFetch validates the member of an OffsetFetch v9 against a
