@@ -233,7 +233,9 @@ func (n *Node) tickGroups(now time.Time) {
 	for _, index := range sortedKeys(n.groups.coordinators) {
 		hc := n.groups.coordinators[index]
 		p := hc.partition
-		if p.closed || p.failed || p.core.Role() != core.RoleLeader || p.core.LeaderEpoch() != hc.epoch {
+		if p.closed || p.failed || p.core.Role() != core.RoleLeader || p.core.LeaderEpoch() != hc.epoch || hc.core.Diverged() {
+			// A diverged coordinator (a failed write) is rebuilt from
+			// the log on its next use.
 			n.closeCoordinator(now, index)
 			continue
 		}

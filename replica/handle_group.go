@@ -289,7 +289,7 @@ func (n *Node) loadIndex(now time.Time, index int32) (*hostedCoordinator, int16)
 		return nil, kerr.NotCoordinator.Code
 	}
 	if hc := n.groups.coordinators[index]; hc != nil {
-		if hc.partition == p && hc.epoch == p.core.LeaderEpoch() {
+		if hc.partition == p && hc.epoch == p.core.LeaderEpoch() && !hc.core.Diverged() {
 			return hc, 0
 		}
 		n.closeCoordinator(now, index)

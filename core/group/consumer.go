@@ -311,12 +311,13 @@ func (cg *consumerGroup) reconcile(now time.Time, m *consumerMember, owned parti
 			return false
 		}
 		cg.setOwned(m, m.assigned, nil) // released: others may have them now
-		cg.nextAssignment(now, m, max(m.epoch+1, cg.assignmentEpoch))
+		m.state, m.revokeDeadline = memberStable, time.Time{}
+		cg.nextAssignment(now, m, max(m.epoch+1, cg.assignmentEpoch), owned, ownedKnown)
 	case memberUnreleased, memberStable:
 		if m.state == memberStable && m.epoch == cg.assignmentEpoch {
 			return false
 		}
-		cg.nextAssignment(now, m, cg.assignmentEpoch)
+		cg.nextAssignment(now, m, cg.assignmentEpoch, owned, ownedKnown)
 	}
 	after := m.current()
 	return !sameCurrent(before, after)
@@ -331,16 +332,20 @@ func sameCurrent(a, b currentAssignment) bool {
 // epoch next: keep what the target keeps; revoke what it takes away, and
 // stay at the current epoch until that is done; otherwise move to next,
 // taking the new partitions nobody else owns and waiting for the rest.
-func (cg *consumerGroup) nextAssignment(now time.Time, m *consumerMember, next int32) {
+// A member whose heartbeat (owned) already shows none of the partitions to
+// revoke has nothing to revoke: otherwise a client that dropped them on
+// its own (a deleted topic) would see no change to act on and wait for
+// its rebalance timeout.
+func (cg *consumerGroup) nextAssignment(now time.Time, m *consumerMember, next int32, owned partitionSet, ownedKnown bool) {
 	target := cg.target[m.id]
 	current := append(slices.Clone(m.assigned), m.revoking...).normalize() // revoking is empty but after a replay or a mutant
 	kept := current.intersect(target)
 	revoke := current.minus(target)
-	if len(revoke) > 0 {
+	if len(revoke) > 0 && (!ownedKnown || owned.overlaps(revoke)) {
+		// A new revocation: the member has its rebalance timeout to
+		// report it done.
 		cg.setOwned(m, kept, revoke)
-		if m.state != memberUnrevoked {
-			m.revokeDeadline = now.Add(time.Duration(m.rebalanceTimeoutMillis) * time.Millisecond)
-		}
+		m.revokeDeadline = now.Add(time.Duration(m.rebalanceTimeoutMillis) * time.Millisecond)
 		m.state = memberUnrevoked
 		return
 	}

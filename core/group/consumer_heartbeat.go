@@ -24,6 +24,10 @@ func (c *Coordinator) ConsumerGroupHeartbeat(now time.Time, token Token, req *km
 		}
 		c.respond(token, resp)
 	}
+	if c.diverged {
+		fail(kerr.NotCoordinator.Code, "")
+		return
+	}
 	if code, message := c.validateHeartbeat(req); code != 0 {
 		fail(code, message)
 		return
