@@ -159,7 +159,9 @@ func (c *Coordinator) consumerMemberFor(now time.Time, g *group, req *kmsg.Consu
 				cg.target[nm.id] = target
 				records = append(records, Record{Key: cgKey(cgTargetMemberKeyVersion, g.name, nm.id, true), Value: cgTargetMemberValue(target)})
 			}
-			return &nm, true, records, 0
+			// Not a new member: the group epoch moves only if the
+			// subscription differs from the instance's last one.
+			return &nm, false, records, 0
 		}
 	}
 	if m != nil {
@@ -257,9 +259,10 @@ func (c *Coordinator) consumerHeartbeat(now time.Time, token Token, g *group, re
 	}
 	before := m.current()
 	metadataBefore := m.metadata()
+	replaced := m.id != "" && len(records) > 0 // a static member came back under a new id
 	changed := updateSubscription(m, req, clientID, clientHost)
 	m.sessionDeadline = now.Add(c.config.ConsumerSessionTimeout)
-	if created || changed || !sameMetadata(metadataBefore, m.metadata()) {
+	if created || replaced || changed || !sameMetadata(metadataBefore, m.metadata()) {
 		meta := m.metadata()
 		records = append(records, Record{Key: cgKey(cgMemberMetadataKeyVersion, g.name, m.id, true), Value: meta.encode()})
 	}
@@ -268,7 +271,7 @@ func (c *Coordinator) consumerHeartbeat(now time.Time, token Token, g *group, re
 	if cg.epoch > cg.assignmentEpoch {
 		records = c.newTarget(g, records)
 	}
-	if c.reconcileMember(now, g, m, owned, req.Topics != nil) || created {
+	if c.reconcileMember(now, g, m, owned, req.Topics != nil) || created || replaced {
 		cur := m.current()
 		records = append(records, Record{Key: cgKey(cgCurrentMemberKeyVersion, g.name, m.id, true), Value: cur.encode()})
 	}

@@ -27,6 +27,16 @@ import (
 //	tick advance=5s
 //	appends [fail=CODE]                     complete every pending append
 //	describe [group=g] | list | delete [group=g] | replay (a new coordinator from the appended records)
+//
+// Consumer-protocol groups (KIP-848):
+//
+//	topics t=4 u=2                          the cluster's topics (ids by order of first mention)
+//	cg as=A [join|leave|static-leave|epoch=N] [subscribe=t,u | regex=EXPR] [owned=t:0,t:1 | keepalive]
+//	   [instance=I] [assignor=range] [rebalance=20s] [new]
+//	                                        a ConsumerGroupHeartbeat; by default with the epoch and the
+//	                                        partitions the member was last told (a full heartbeat)
+//	cgdescribe [group=g]                    ConsumerGroupDescribe
+//	cgcommit as=A [epoch=N] [version=9] offsets=t:0=5
 func TestStories(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		s := newStory()
@@ -47,11 +57,22 @@ type story struct {
 	pending   []Append
 	log       []Record // every committed append, in order
 	incarn    int
+	// Consumer-protocol state: topics by name, what each member was last
+	// told, and a counter for client-made member ids.
+	topics     []TopicInfo
+	cgEpochs   map[string]int32
+	cgAssigned map[string]string
+	cgIDs      int
+	topicIDs   map[string]TopicID
+	// cgSubscribed is each member's last subscription: "names:t,u" or
+	// "regex:EXPR".
+	cgSubscribed map[string]string
 }
 
 func newStory() *story {
 	s := &story{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ids: map[string]string{}, aliases: map[string]string{},
-		gens: map[string]int32{}, tokens: map[Token]string{}}
+		gens: map[string]int32{}, tokens: map[Token]string{}, cgEpochs: map[string]int32{}, cgAssigned: map[string]string{},
+		topicIDs: map[string]TopicID{}, cgSubscribed: map[string]string{}}
 	s.c = New(testConfig(), 0, "1")
 	return s
 }
@@ -229,6 +250,8 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 	case "delete":
 		code := s.c.DeleteGroup(s.now, groupName)
 		return "delete: " + codeName(code) + "\n" + s.output()
+	case "topics", "cg", "cgdescribe", "cgcommit":
+		return s.runConsumer(t, d, arg, num, dur)
 	case "replay":
 		s.takeReady(nil)
 		s.incarn++
@@ -240,6 +263,10 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 			if err := s.c.Replay(s.now, r.Key, r.Value); err != nil {
 				d.Fatalf(t, "replay: %v", err)
 			}
+		}
+		if s.topics != nil {
+			s.c.UpdateTopics(s.now, s.topics)
+			s.c.Advance()
 		}
 		return fmt.Sprintf("replayed %d record(s)\n", len(s.log))
 	default:
@@ -347,6 +374,29 @@ func (s *story) describe(r Response) string {
 		return who + ": " + strings.Join(parts, " ")
 	case *kmsg.OffsetDeleteResponse:
 		return who + ": " + codeName(body.ErrorCode)
+	case *kmsg.ConsumerGroupHeartbeatResponse:
+		if body.ErrorCode != 0 {
+			return who + ": " + codeName(body.ErrorCode)
+		}
+		out := fmt.Sprintf("%s: epoch=%d", who, body.MemberEpoch)
+		if body.MemberEpoch >= 0 {
+			s.cgEpochs[alias] = body.MemberEpoch
+		}
+		if body.Assignment != nil {
+			var parts []string
+			for _, t := range body.Assignment.Topics {
+				for _, p := range t.Partitions {
+					parts = append(parts, fmt.Sprintf("%s:%d", s.topicName(TopicID(t.TopicID)), p))
+				}
+			}
+			sort.Strings(parts)
+			s.cgAssigned[alias] = strings.Join(parts, ",")
+			out += " assignment=[" + strings.Join(parts, " ") + "]"
+		}
+		if body.HeartbeatIntervalMillis != 5000 {
+			out += fmt.Sprintf(" heartbeat=%dms", body.HeartbeatIntervalMillis)
+		}
+		return out
 	}
 	return fmt.Sprintf("%s: %T", who, r.Body)
 }
