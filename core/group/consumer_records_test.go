@@ -1,0 +1,170 @@
+package group
+
+import (
+	"bytes"
+	"encoding/hex"
+	"slices"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// TestConsumerRecordGolden checks the encoders against bytes written out
+// by hand from Kafka's schemas (ConsumerGroup*.json): keys are a version
+// and int16-length strings; values are version 0 and flexible fields.
+func TestConsumerRecordGolden(t *testing.T) {
+	id := TopicID{0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xbb}
+	for _, tc := range []struct {
+		name string
+		got  []byte
+		want string
+	}{
+		{"ConsumerGroupMetadataKey", cgKey(3, "g", "", false), "0003" + "0001" + "67"},
+		{"ConsumerGroupCurrentMemberAssignmentKey", cgKey(8, "g", "m1", true), "0008" + "0001" + "67" + "0002" + "6d31"},
+		{"ConsumerGroupMetadataValue", cgMetadataValue(5), "0000" + "00000005" + "00"},
+		{"ConsumerGroupTargetAssignmentMemberValue", cgTargetMemberValue(partitionSet{{id, 0}, {id, 2}}),
+			"0000" + "02" + hex.EncodeToString(id[:]) + "03" + "00000000" + "00000002" + "00" + "00"},
+		{"ConsumerGroupCurrentMemberAssignmentValue", (&currentAssignment{epoch: 7, previousEpoch: 6, state: memberUnrevoked,
+			assigned: partitionSet{{id, 1}}, revoking: nil}).encode(),
+			"0000" + "00000007" + "00000006" + "01" + "02" + hex.EncodeToString(id[:]) + "02" + "00000001" + "00" + "01" + "00"},
+		{"ConsumerGroupMemberMetadataValue", (&memberMetadata{clientID: "c", clientHost: "/h", subscribedTopicNames: []string{"t"},
+			rebalanceTimeoutMillis: 20000, serverAssignor: strPtr("uniform")}).encode(),
+			"0000" + "00" + "00" + "0263" + "032f68" + "02" + "0274" + "00" + "00004e20" + "08756e69666f726d" + "00"},
+	} {
+		if got := hex.EncodeToString(tc.got); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+func strPtr(s string) *string { return &s }
+
+// TestConsumerRecordsRoundTrip encodes random values of every record type
+// and decodes them back.
+func TestConsumerRecordsRoundTrip(t *testing.T) {
+	optString := func(t *rapid.T, label string) *string {
+		if rapid.Bool().Draw(t, label+" null") {
+			return nil
+		}
+		s := rapid.String().Draw(t, label)
+		return &s
+	}
+	partitions := func(t *rapid.T, label string) partitionSet {
+		var set partitionSet
+		for _, p := range rapid.SliceOfN(rapid.Int32Range(0, 1<<20), 0, 20).Draw(t, label) {
+			var id TopicID
+			id[0] = byte(p % 3)
+			set = append(set, topicPartitionID{id, p})
+		}
+		return set.normalize()
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		group := rapid.String().Draw(t, "group")
+		member := rapid.String().Draw(t, "member")
+		version := int16(rapid.IntRange(3, 8).Draw(t, "key version"))
+		withMember := version == 5 || version == 7 || version == 8
+		v, g, m, err := cgKeyFields(cgKey(version, group, member, withMember))
+		if err != nil || v != version || g != group || withMember && m != member {
+			t.Fatalf("key %d %q %q: %d %q %q %v", version, group, member, v, g, m, err)
+		}
+
+		md := memberMetadata{instanceID: optString(t, "instance"), rackID: optString(t, "rack"),
+			clientID: rapid.String().Draw(t, "client"), clientHost: rapid.String().Draw(t, "host"),
+			subscribedTopicNames: rapid.SliceOf(rapid.String()).Draw(t, "names"), subscribedTopicRegex: optString(t, "regex"),
+			rebalanceTimeoutMillis: rapid.Int32().Draw(t, "rebalance"), serverAssignor: optString(t, "assignor")}
+		back, err := decodeMemberMetadata(md.encode())
+		if err != nil || !sameMetadata(md, back) || len(md.subscribedTopicNames) != len(back.subscribedTopicNames) {
+			t.Fatalf("member metadata %+v: %+v %v", md, back, err)
+		}
+
+		ca := currentAssignment{epoch: rapid.Int32().Draw(t, "epoch"), previousEpoch: rapid.Int32().Draw(t, "previous"),
+			state: memberState(rapid.SampledFrom([]int8{0, 1, 2}).Draw(t, "state")),
+			assigned: partitions(t, "assigned"), revoking: partitions(t, "revoking")}
+		cb, err := decodeCurrentAssignment(ca.encode())
+		if err != nil || !sameCurrent(ca, cb) {
+			t.Fatalf("current assignment %+v: %+v %v", ca, cb, err)
+		}
+
+		target := partitions(t, "target")
+		tb, err := decodeTargetMemberValue(cgTargetMemberValue(target))
+		if err != nil || !slices.Equal(target, tb) {
+			t.Fatalf("target %v: %v %v", target, tb, err)
+		}
+
+		epoch := rapid.Int32().Draw(t, "group epoch")
+		if e, err := decodeCGMetadataValue(cgMetadataValue(epoch)); err != nil || e != epoch {
+			t.Fatalf("group metadata %d: %d %v", epoch, e, err)
+		}
+		var topics []topicMeta
+		for i, n := range rapid.SliceOfN(rapid.Int32Range(0, 1000), 0, 5).Draw(t, "topics") {
+			topics = append(topics, topicMeta{id: TopicID{byte(i)}, name: rapid.String().Draw(t, "topic"), partitions: n})
+		}
+		pe, pt, err := decodePartitionMetadata(encodePartitionMetadata(epoch, topics))
+		if err != nil || pe != epoch || !slices.Equal(pt, topics) {
+			t.Fatalf("partition metadata %v: %v %v", topics, pt, err)
+		}
+	})
+}
+
+// TestConsumerRecordsTruncated decodes every prefix of every record type:
+// each is an error, none a panic.
+func TestConsumerRecordsTruncated(t *testing.T) {
+	id := TopicID{7}
+	md := memberMetadata{instanceID: strPtr("i"), clientID: "c", clientHost: "h", subscribedTopicNames: []string{"a", "b"}, serverAssignor: strPtr("range")}
+	ca := currentAssignment{epoch: 3, previousEpoch: 2, assigned: partitionSet{{id, 0}, {id, 1}}, revoking: partitionSet{{id, 2}}}
+	values := map[int16][]byte{
+		cgMetadataKeyVersion:          cgMetadataValue(4),
+		cgPartitionMetadataKeyVersion: encodePartitionMetadata(4, []topicMeta{{id, "t", 3}}),
+		cgMemberMetadataKeyVersion:    md.encode(),
+		cgTargetMetadataKeyVersion:    cgTargetMetadataValue(4),
+		cgTargetMemberKeyVersion:      cgTargetMemberValue(partitionSet{{id, 0}}),
+		cgCurrentMemberKeyVersion:     ca.encode(),
+	}
+	for version, value := range values {
+		key := cgKey(version, "g", "m", version == 5 || version == 7 || version == 8)
+		c := New(testConfig(), 0, "x")
+		if err := c.Replay(time.Time{}, key, value); err != nil {
+			t.Fatalf("version %d: the whole record: %v", version, err)
+		}
+		for n := 0; n < len(value); n++ {
+			if err := New(testConfig(), 0, "x").Replay(time.Time{}, key, value[:n]); err == nil {
+				t.Errorf("version %d: %d of %d value bytes decoded without an error", version, n, len(value))
+			}
+		}
+		for n := 2; n < len(key); n++ {
+			if err := New(testConfig(), 0, "x").Replay(time.Time{}, key[:n], value); err == nil {
+				t.Errorf("version %d: %d of %d key bytes decoded without an error", version, n, len(key))
+			}
+		}
+		// Trailing bytes are refused too.
+		if err := New(testConfig(), 0, "x").Replay(time.Time{}, key, append(bytes.Clone(value), 0)); err == nil {
+			t.Errorf("version %d: a trailing byte decoded without an error", version)
+		}
+	}
+}
+
+// FuzzConsumerRecords replays arbitrary bytes as consumer group records,
+// then heartbeats the group: bad bytes are errors, never panics, and a
+// coordinator that replayed whatever it could still serves.
+func FuzzConsumerRecords(f *testing.F) {
+	id := TopicID{7}
+	md := memberMetadata{clientID: "c", clientHost: "h", subscribedTopicNames: []string{"t"}, rebalanceTimeoutMillis: 1000}
+	ca := currentAssignment{epoch: 3, previousEpoch: 2, state: memberUnrevoked, assigned: partitionSet{{id, 0}}, revoking: partitionSet{{id, 1}}}
+	f.Add(cgKey(5, "g", "m", true), md.encode())
+	f.Add(cgKey(8, "g", "m", true), ca.encode())
+	f.Add(cgKey(7, "g", "m", true), cgTargetMemberValue(partitionSet{{id, 1}}))
+	f.Add(cgKey(4, "g", "", false), encodePartitionMetadata(1, []topicMeta{{id, "t", 2}}))
+	f.Add(cgKey(3, "g", "", false), cgMetadataValue(1))
+	f.Fuzz(func(t *testing.T, key, value []byte) {
+		c := New(testConfig(), 0, "x")
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		c.UpdateTopics(now, []TopicInfo{{Name: "t", ID: id, Partitions: 2}})
+		_ = c.Replay(now, key, value)
+		_ = c.Replay(now, cgKey(5, "g", "m", true), value)
+		_ = c.Replay(now, cgKey(8, "g", "m", true), value)
+		c.Tick(now.Add(time.Hour))
+		c.ConsumerGroupDescribe("g")
+		c.ListGroups(nil, nil)
+	})
+}
