@@ -79,7 +79,7 @@ func TestConsumerRecordsRoundTrip(t *testing.T) {
 		}
 
 		ca := currentAssignment{epoch: rapid.Int32().Draw(t, "epoch"), previousEpoch: rapid.Int32().Draw(t, "previous"),
-			state: memberState(rapid.SampledFrom([]int8{0, 1, 2}).Draw(t, "state")),
+			state:    memberState(rapid.SampledFrom([]int8{0, 1, 2}).Draw(t, "state")),
 			assigned: partitions(t, "assigned"), revoking: partitions(t, "revoking")}
 		cb, err := decodeCurrentAssignment(ca.encode())
 		if err != nil || !sameCurrent(ca, cb) {
