@@ -49,7 +49,7 @@ func (c *Coordinator) ConsumerGroupHeartbeat(now time.Time, token Token, req *km
 	}
 	if g == nil {
 		if req.MemberEpoch != joinEpoch {
-			fail(kerr.UnknownMemberID.Code, "")
+			fail(kerr.GroupIDNotFound.Code, "Consumer group "+req.Group+" not found.")
 			return
 		}
 		g = c.createGroup(req.Group, now)
@@ -381,11 +381,9 @@ func (c *Coordinator) answerAfterWrites(g *group, token Token, resp *kmsg.Consum
 // until it returns or its session expires).
 func (c *Coordinator) consumerLeave(now time.Time, token Token, g *group, req *kmsg.ConsumerGroupHeartbeatRequest, fail func(int16, string)) {
 	if g == nil || g.consumer == nil {
-		if g != nil && len(g.members) > 0 {
-			fail(kerr.GroupIDNotFound.Code, "Group "+req.Group+" is not a consumer group.")
-			return
-		}
-		fail(kerr.UnknownMemberID.Code, "")
+		// As Kafka: a leave from a group that does not exist (or is
+		// classic) is GROUP_ID_NOT_FOUND, which clients take as left.
+		fail(kerr.GroupIDNotFound.Code, "Consumer group "+req.Group+" not found.")
 		return
 	}
 	cg := g.consumer
