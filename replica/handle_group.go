@@ -301,6 +301,7 @@ func (n *Node) loadIndex(now time.Time, index int32) (*hostedCoordinator, int16)
 	}
 	n.initGroups()
 	n.groups.coordinators[index] = hc
+	n.updateCoordinatorTopics(now, hc)
 	return hc, 0
 }
 

@@ -2,6 +2,7 @@ package group
 
 import (
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -66,6 +67,10 @@ func (c *Coordinator) ConsumerGroupHeartbeat(now time.Time, token Token, req *km
 	c.consumerHeartbeat(now, token, g, req, clientID, clientHost, fail)
 }
 
+// regexBytesMax bounds a subscription regex: compiling and matching cost
+// grows with it, and every topic is matched against every member's.
+const regexBytesMax = 64 << 10
+
 // validateHeartbeat checks what KIP-848 requires of a request before
 // anything is looked up: INVALID_REQUEST for malformed ones.
 func (c *Coordinator) validateHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (int16, string) {
@@ -101,6 +106,9 @@ func (c *Coordinator) validateHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest)
 		return kerr.UnsupportedAssignor.Code, "ServerAssignor " + *req.ServerAssignor + " is not supported."
 	}
 	if req.SubscribedTopicRegex != nil && *req.SubscribedTopicRegex != "" {
+		if len(*req.SubscribedTopicRegex) > regexBytesMax {
+			return kerr.InvalidRegularExpression.Code, "SubscribedTopicRegex is longer than " + strconv.Itoa(regexBytesMax) + " bytes."
+		}
 		if _, err := compileRegex(*req.SubscribedTopicRegex); err != nil {
 			return kerr.InvalidRegularExpression.Code, err.Error()
 		}
@@ -267,7 +275,11 @@ func (c *Coordinator) consumerHeartbeat(now time.Time, token Token, g *group, re
 		records = append(records, Record{Key: cgKey(cgMemberMetadataKeyVersion, g.name, m.id, true), Value: meta.encode()})
 	}
 	g.state = Stable
-	records = c.maybeBumpForTopics(g, records, created || changed)
+	if created || changed {
+		// Matching every topic against every subscription is left to
+		// membership changes and UpdateTopics, not every heartbeat.
+		records = c.maybeBumpForTopics(g, records, true)
+	}
 	if cg.epoch > cg.assignmentEpoch {
 		records = c.newTarget(g, records)
 	}
