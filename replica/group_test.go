@@ -26,7 +26,7 @@ import (
 //	offset-fetch [group=g] [topic=T partitions=0,1]   (no topic: all)
 //	describe-groups [group=g] | list-groups | delete-groups [group=g]
 //	offset-delete [group=g] topic=T [partition=P]
-//	cg as=A [join|leave] [topics=t] [owned=0,1] [keepalive]     ConsumerGroupHeartbeat (KIP-848) on topic t
+//	cg as=A [join|leave] [topic=t] [owned=0,1|none] [keepalive] ConsumerGroupHeartbeat (KIP-848) on topic t
 //	cg-commit as=A topic=T partition=P offset=O                 OffsetCommit v9 with the member's epoch
 //	cg-describe [group=g]                                        ConsumerGroupDescribe
 func TestGroupScenarios(t *testing.T) {
@@ -177,10 +177,7 @@ func (g *groupStory) run(t *testing.T, d *datadriven.TestData) string {
 		g.connAlias[conn] = as
 		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 		req.Group, req.MemberID, req.MemberEpoch = groupID, as+"-member", g.epochs[as]
-		topic, ok := g.h.node.meta.image.Topic(arg("topic", "t"))
-		if !ok {
-			d.Fatalf(t, "no topic %s", arg("topic", "t"))
-		}
+		topic, _ := g.h.node.meta.image.Topic(arg("topic", "t")) // a topic not created yet has no id
 		switch {
 		case d.HasArg("join"):
 			req.MemberEpoch = 0
@@ -195,8 +192,9 @@ func (g *groupStory) run(t *testing.T, d *datadriven.TestData) string {
 			if o, ok := d.Arg("owned"); ok {
 				owned = nil
 				for _, v := range o.Vals {
-					p, _ := strconv.Atoi(v)
-					owned = append(owned, int32(p))
+					if p, err := strconv.Atoi(v); err == nil { // "none": nothing
+						owned = append(owned, int32(p))
+					}
 				}
 			}
 			if len(owned) > 0 && req.MemberEpoch > 0 {
@@ -225,6 +223,11 @@ func (g *groupStory) run(t *testing.T, d *datadriven.TestData) string {
 		return "crashed and restarted\n"
 	case "create-topic":
 		return describe(g.h.createTopic(arg("name", ""), int32(num("partitions", 1)), nil)) + "\n"
+	case "delete-topic":
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.TopicNames = []string{arg("name", "")}
+		req.SetVersion(5)
+		g.h.send(conn, req)
 	default:
 		d.Fatalf(t, "unknown command %q", d.Cmd)
 	}
