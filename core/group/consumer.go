@@ -425,7 +425,7 @@ func (c *Coordinator) maybeBumpForTopics(g *group, records []Record, bump bool) 
 		cg.subscribedTopics = meta
 		bump = true
 		records = append(records, Record{Key: cgKey(cgPartitionMetadataKeyVersion, g.name, "", false),
-			Value: encodePartitionMetadata(cg.epoch+1, meta)})
+			Value: encodePartitionMetadata(meta)})
 	}
 	if bump {
 		cg.epoch++

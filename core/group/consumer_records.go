@@ -324,31 +324,31 @@ func decodeMemberMetadata(v []byte) (memberMetadata, error) {
 	return m, d.done()
 }
 
-// topicMeta is one topic of ConsumerGroupPartitionMetadataValue.
+// topicMeta is one topic of ConsumerGroupPartitionMetadataValue, as
+// Kafka 4.0 writes it: topic id, name and partition count (its per-partition
+// racks are deprecated and written empty; its early Epoch field is gone).
 type topicMeta struct {
 	id         TopicID
 	name       string
 	partitions int32
 }
 
-func encodePartitionMetadata(epoch int32, topics []topicMeta) []byte {
+func encodePartitionMetadata(topics []topicMeta) []byte {
 	b := appendInt16(make([]byte, 0, 16+32*len(topics)), 0)
-	b = appendInt32(b, epoch)
 	b = appendCompactArrayLen(b, len(topics))
 	for _, t := range topics {
 		b = append(b, t.id[:]...)
 		b = appendCompactString(b, t.name)
 		b = appendInt32(b, t.partitions)
-		b = appendCompactArrayLen(b, 0) // PartitionRacks: racks are not used
+		b = appendCompactArrayLen(b, 0) // PartitionMetadata (racks): not used
 		b = appendNoTags(b)
 	}
 	return appendNoTags(b)
 }
 
-func decodePartitionMetadata(v []byte) (int32, []topicMeta, error) {
+func decodePartitionMetadata(v []byte) ([]topicMeta, error) {
 	d := decoder{b: v}
 	d.valueVersion()
-	epoch := d.int32()
 	n := d.arrayLen()
 	topics := make([]topicMeta, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -366,7 +366,7 @@ func decodePartitionMetadata(v []byte) (int32, []topicMeta, error) {
 		topics = append(topics, t)
 	}
 	d.skipTags()
-	return epoch, topics, d.done()
+	return topics, d.done()
 }
 
 // cgTargetMetadataValue is ConsumerGroupTargetAssignmentMetadataValue.
@@ -524,7 +524,7 @@ func (c *Coordinator) replayConsumer(now time.Time, key, value []byte) error {
 		}
 		cg.epoch = epoch
 	case cgPartitionMetadataKeyVersion:
-		_, topics, err := decodePartitionMetadata(value)
+		topics, err := decodePartitionMetadata(value)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,8 @@ func TestConsumerRecordGolden(t *testing.T) {
 		{"ConsumerGroupCurrentMemberAssignmentValue", (&currentAssignment{epoch: 7, previousEpoch: 6, state: memberUnrevoked,
 			assigned: partitionSet{{id, 1}}, revoking: nil}).encode(),
 			"0000" + "00000007" + "00000006" + "01" + "02" + hex.EncodeToString(id[:]) + "02" + "00000001" + "00" + "01" + "00"},
+		{"ConsumerGroupPartitionMetadataValue", encodePartitionMetadata([]topicMeta{{id, "t", 3}}),
+			"0000" + "02" + hex.EncodeToString(id[:]) + "0274" + "00000003" + "01" + "00" + "00"},
 		{"ConsumerGroupMemberMetadataValue", (&memberMetadata{clientID: "c", clientHost: "/h", subscribedTopicNames: []string{"t"},
 			rebalanceTimeoutMillis: 20000, serverAssignor: strPtr("uniform")}).encode(),
 			"0000" + "00" + "00" + "0263" + "032f68" + "02" + "0274" + "00" + "00004e20" + "08756e69666f726d" + "00"},
@@ -100,8 +102,8 @@ func TestConsumerRecordsRoundTrip(t *testing.T) {
 		for i, n := range rapid.SliceOfN(rapid.Int32Range(0, 1000), 0, 5).Draw(t, "topics") {
 			topics = append(topics, topicMeta{id: TopicID{byte(i)}, name: rapid.String().Draw(t, "topic"), partitions: n})
 		}
-		pe, pt, err := decodePartitionMetadata(encodePartitionMetadata(epoch, topics))
-		if err != nil || pe != epoch || !slices.Equal(pt, topics) {
+		pt, err := decodePartitionMetadata(encodePartitionMetadata(topics))
+		if err != nil || !slices.Equal(pt, topics) {
 			t.Fatalf("partition metadata %v: %v %v", topics, pt, err)
 		}
 	})
@@ -115,7 +117,7 @@ func TestConsumerRecordsTruncated(t *testing.T) {
 	ca := currentAssignment{epoch: 3, previousEpoch: 2, assigned: partitionSet{{id, 0}, {id, 1}}, revoking: partitionSet{{id, 2}}}
 	values := map[int16][]byte{
 		cgMetadataKeyVersion:          cgMetadataValue(4),
-		cgPartitionMetadataKeyVersion: encodePartitionMetadata(4, []topicMeta{{id, "t", 3}}),
+		cgPartitionMetadataKeyVersion: encodePartitionMetadata([]topicMeta{{id, "t", 3}}),
 		cgMemberMetadataKeyVersion:    md.encode(),
 		cgTargetMetadataKeyVersion:    cgTargetMetadataValue(4),
 		cgTargetMemberKeyVersion:      cgTargetMemberValue(partitionSet{{id, 0}}),
@@ -154,7 +156,7 @@ func FuzzConsumerRecords(f *testing.F) {
 	f.Add(cgKey(5, "g", "m", true), md.encode())
 	f.Add(cgKey(8, "g", "m", true), ca.encode())
 	f.Add(cgKey(7, "g", "m", true), cgTargetMemberValue(partitionSet{{id, 1}}))
-	f.Add(cgKey(4, "g", "", false), encodePartitionMetadata(1, []topicMeta{{id, "t", 2}}))
+	f.Add(cgKey(4, "g", "", false), encodePartitionMetadata([]topicMeta{{id, "t", 2}}))
 	f.Add(cgKey(3, "g", "", false), cgMetadataValue(1))
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		c := New(testConfig(), 0, "x")
