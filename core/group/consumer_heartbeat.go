@@ -141,7 +141,9 @@ func (c *Coordinator) consumerMemberFor(now time.Time, g *group, req *kmsg.Consu
 		return m, false, nil, 0
 	}
 	if req.InstanceID != nil {
-		if oldID, ok := cg.static[*req.InstanceID]; ok && oldID != req.MemberID {
+		if oldID, ok := cg.static[*req.InstanceID]; ok && oldID != req.MemberID && cg.members[oldID] == nil {
+			delete(cg.static, *req.InstanceID) // a stale entry (a replayed log can leave one): nobody holds it
+		} else if ok && oldID != req.MemberID {
 			old := cg.members[oldID]
 			if old.epoch != staticLeaveEpoch {
 				return nil, false, nil, kerr.UnreleasedInstanceID.Code
@@ -403,7 +405,7 @@ func (c *Coordinator) consumerLeave(now time.Time, token Token, g *group, req *k
 	if req.InstanceID != nil {
 		id, ok := cg.static[*req.InstanceID]
 		switch {
-		case !ok:
+		case !ok || cg.members[id] == nil:
 			fail(kerr.UnknownMemberID.Code, "")
 			return
 		case id != req.MemberID:

@@ -3,10 +3,13 @@ package group
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"pgregory.net/rapid"
 )
 
@@ -168,5 +171,119 @@ func FuzzConsumerRecords(f *testing.F) {
 		c.Tick(now.Add(time.Hour))
 		c.ConsumerGroupDescribe("g")
 		c.ListGroups(nil, nil)
+	})
+}
+
+// FuzzConsumerHeartbeats drives a consumer group with heartbeats built
+// from the fuzzer's bytes (members, epochs, owned partitions, static
+// instances, subscriptions, time, failed and committed writes, replays):
+// no input panics, and no partition is ever in two members' sets.
+func FuzzConsumerHeartbeats(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 1, 1, 0, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add([]byte{0x10, 0x20, 0x31, 0x42, 0x53, 0x64, 0x75, 0x86, 0x97, 0xa8, 0xb9, 0xca, 0xdb, 0xec, 0xfd})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		topics := []TopicInfo{{Name: "t", ID: TopicID{1}, Partitions: 3}, {Name: "u", ID: TopicID{2}, Partitions: 2}}
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		c := New(testConfig(), 0, "f")
+		c.UpdateTopics(now, topics)
+		var written []Record
+		var pending []Append
+		epochs := map[string]int32{}
+		for i := 0; i+1 < len(ops) && i < 400; i += 2 {
+			op, arg := ops[i], ops[i+1]
+			member := fmt.Sprintf("m%d", op%4)
+			switch op >> 4 {
+			case 0, 1, 2, 3, 4, 5:
+				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+				req.SetVersion(1)
+				req.Group, req.MemberID = "g", member
+				req.MemberEpoch = epochs[member] + int32(arg%5) - 2
+				if arg&0x20 != 0 {
+					req.MemberEpoch = 0
+				}
+				if arg&0x40 != 0 {
+					instance := fmt.Sprintf("i%d", arg%2)
+					req.InstanceID = &instance
+				}
+				if arg&0x80 == 0 || req.MemberEpoch == 0 {
+					req.RebalanceTimeoutMillis = 5000
+					if arg&0x08 != 0 {
+						regex := "t|u"
+						req.SubscribedTopicRegex = &regex
+					} else {
+						req.SubscribedTopicNames = []string{"t", "u"}[:1+int(arg&1)]
+					}
+					req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+					if req.MemberEpoch != 0 {
+						rt := kmsg.NewConsumerGroupHeartbeatRequestTopic()
+						rt.TopicID = [16]byte{1}
+						for p := int32(0); p < 3; p++ {
+							if arg&(1<<p) != 0 {
+								rt.Partitions = append(rt.Partitions, p)
+							}
+						}
+						req.Topics = append(req.Topics, rt)
+					}
+				} else {
+					req.RebalanceTimeoutMillis = -1
+				}
+				c.ConsumerGroupHeartbeat(now, Token(i+1), req, "c", "/h")
+			case 6:
+				now = now.Add(time.Duration(arg) * time.Second)
+				c.Tick(now)
+			case 7, 8:
+				for _, a := range pending {
+					code := int16(0)
+					if arg%4 == 0 {
+						code = kerr.NotCoordinator.Code
+					} else {
+						written = append(written, a.Records...)
+					}
+					c.AppendDone(now, a.ID, code)
+				}
+				pending = nil
+			case 9:
+				c.Close()
+				c = New(testConfig(), 0, "f")
+				for _, r := range written {
+					_ = c.Replay(now, r.Key, r.Value)
+				}
+				c.UpdateTopics(now, topics)
+				pending = nil
+			case 10:
+				topics[0].Partitions = 1 + int32(arg%5)
+				c.UpdateTopics(now, topics)
+			default:
+				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+				req.Group, req.MemberID, req.MemberEpoch = "g", member, -1-int32(arg%2)
+				if req.MemberEpoch == -2 {
+					instance := fmt.Sprintf("i%d", arg%2)
+					req.InstanceID = &instance
+				}
+				c.ConsumerGroupHeartbeat(now, Token(i+1), req, "c", "/h")
+			}
+			for c.HasReady() {
+				rd := c.Ready()
+				c.Advance()
+				pending = append(pending, rd.Appends...)
+				for _, r := range rd.Responses {
+					if hb, ok := r.Body.(*kmsg.ConsumerGroupHeartbeatResponse); ok && hb.ErrorCode == 0 && hb.MemberID != nil && hb.MemberEpoch >= 0 {
+						epochs[*hb.MemberID] = hb.MemberEpoch
+					}
+				}
+			}
+			if g := c.group("g"); g != nil && g.consumer != nil {
+				seen := map[topicPartitionID]string{}
+				for _, id := range g.consumer.memberIDs {
+					m := g.consumer.members[id]
+					for _, p := range append(slices.Clone(m.assigned), m.revoking...) {
+						if prev, ok := seen[p]; ok {
+							t.Fatalf("partition %v in members %s and %s", p, prev, id)
+						}
+						seen[p] = id
+					}
+				}
+			}
+		}
 	})
 }
