@@ -26,7 +26,8 @@ import (
 //     members' assigned or revoking sets on the coordinator;
 //   - a member's epoch never goes backwards in the answers it gets, and
 //     neither the group epoch nor the assignment epoch go backwards;
-//   - every request is answered exactly once.
+//   - every request is answered exactly once, and after a Tick the next
+//     deadline is in the future.
 //
 // Then the clients stop changing anything and heartbeat until quiet: every
 // subscribed partition is assigned, every member is at the target's epoch,
@@ -319,6 +320,9 @@ func (m *consumerModel) tick(d time.Duration) {
 	}
 	m.c.Tick(m.now)
 	m.take()
+	if next := m.c.Deadline(); !next.IsZero() && !next.After(m.now) {
+		m.fail("after Tick at %v the next deadline %v is not in the future", m.now, next)
+	}
 }
 
 func (m *consumerModel) appends(succeed bool) {
@@ -516,6 +520,9 @@ func (m *consumerModel) converge() {
 	}
 	if m.violation != "" {
 		return
+	}
+	if len(m.open) > 0 {
+		m.fail("%d request(s) never answered", len(m.open))
 	}
 	g := m.c.group("g")
 	if g == nil || g.consumer == nil {
