@@ -29,6 +29,7 @@ import (
 //	cg as=A [join|leave] [topic=t] [owned=0,1|none] [keepalive] ConsumerGroupHeartbeat (KIP-848) on topic t
 //	cg-commit as=A topic=T partition=P offset=O                 OffsetCommit v9 with the member's epoch
 //	cg-describe [group=g]                                        ConsumerGroupDescribe
+//	cg-fetch as=A|admin [epoch=N]                                OffsetFetch v9 of t[0] with the member's id and epoch
 func TestGroupScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/groups", func(t *testing.T, path string) {
 		h := newHarness(t)
@@ -213,6 +214,19 @@ func (g *groupStory) run(t *testing.T, d *datadriven.TestData) string {
 		rp.Partition, rp.Offset = int32(num("partition", 0)), num("offset", 0)
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
+		g.h.send(conn, req)
+	case "cg-fetch":
+		req := kmsg.NewPtrOffsetFetchRequest()
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = groupID
+		if as != "admin" {
+			id := as + "-member"
+			rg.MemberID, rg.MemberEpoch = &id, int32(num("epoch", int64(g.epochs[as])))
+		}
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.Partitions = arg("topic", "t"), []int32{0}
+		rg.Topics = append(rg.Topics, rt)
+		req.Groups = append(req.Groups, rg)
 		g.h.send(conn, req)
 	case "cg-describe":
 		req := kmsg.NewPtrConsumerGroupDescribeRequest()

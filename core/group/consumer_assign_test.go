@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"pgregory.net/rapid"
 )
 
@@ -89,4 +92,42 @@ func TestAssignorProperties(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestConsumerGroupMaxSize: a join beyond group.max.size is
+// GROUP_MAX_SIZE_REACHED, and a member already in may rejoin.
+func TestConsumerGroupMaxSize(t *testing.T) {
+	config := testConfig()
+	config.GroupSizeMax = 1
+	c := New(config, 0, "x")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c.UpdateTopics(now, []TopicInfo{{Name: "t", ID: TopicID{1}, Partitions: 2}})
+	join := func(member string) int16 {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.SetVersion(1)
+		req.Group, req.MemberID, req.RebalanceTimeoutMillis = "g", member, 1000
+		req.SubscribedTopicNames = []string{"t"}
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		c.ConsumerGroupHeartbeat(now, 1, req, "c", "/h")
+		rd := c.Ready()
+		c.Advance()
+		for _, a := range rd.Appends {
+			c.AppendDone(now, a.ID, 0)
+		}
+		rd = c.Ready()
+		c.Advance()
+		if len(rd.Responses) != 1 {
+			t.Fatalf("%s: %d responses", member, len(rd.Responses))
+		}
+		return rd.Responses[0].Body.(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode
+	}
+	if code := join("a"); code != 0 {
+		t.Fatalf("first member: %d", code)
+	}
+	if code := join("b"); code != kerr.GroupMaxSizeReached.Code {
+		t.Fatalf("second member: %d, want GROUP_MAX_SIZE_REACHED", code)
+	}
+	if code := join("a"); code != 0 {
+		t.Fatalf("the member rejoining: %d", code)
+	}
 }
