@@ -202,8 +202,9 @@ func TestKgoGroup(t *testing.T) {
 // TestKgoStaticMember: a franz-go member with a group.instance.id reads and
 // commits, stops without leaving (as static members do), and a new process
 // with the same instance id takes its place within the session timeout:
-// the group has one member, that instance, and the new process resumes at
-// the committed offsets.
+// the group has one member, that instance, still in the same generation
+// (a static member's restart does not rebalance, KIP-345), and the new
+// process resumes at the committed offsets.
 func TestKgoStaticMember(t *testing.T) {
 	t.Parallel()
 	addr := sharedAddr(t)
@@ -211,7 +212,7 @@ func TestKgoStaticMember(t *testing.T) {
 	groupID := topic + "-group"
 	createTopic(t, addr, topic, 2)
 	produceN(t, addr, topic, 100, "a")
-	consume := func(prefix string, n int) {
+	consume := func(prefix string, n int) (generation int32) {
 		t.Helper()
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(groupID),
 			kgo.InstanceID("static-1"), kgo.SessionTimeout(20*time.Second), kgo.DisableAutoCommit(),
@@ -246,8 +247,12 @@ func TestKgoStaticMember(t *testing.T) {
 		if len(g.Members) != 1 || g.Members[0].InstanceID == nil || *g.Members[0].InstanceID != "static-1" {
 			t.Fatalf("group %s: %d members, want the one static member: %+v", groupID, len(g.Members), g.Members)
 		}
+		_, generation = cl.GroupMetadata()
+		return generation
 	}
-	consume("a", 100)
+	first := consume("a", 100)
 	produceN(t, addr, topic, 50, "b")
-	consume("b", 50)
+	if second := consume("b", 50); second != first {
+		t.Errorf("the restarted static member is in generation %d, its predecessor was in %d: the restart rebalanced", second, first)
+	}
 }

@@ -111,7 +111,14 @@ func (n *Node) ensureOffsetsTopic(now time.Time) bool {
 		return true
 	}
 	partitions := n.config.offsetsTopicPartitions()
-	rf := int16(max(min(int(n.config.DefaultReplicationFactor), n.liveBrokers()), 1))
+	rf := max(n.config.DefaultReplicationFactor, 1)
+	if n.liveBrokers() < int(rf) {
+		// As Kafka does with offsets.topic.replication.factor: the topic
+		// waits for that many live brokers rather than being created
+		// with fewer replicas, which it would keep for good (a group's
+		// commits then live on fewer copies than the cluster promises).
+		return false
+	}
 	configs := map[string]string{"cleanup.policy": "compact"}
 	c := n.meta.active
 	if c == nil {

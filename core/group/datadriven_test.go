@@ -348,8 +348,12 @@ func (s *story) describe(r Response) string {
 		for _, m := range body.Members {
 			members = append(members, s.alias(m.MemberID))
 		}
-		return fmt.Sprintf("%s: gen=%d leader=%s protocol=%s members=[%s]", who, body.Generation, s.alias(body.LeaderID),
-			*body.Protocol, strings.Join(members, ","))
+		skip := ""
+		if body.SkipAssignment {
+			skip = " skip-assignment"
+		}
+		return fmt.Sprintf("%s: gen=%d leader=%s protocol=%s members=[%s]%s", who, body.Generation, s.alias(body.LeaderID),
+			*body.Protocol, strings.Join(members, ","), skip)
 	case *kmsg.SyncGroupResponse:
 		if body.ErrorCode != 0 {
 			return who + ": " + codeName(body.ErrorCode)
