@@ -117,28 +117,30 @@ func (c *Coordinator) validateHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest)
 }
 
 // consumerMemberFor finds (or creates, on a join) the member a heartbeat
-// is from, fencing stale epochs and instance ids.
+// is from, fencing stale epochs and instance ids. created is a new
+// member; replaced a static member back under a new member id, whose old
+// member's tombstones are in records.
 func (c *Coordinator) consumerMemberFor(now time.Time, g *group, req *kmsg.ConsumerGroupHeartbeatRequest,
-	owned partitionSet) (m *consumerMember, created bool, records []Record, code int16) {
+	owned partitionSet) (m *consumerMember, created, replaced bool, records []Record, code int16) {
 	cg := g.consumer
 	m = cg.members[req.MemberID]
 	if req.MemberEpoch != joinEpoch {
 		switch {
 		case m == nil:
-			return nil, false, nil, kerr.UnknownMemberID.Code
+			return nil, false, false, nil, kerr.UnknownMemberID.Code
 		case req.InstanceID != nil && (m.instanceID == nil || *m.instanceID != *req.InstanceID):
-			return nil, false, nil, kerr.FencedInstanceID.Code
+			return nil, false, false, nil, kerr.FencedInstanceID.Code
 		case req.MemberEpoch > m.epoch:
-			return nil, false, nil, kerr.FencedMemberEpoch.Code
+			return nil, false, false, nil, kerr.FencedMemberEpoch.Code
 		case req.MemberEpoch < m.epoch:
 			// A member that lost our last answer may retry with its
 			// previous epoch, as long as it owns nothing it was not
 			// given.
 			if req.MemberEpoch != m.previousEpoch || req.Topics == nil || !owned.subsetOf(m.assigned) {
-				return nil, false, nil, kerr.FencedMemberEpoch.Code
+				return nil, false, false, nil, kerr.FencedMemberEpoch.Code
 			}
 		}
-		return m, false, nil, 0
+		return m, false, false, nil, 0
 	}
 	if req.InstanceID != nil {
 		if oldID, ok := cg.static[*req.InstanceID]; ok && oldID != req.MemberID && cg.members[oldID] == nil {
@@ -146,7 +148,7 @@ func (c *Coordinator) consumerMemberFor(now time.Time, g *group, req *kmsg.Consu
 		} else if ok && oldID != req.MemberID {
 			old := cg.members[oldID]
 			if old.epoch != staticLeaveEpoch {
-				return nil, false, nil, kerr.UnreleasedInstanceID.Code
+				return nil, false, false, nil, kerr.UnreleasedInstanceID.Code
 			}
 			// A static member is back under a new member id: it takes
 			// over the old member's assignment and starts from epoch 0.
@@ -171,26 +173,26 @@ func (c *Coordinator) consumerMemberFor(now time.Time, g *group, req *kmsg.Consu
 			}
 			// Not a new member: the group epoch moves only if the
 			// subscription differs from the instance's last one.
-			return &nm, false, records, 0
+			return &nm, false, true, records, 0
 		}
 	}
 	if m != nil {
 		// A join with a known id: the member lost its state (or our
 		// answer) and is admitted again in place.
 		if req.InstanceID != nil && (m.instanceID == nil || *m.instanceID != *req.InstanceID) {
-			return nil, false, nil, kerr.FencedInstanceID.Code
+			return nil, false, false, nil, kerr.FencedInstanceID.Code
 		}
-		return m, false, nil, 0
+		return m, false, false, nil, 0
 	}
 	if len(cg.members) >= c.config.GroupSizeMax {
-		return nil, false, nil, kerr.GroupMaxSizeReached.Code
+		return nil, false, false, nil, kerr.GroupMaxSizeReached.Code
 	}
 	m = &consumerMember{id: req.MemberID, instanceID: req.InstanceID}
 	cg.addMember(m)
 	if req.InstanceID != nil {
 		cg.static[*req.InstanceID] = m.id
 	}
-	return m, true, nil, 0
+	return m, true, false, nil, 0
 }
 
 // updateSubscription applies a heartbeat's optional fields to a member;
@@ -262,14 +264,13 @@ func (c *Coordinator) consumerHeartbeat(now time.Time, token Token, g *group, re
 	clientID, clientHost string, fail func(int16, string)) {
 	cg := g.consumer
 	owned := ownedPartitions(req)
-	m, created, records, code := c.consumerMemberFor(now, g, req, owned)
+	m, created, replaced, records, code := c.consumerMemberFor(now, g, req, owned)
 	if code != 0 {
 		fail(code, "")
 		return
 	}
 	before := m.current()
 	metadataBefore := m.metadata()
-	replaced := m.id != "" && len(records) > 0 // a static member came back under a new id
 	changed := updateSubscription(m, req, clientID, clientHost)
 	m.sessionDeadline = now.Add(c.config.ConsumerSessionTimeout)
 	if created || replaced || changed || !sameMetadata(metadataBefore, m.metadata()) {
