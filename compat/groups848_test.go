@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The consumer group protocol of KIP-848 with franz-go's
@@ -120,6 +122,24 @@ func start848Member(t *testing.T, seeds kgo.Opt, name, topic, groupID string, ba
 // partition, kadm's DescribeConsumerGroups shows the group as the broker
 // sees it, and ListGroups filters it by type.
 func TestGroups848(t *testing.T) {
+	addr := start848Broker(t)
+	for _, tc := range []struct {
+		name, assignor string
+		balancer       kgo.GroupBalancer
+	}{
+		{"range", "range", kgo.RangeBalancer()},
+		{"cooperative-sticky", "uniform", kgo.CooperativeStickyBalancer()},
+		{"sticky", "uniform", kgo.StickyBalancer()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run848Group(t, addr, tc.assignor, tc.balancer)
+		})
+	}
+}
+
+// start848Broker starts a standalone broker of its own with groups848Args.
+func start848Broker(t *testing.T) string {
+	t.Helper()
 	if shared.err != nil {
 		t.Fatalf("no broker binary: %v", shared.err)
 	}
@@ -139,17 +159,99 @@ func TestGroups848(t *testing.T) {
 			t.Logf("broker log:\n%s", tailFile(proc.logPath, 60))
 		}
 	})
-	for _, tc := range []struct {
-		name, assignor string
-		balancer       kgo.GroupBalancer
-	}{
-		{"range", "range", kgo.RangeBalancer()},
-		{"cooperative-sticky", "uniform", kgo.CooperativeStickyBalancer()},
-		{"sticky", "uniform", kgo.StickyBalancer()},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			run848Group(t, addr, tc.assignor, tc.balancer)
-		})
+	return addr
+}
+
+// TestGroups848StaticMember: a consumer-protocol member with a
+// group.instance.id reads and commits, and shuts down leaving with epoch -2
+// (its instance keeps its assignment). A new process with the same
+// instance id takes its place under a new member id without a new group
+// epoch, and resumes at the committed offsets.
+//
+// franz-go v1.22.2 sends that leave without the instance id, which Kafka
+// (and Cairn) refuse as INVALID_REQUEST, so the member would linger until
+// its session timeout and the new process would get
+// UNRELEASED_INSTANCE_ID meanwhile: the test checks that refusal, then
+// sends the leave as the Java client does.
+func TestGroups848StaticMember(t *testing.T) {
+	addr := start848Broker(t)
+	topic := uniqueTopic("kgo-848-static")
+	groupID := topic + "-group"
+	createTopic(t, addr, topic, 2)
+	produceN(t, addr, topic, 100, "a")
+	admin := newKgo(t, addr)
+	adm := kadm.NewClient(admin)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	describe := func() kadm.DescribedConsumerGroup {
+		t.Helper()
+		described, err := adm.DescribeConsumerGroups(ctx, groupID)
+		if err != nil || described[groupID].Err != nil {
+			t.Fatalf("describe: %v %v", err, described[groupID].Err)
+		}
+		return described[groupID]
+	}
+	leave := func(memberID string, instance *string) int16 {
+		t.Helper()
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Group, req.MemberID, req.MemberEpoch, req.InstanceID = groupID, memberID, -2, instance
+		resp, err := req.RequestWith(ctx, admin)
+		if err != nil {
+			t.Fatalf("leave: %v", err)
+		}
+		return resp.ErrorCode
+	}
+	var epoch int32
+	consume := func(prefix string, n int) string {
+		t.Helper()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(groupID),
+			kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ServerSideBalancer(),
+			kgo.InstanceID("static-848"), kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		seen := map[string]bool{}
+		for len(seen) < n {
+			fetches := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("read %d of %d records", len(seen), n)
+			}
+			fetches.EachRecord(func(r *kgo.Record) {
+				if string(r.Value[:1]) != prefix {
+					t.Fatalf("read %q, committed before this process started", r.Value)
+				}
+				seen[string(r.Value)] = true
+			})
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		g := describe()
+		if len(g.Members) != 1 || g.Members[0].InstanceID == nil || *g.Members[0].InstanceID != "static-848" {
+			t.Fatalf("group %s: %d members, want the one static member: %+v", groupID, len(g.Members), g.Members)
+		}
+		if epoch != 0 && g.Epoch != epoch {
+			t.Fatalf("the static member's return moved the group epoch from %d to %d", epoch, g.Epoch)
+		}
+		epoch = g.Epoch
+		return g.Members[0].MemberID
+	}
+	first := consume("a", 100)
+	instance := "static-848"
+	if code := leave(first, nil); code != kerr.InvalidRequest.Code {
+		t.Fatalf("a leave with epoch -2 and no instance id: %s, want INVALID_REQUEST", kerr.ErrorForCode(code))
+	}
+	if code := leave(first, &instance); code != 0 {
+		t.Fatalf("the static member's leave: %v", kerr.ErrorForCode(code))
+	}
+	// Left for now: still a member (epoch -2), its partitions its own.
+	if g := describe(); len(g.Members) != 1 || g.Members[0].MemberEpoch != -2 || len(g.Members[0].Assignment[topic]) != 2 {
+		t.Fatalf("after the static member left: %+v", g.Members)
+	}
+	produceN(t, addr, topic, 50, "b")
+	if second := consume("b", 50); second == first {
+		t.Fatalf("the new process has the old member id %s", first)
 	}
 }
 

@@ -178,9 +178,15 @@ func (c *Coordinator) consumerMemberFor(now time.Time, g *group, req *kmsg.Consu
 	}
 	if m != nil {
 		// A join with a known id: the member lost its state (or our
-		// answer) and is admitted again in place.
+		// answer) and is admitted again in place. A static member that
+		// had left (-2) starts again from epoch 0 with its assignment,
+		// as one back under a new id would.
 		if req.InstanceID != nil && (m.instanceID == nil || *m.instanceID != *req.InstanceID) {
 			return nil, false, false, nil, kerr.FencedInstanceID.Code
+		}
+		if m.epoch == staticLeaveEpoch {
+			m.epoch, m.previousEpoch, m.state = 0, 0, memberStable
+			return m, false, true, nil, 0
 		}
 		return m, false, false, nil, 0
 	}

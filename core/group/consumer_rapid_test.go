@@ -64,7 +64,7 @@ func TestConsumerGroupProperties(t *testing.T) {
 			case 11:
 				m.commit(alias)
 			case 12:
-				m.staticLeave(alias)
+				m.staticLeave(alias, rapid.Bool().Draw(t, "same id"))
 			case 13:
 				m.heartbeat(alias, true)
 				m.appends(true)
@@ -262,8 +262,8 @@ func (m *consumerModel) leave(alias string) {
 
 // staticLeave is a static member's shutdown (epoch -2): it keeps its
 // instance's assignment on the coordinator and comes back later with a
-// new member id.
-func (m *consumerModel) staticLeave(alias string) {
+// new member id, or with the same one.
+func (m *consumerModel) staticLeave(alias string, sameID bool) {
 	cl := m.clients[alias]
 	if cl.instance == nil {
 		m.leave(alias)
@@ -278,6 +278,9 @@ func (m *consumerModel) staticLeave(alias string) {
 	cl.owned, cl.left = nil, true
 	m.send(alias, req)
 	cl.id = ""
+	if sameID {
+		cl.id, cl.epoch, cl.reported, cl.maxEpoch = req.MemberID, 0, false, 0
+	}
 }
 
 // crash loses the client's state without a word to the coordinator.
