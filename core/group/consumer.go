@@ -314,7 +314,7 @@ func (cg *consumerGroup) reconcile(now time.Time, m *consumerMember, owned parti
 		m.state, m.revokeDeadline = memberStable, time.Time{}
 		cg.nextAssignment(now, m, max(m.epoch+1, cg.assignmentEpoch), owned, ownedKnown)
 	case memberUnreleased, memberStable:
-		if m.state == memberStable && m.epoch == cg.assignmentEpoch {
+		if m.state == memberStable && m.epoch >= cg.assignmentEpoch {
 			return false
 		}
 		cg.nextAssignment(now, m, cg.assignmentEpoch, owned, ownedKnown)
@@ -359,7 +359,7 @@ func (cg *consumerGroup) nextAssignment(now time.Time, m *consumerMember, next i
 		}
 	}
 	cg.setOwned(m, assigned.normalize(), nil)
-	if m.epoch != next {
+	if m.epoch < next { // a member epoch never goes back
 		m.previousEpoch, m.epoch = m.epoch, next
 	}
 	m.noteAssigned()
