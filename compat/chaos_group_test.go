@@ -15,10 +15,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// The consumer group of the chaos test: chaosGroupMembers franz-go members
-// of one classic group (cooperative-sticky) consume the chaos topic while
-// the nemesis kills and pauses brokers, the group's coordinator among
-// them. Each member processes what it polls, then commits exactly that,
+// The consumer groups of the chaos test: two groups of chaosGroupMembers
+// franz-go members each, one on the classic protocol (cooperative-sticky,
+// assigned by the client) and one on KIP-848's (assigned by the
+// coordinator), consume the chaos topic while the nemesis kills and pauses
+// brokers, the groups' coordinators among them. Each member processes what it polls, then commits exactly that,
 // and commits again when partitions are revoked. The test remembers every
 // commit the coordinator acknowledged and checks (checkChaosGroup):
 //   - a committed offset survives every fault: after each heal the
@@ -34,8 +35,10 @@ const chaosGroupMembers = 2
 
 // chaosGroup is the group's members and what they processed and committed.
 type chaosGroup struct {
-	id      string
-	topic   string
+	id    string
+	topic string
+	// kip848 says the members use the consumer protocol of KIP-848.
+	kip848  bool
 	members []*chaosGroupMember
 
 	mu sync.Mutex
@@ -61,9 +64,13 @@ type chaosGroupMember struct {
 	stopOnce  sync.Once
 }
 
-func startChaosGroup(t *testing.T, c *testCluster, topic string) *chaosGroup {
+func startChaosGroup(t *testing.T, c *testCluster, topic string, kip848 bool) *chaosGroup {
 	t.Helper()
-	g := &chaosGroup{id: topic + "-group", topic: topic, processed: map[int32][]string{}, acked: map[int32]int64{}}
+	id := topic + "-classic"
+	if kip848 {
+		id = topic + "-consumer"
+	}
+	g := &chaosGroup{id: id, topic: topic, kip848: kip848, processed: map[int32][]string{}, acked: map[int32]int64{}}
 	for i := range chaosGroupMembers {
 		g.members = append(g.members, g.startMember(t, c, i))
 	}
@@ -79,22 +86,26 @@ func (g *chaosGroup) violate(format string, args ...any) {
 func (g *chaosGroup) startMember(t *testing.T, c *testCluster, index int) *chaosGroupMember {
 	t.Helper()
 	m := &chaosGroupMember{index: index, processed: map[int32]int64{}, done: make(chan struct{})}
-	client, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.seeds()...),
 		kgo.ConsumerGroup(g.id),
 		kgo.ConsumeTopics(g.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
-		kgo.MetadataMinAge(250*time.Millisecond),
+		kgo.MetadataMinAge(250 * time.Millisecond),
 		kgo.FetchMaxWait(time.Second),
-		kgo.SessionTimeout(15*time.Second),
-		kgo.RebalanceTimeout(30*time.Second),
+		kgo.SessionTimeout(15 * time.Second),
+		kgo.RebalanceTimeout(30 * time.Second),
 		kgo.HeartbeatInterval(time.Second),
 		kgo.RetryTimeout(chaosHealTimeout),
 		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
 			g.commit(ctx, m, cl)
 		}),
-	)
+	}
+	if g.kip848 {
+		opts = append(opts, kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ServerSideBalancer())
+	}
+	client, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatalf("kgo.NewClient: %v", err)
 	}

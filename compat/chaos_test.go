@@ -246,7 +246,7 @@ type chaosNemesis struct {
 	cluster *testCluster
 	admin   *kgo.Client
 	topic   string
-	group   string
+	groups  []string
 	random  *rand.Rand
 	actions map[string]int
 }
@@ -272,11 +272,12 @@ func (n *chaosNemesis) act(t *testing.T) string {
 		role = fmt.Sprintf("leader of p%d", partition)
 		victimID = states[partition].leader
 	case 2:
-		coordinator, err := findCoordinator(ctx, n.admin, n.group)
+		group := n.groups[n.random.IntN(len(n.groups))]
+		coordinator, err := findCoordinator(ctx, n.admin, group)
 		if err != nil {
-			return fmt.Sprintf("skipped: no coordinator for %s (%v)", n.group, err)
+			return fmt.Sprintf("skipped: no coordinator for %s (%v)", group, err)
 		}
-		role = "coordinator of " + n.group
+		role = "coordinator of " + group
 		victimID = coordinator
 		n.actions["coordinator"]++
 	}
@@ -394,16 +395,17 @@ func chaosSeed(t *testing.T) uint64 {
 }
 
 // TestChaos runs three `cairn serve` processes as one cluster under two
-// franz-go producers (acks=all), two consumers and a consumer group of two
-// committing members while a nemesis, one fault at a time, SIGKILLs and
-// restarts, or SIGSTOPs and SIGCONTs, the active controller, a partition
-// leader or the group's coordinator. After every fault it checks that the
-// group's acknowledged commits are still there. Once the nemesis stops and
+// franz-go producers (acks=all), two consumers and two consumer groups of two
+// committing members each (one classic, one KIP-848) while a nemesis, one
+// fault at a time, SIGKILLs and restarts, or SIGSTOPs and SIGCONTs, the
+// active controller, a partition leader or a group's coordinator. After
+// every fault it checks that the groups' acknowledged commits are still
+// there. Once the nemesis stops and
 // the cluster has healed, it reads every partition fully and checks that
 // every acknowledged record is at its acknowledged offset, in send order,
 // and that producers' acknowledgments, the live consumers' reads and the
 // final read agree on the value at every offset (checkChaos), and that the
-// group committed up to the end, having processed everything below its
+// groups committed up to the end, having processed everything below their
 // commits (checkChaosGroup). Broker logs must
 // have no panic and no data race (startCluster). CAIRN_CHAOS_DURATION sets
 // how long the nemesis runs; `make chaos` runs it for minutes. The faults
@@ -432,26 +434,36 @@ func TestChaos(t *testing.T) {
 	for range chaosConsumers {
 		consumers = append(consumers, startChaosConsumer(t, c, topic))
 	}
-	group := startChaosGroup(t, c, topic)
+	groups := []*chaosGroup{startChaosGroup(t, c, topic, false), startChaosGroup(t, c, topic, true)}
 	waitProgress(t, producers, "before the first fault")
-	if !waitFor(chaosHealTimeout, func() bool { return len(group.ackedCommits()) > 0 }) {
-		t.Fatalf("group %s: no commit acknowledged within %v", group.id, chaosHealTimeout)
+	for _, group := range groups {
+		if !waitFor(chaosHealTimeout, func() bool { return len(group.ackedCommits()) > 0 }) {
+			t.Fatalf("group %s: no commit acknowledged within %v", group.id, chaosHealTimeout)
+		}
 	}
-	waitHealed(t, admin, topic, "the group's first commit")
+	waitHealed(t, admin, topic, "the groups' first commits")
 
-	nemesis := &chaosNemesis{cluster: c, admin: admin, topic: topic, group: group.id, random: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), actions: map[string]int{}}
+	nemesis := &chaosNemesis{cluster: c, admin: admin, topic: topic, random: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), actions: map[string]int{}}
+	for _, group := range groups {
+		nemesis.groups = append(nemesis.groups, group.id)
+	}
 	start := time.Now()
 	for step := 1; time.Since(start) < duration; step++ {
 		// Only one broker is ever down or stopped, and the next fault waits
 		// until the last one has healed, so the topic stays available.
 		time.Sleep(time.Duration(1000+nemesis.random.IntN(3000)) * time.Millisecond)
-		acked := group.ackedCommits()
+		var acked []map[int32]int64
+		for _, group := range groups {
+			acked = append(acked, group.ackedCommits())
+		}
 		what := nemesis.act(t)
 		t.Logf("nemesis %d at %v: %s", step, time.Since(start).Round(time.Millisecond), what)
 		waitHealed(t, admin, topic, what)
 		// Every commit acknowledged before the fault is still there.
-		for _, e := range checkCommitsKept(acked, group.committed(t, c)) {
-			t.Errorf("group %s after %s: %s", group.id, what, e)
+		for i, group := range groups {
+			for _, e := range checkCommitsKept(acked[i], group.committed(t, c)) {
+				t.Errorf("group %s after %s: %s", group.id, what, e)
+			}
 		}
 	}
 
@@ -479,20 +491,22 @@ func TestChaos(t *testing.T) {
 		}
 		consumer.stop()
 	}
-	// The group's members commit up to the high watermarks too.
-	var committed map[int32]int64
-	if !waitFor(chaosHealTimeout, func() bool {
-		committed = group.committed(t, c)
-		for p, offset := range end {
-			if committed[p] < offset {
-				return false
+	// The groups' members commit up to the high watermarks too.
+	committed := make([]map[int32]int64, len(groups))
+	for i, group := range groups {
+		if !waitFor(chaosHealTimeout, func() bool {
+			committed[i] = group.committed(t, c)
+			for p, offset := range end {
+				if committed[i][p] < offset {
+					return false
+				}
 			}
+			return true
+		}) {
+			t.Errorf("group %s did not commit up to the high watermarks %v within %v: committed %v", group.id, end, chaosHealTimeout, committed[i])
 		}
-		return true
-	}) {
-		t.Errorf("group %s did not commit up to the high watermarks %v within %v: committed %v", group.id, end, chaosHealTimeout, committed)
+		group.stop()
 	}
-	group.stop()
 
 	final := readAll(t, c.brokers[0].addr, topic, chaosPartitions)
 	var acked []map[int]ack
@@ -523,11 +537,13 @@ func TestChaos(t *testing.T) {
 	for _, e := range errs {
 		t.Error(e)
 	}
-	for _, v := range group.violations {
-		t.Errorf("group %s: %s", group.id, v)
-	}
-	for _, e := range checkChaosGroup(final, committed, group.ackedCommits(), group.processed) {
-		t.Errorf("group %s: %s", group.id, e)
+	for i, group := range groups {
+		for _, v := range group.violations {
+			t.Errorf("group %s: %s", group.id, v)
+		}
+		for _, e := range checkChaosGroup(final, committed[i], group.ackedCommits(), group.processed) {
+			t.Errorf("group %s: %s", group.id, e)
+		}
 	}
 	if earlierCopies > 0 {
 		t.Errorf("%d duplicates: idempotent producers' records stored twice", earlierCopies)
@@ -542,13 +558,18 @@ func TestChaos(t *testing.T) {
 			readTotal += len(byOffset)
 		}
 	}
-	committedTotal := int64(0)
-	for _, offset := range committed {
-		committedTotal += offset
+	var groupSummary []string
+	for i, group := range groups {
+		committedTotal := int64(0)
+		for _, offset := range committed[i] {
+			committedTotal += offset
+		}
+		groupSummary = append(groupSummary, fmt.Sprintf("%s: %d members, %d commits acknowledged, %d records committed at the end",
+			group.id, len(group.members), group.commits, committedTotal))
 	}
-	t.Logf("chaos summary: seed=%d duration=%v records sent=%d acknowledged=%d in the log=%d read live=%d (by %d consumers, %d fetch errors) duplicates=%d losses=%d group: %d members, %d commits acknowledged, %d records committed at the end; nemesis actions=%d (kill %d, pause %d; %d on the group coordinator)",
+	t.Logf("chaos summary: seed=%d duration=%v records sent=%d acknowledged=%d in the log=%d read live=%d (by %d consumers, %d fetch errors) duplicates=%d losses=%d groups: %s; nemesis actions=%d (kill %d, pause %d; %d on a group's coordinator)",
 		seed, duration, sentTotal, ackTotal, len(final), readTotal, len(consumers), fetchErrors, earlierCopies, chaosLosses(acked, final),
-		len(group.members), group.commits, committedTotal,
+		strings.Join(groupSummary, "; "),
 		nemesis.actions["kill"]+nemesis.actions["pause"], nemesis.actions["kill"], nemesis.actions["pause"], nemesis.actions["coordinator"])
 }
 
