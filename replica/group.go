@@ -51,6 +51,19 @@ type groupWait struct {
 	conn   ConnID
 	seq    uint64
 	header requestHeader
+	// deletes, when set, gathers this answer into one DeleteGroups
+	// response, at Groups[index], instead of sending it.
+	deletes *groupDeletes
+	index   int
+}
+
+// groupDeletes is a DeleteGroups request whose groups are answered one by
+// one, as their coordinators' tombstones commit; the response goes out
+// when the last is in.
+type groupDeletes struct {
+	wait    groupWait
+	resp    *kmsg.DeleteGroupsResponse
+	waiting int
 }
 
 type groupAppend struct {
@@ -329,6 +342,15 @@ func (n *Node) afterGroup(now time.Time, hc *hostedCoordinator) {
 				continue
 			}
 			delete(n.groups.waits, r.Token)
+			if d := w.deletes; d != nil {
+				if body, ok := r.Body.(*kmsg.DeleteGroupsResponse); ok && len(body.Groups) == 1 {
+					d.resp.Groups[w.index].ErrorCode = body.Groups[0].ErrorCode
+				}
+				if d.waiting--; d.waiting == 0 {
+					n.respond(d.wait.conn, d.wait.seq, d.wait.header, d.resp)
+				}
+				continue
+			}
 			n.respond(w.conn, w.seq, w.header, r.Body)
 		}
 	}

@@ -327,22 +327,33 @@ func (n *Node) handleDescribeGroups(now time.Time, req *kmsg.DescribeGroupsReque
 	return resp
 }
 
-// handleDeleteGroups deletes empty groups. The tombstones are appended
-// before the answer, but the answer does not wait for them to commit.
-func (n *Node) handleDeleteGroups(now time.Time, req *kmsg.DeleteGroupsRequest) kmsg.Response {
+// handleDeleteGroups deletes empty groups. Each group is answered once its
+// tombstones commit (or their write fails), and the response goes out when
+// every group named is answered.
+func (n *Node) handleDeleteGroups(now time.Time, id ConnID, c *conn, h requestHeader, req *kmsg.DeleteGroupsRequest) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	for _, name := range req.Groups {
+	d := &groupDeletes{wait: groupWait{conn: id, seq: c.take(), header: h}, resp: resp, waiting: 1}
+	n.initGroups()
+	for i, name := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = name
-		hc, code := n.coordinatorFor(now, name)
-		if code == 0 {
-			code = hc.core.DeleteGroup(now, name)
-			n.afterGroup(now, hc)
-		}
-		rg.ErrorCode = code
 		resp.Groups = append(resp.Groups, rg)
+		hc, code := n.coordinatorFor(now, name)
+		if code != 0 {
+			resp.Groups[i].ErrorCode = code
+			continue
+		}
+		n.groups.nextToken++
+		token := n.groups.nextToken
+		n.groups.waits[token] = groupWait{deletes: d, index: i}
+		d.waiting++
+		hc.core.DeleteGroup(now, token, name)
+		n.afterGroup(now, hc)
 	}
-	return resp
+	// The request's own count: its groups may all be answered already.
+	if d.waiting--; d.waiting == 0 {
+		n.respond(id, d.wait.seq, h, resp)
+	}
 }
 
 // handleConsumerGroupHeartbeat hands a KIP-848 heartbeat to the group's

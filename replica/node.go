@@ -325,7 +325,7 @@ func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, req 
 	case *kmsg.DescribeGroupsRequest:
 		n.respond(id, c.take(), h, n.handleDescribeGroups(now, r))
 	case *kmsg.DeleteGroupsRequest:
-		n.respond(id, c.take(), h, n.handleDeleteGroups(now, r))
+		n.handleDeleteGroups(now, id, c, h, r)
 	case *kmsg.ConsumerGroupHeartbeatRequest:
 		n.handleConsumerGroupHeartbeat(now, id, c, h, r)
 	case *kmsg.ConsumerGroupDescribeRequest:

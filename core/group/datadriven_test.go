@@ -229,6 +229,9 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 			s.c.AppendDone(s.now, a.ID, code)
 		}
 		fmt.Fprintf(&b, "completed %d append(s)\n", len(pending))
+		if s.c.Diverged() {
+			b.WriteString("diverged: the coordinator must be rebuilt from the log\n")
+		}
 		return b.String() + s.output()
 	case "describe":
 		g := s.c.DescribeGroup(groupName)
@@ -248,8 +251,8 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		return b.String() + s.output()
 	case "delete":
-		code := s.c.DeleteGroup(s.now, groupName)
-		return "delete: " + codeName(code) + "\n" + s.output()
+		s.c.DeleteGroup(s.now, s.token("admin delete"), groupName)
+		return s.output()
 	case "topics", "cg", "cgdescribe", "cgcommit":
 		return s.runConsumer(t, d, arg, num, dur)
 	case "replay":
@@ -378,6 +381,8 @@ func (s *story) describe(r Response) string {
 		return who + ": " + strings.Join(parts, " ")
 	case *kmsg.OffsetDeleteResponse:
 		return who + ": " + codeName(body.ErrorCode)
+	case *kmsg.DeleteGroupsResponse:
+		return who + ": " + codeName(body.Groups[0].ErrorCode)
 	case *kmsg.ConsumerGroupHeartbeatResponse:
 		if body.ErrorCode != 0 {
 			return who + ": " + codeName(body.ErrorCode)

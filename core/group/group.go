@@ -218,15 +218,16 @@ type Coordinator struct {
 	topics     map[string]TopicInfo
 	topicIDs   map[TopicID]string
 	topicNames []string
-	// diverged is set when a consumer group's write failed: its state
-	// here is ahead of the log, and the driver must rebuild the
-	// coordinator from the log (Diverged) before it answers again.
+	// diverged is set when a consumer group's write or a group's
+	// deletion failed: the state here is ahead of the log, and the driver
+	// must rebuild the coordinator from the log (Diverged) before it
+	// answers again.
 	diverged bool
 }
 
-// Diverged reports that a consumer group's write failed, so the groups
-// here no longer match the log: the driver must Close this coordinator
-// and replay the partition into a new one. (Kafka reverts its in-memory
+// Diverged reports that a consumer group's write or a deletion failed, so
+// the groups here no longer match the log: the driver must Close this
+// coordinator and replay the partition into a new one. (Kafka reverts its in-memory
 // state to the last committed offset instead; replaying is the same
 // thing done the simple way.)
 func (c *Coordinator) Diverged() bool { return c.diverged }

@@ -290,14 +290,28 @@ func subscribedTopics(g *group) []string {
 	return topics
 }
 
-// DeleteGroup deletes an empty group and its offsets, writing tombstones.
-func (c *Coordinator) DeleteGroup(now time.Time, name string) int16 {
+// DeleteGroup deletes an empty group and its offsets (one group of a
+// DeleteGroups request): the group is gone at once, and its tombstones are
+// written. The answer, a DeleteGroupsResponse naming this group alone,
+// waits for them to commit, so that a deletion acknowledged is a deletion
+// a new coordinator replays. If the write fails, the log still holds the
+// group: the coordinator is Diverged and is rebuilt from the log, and the
+// answer carries the write's error.
+func (c *Coordinator) DeleteGroup(now time.Time, token Token, name string) {
+	resp := kmsg.NewPtrDeleteGroupsResponse()
+	rg := kmsg.NewDeleteGroupsResponseGroup()
+	rg.Group = name
+	resp.Groups = append(resp.Groups, rg)
 	g := c.group(name)
 	switch {
 	case g == nil || g.state == Dead:
-		return kerr.GroupIDNotFound.Code
+		resp.Groups[0].ErrorCode = kerr.GroupIDNotFound.Code
+		c.respond(token, resp)
+		return
 	case g.state != Empty:
-		return kerr.NonEmptyGroup.Code
+		resp.Groups[0].ErrorCode = kerr.NonEmptyGroup.Code
+		c.respond(token, resp)
+		return
 	}
 	records := []Record{{Key: groupKey(name)}}
 	if g.consumer != nil {
@@ -325,8 +339,10 @@ func (c *Coordinator) DeleteGroup(now time.Time, name string) int16 {
 	}
 	g.state = Dead
 	c.removeGroup(name)
-	c.append(records, nil)
-	return 0
+	c.append(records, &appendWait{token: token, group: name, response: resp, onFail: func(code int16) {
+		c.diverged = true
+		resp.Groups[0].ErrorCode = code
+	}})
 }
 
 // ListGroups lists the groups, optionally only those in the given states
