@@ -140,7 +140,10 @@ func (n *Node) handleOffsetCommit(now time.Time, id ConnID, c *conn, h requestHe
 
 // handleOffsetFetch answers from the coordinators' committed offsets: -1
 // for a partition without a commit, every committed partition when the
-// request names no topics.
+// request names no topics. RequireStable (v7+, KIP-447) asks for
+// UNSTABLE_OFFSET_COMMIT where a transaction's offset commit is pending;
+// Cairn has no transactions, and a plain commit becomes visible only once
+// it is written, so every offset answered is stable.
 func (n *Node) handleOffsetFetch(now time.Time, req *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version < 8 {
