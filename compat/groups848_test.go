@@ -345,15 +345,7 @@ func run848Group(t *testing.T, addr, assignor string, balancer kgo.GroupBalancer
 	fresh := &groupLog{seen: map[string]int{}}
 	d := start848Member(t, seeds, "D", topic, groupID, balancer, fresh, own)
 	defer d.stop()
-	mustWait(t, 60*time.Second, "the 100 new records", func() bool { return fresh.distinct() >= 100 })
-	time.Sleep(500 * time.Millisecond)
-	fresh.mu.Lock()
-	defer fresh.mu.Unlock()
-	for v := range fresh.seen {
-		if v[0] != 'b' {
-			t.Fatalf("a new member consumed %q, committed before it joined", v)
-		}
-	}
+	requireResumed(t, fresh, 100, 'b')
 }
 
 // TestGroups848CoordinatorKill: on three brokers, three consumer-protocol

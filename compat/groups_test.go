@@ -104,6 +104,23 @@ func (m *groupMember) stop() {
 	m.cl.Close() // leaves the group
 }
 
+// requireResumed waits until a member that joined after the group's
+// commits has consumed n distinct records, then a little longer, and fails
+// the test if any it consumed was not one of the new ones (values starting
+// with prefix): it must have resumed at the committed offsets.
+func requireResumed(t *testing.T, fresh *groupLog, n int, prefix byte) {
+	t.Helper()
+	mustWait(t, 60*time.Second, fmt.Sprintf("the %d new records", n), func() bool { return fresh.distinct() >= n })
+	time.Sleep(500 * time.Millisecond)
+	fresh.mu.Lock()
+	defer fresh.mu.Unlock()
+	for v := range fresh.seen {
+		if v[0] != prefix {
+			t.Fatalf("a new member consumed %q, committed before it joined", v)
+		}
+	}
+}
+
 func mustWait(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if !waitFor(timeout, cond) {
@@ -186,15 +203,7 @@ func TestKgoGroup(t *testing.T) {
 			fresh := &groupLog{seen: map[string]int{}}
 			d := startMember(t, addr, topic, groupID, tc.balancer, fresh)
 			defer d.stop()
-			mustWait(t, 60*time.Second, "the 100 new records", func() bool { return fresh.distinct() >= 100 })
-			time.Sleep(500 * time.Millisecond)
-			fresh.mu.Lock()
-			defer fresh.mu.Unlock()
-			for v := range fresh.seen {
-				if v[0] != 'b' {
-					t.Fatalf("a new member consumed %q, committed before it joined", v)
-				}
-			}
+			requireResumed(t, fresh, 100, 'b')
 		})
 	}
 }
