@@ -26,6 +26,7 @@ func runSim(args []string) error {
 	reportDir := fs.String("report-dir", "sim-failures", "where failing seeds' traces and visualizations go")
 	noShrink := fs.Bool("no-shrink", false, "do not shrink failing seeds")
 	durability := fs.String("durability", "", "force the brokers' durability mode: durable, or replication (Kafka's page-cache acknowledgment) with the seed's whole fault schedule, beyond the failure budget, so that crashes can lose acknowledged records (default: each seed draws its mode and keeps its faults within the budget)")
+	group := fs.Int("group", 0, "add a consumer group of this many members that consume the first topic while they crash, pause, leave and are cut off from brokers, with the group checks (sim/group.go); replay a failing seed with the same --group")
 	stopAtFirst := fs.Bool("first", false, "with --seeds: stop at the first failing seed and print its number of seeds-to-detection")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cairn sim (--seeds A-B | --seed N) [flags]
@@ -39,6 +40,7 @@ examples:
   cairn sim --seed 42 --trace
   cairn sim --seed 42 --faults=0,3 --produces=5 --trace
   cairn sim --seeds 1-200 --durability replication   # Kafka's mode, unbudgeted crashes
+  cairn sim --seeds 1-2000 --group 3                  # with a three-member consumer group
 
 flags:
 `)
@@ -66,6 +68,27 @@ flags:
 	default:
 		return fmt.Errorf("--durability %q: want durable or replication", *durability)
 	}
+	if *group < 0 {
+		return fmt.Errorf("--group %d: want a number of members, or 0 for none", *group)
+	}
+	if *group > 0 {
+		drawn := scenario
+		scenario = func(seed uint64) sim.Options {
+			o := drawn(seed)
+			o.GroupMembers = *group
+			return o
+		}
+	}
+	replayFlags := ""
+	if *durability != "" {
+		replayFlags += " --durability " + *durability
+	}
+	if *group > 0 {
+		replayFlags += fmt.Sprintf(" --group %d", *group)
+	}
+	if *mutantName != "" {
+		replayFlags += " --mutant " + *mutantName
+	}
 	switch {
 	case *seeds != "" && *seed != 0:
 		return errors.New("give --seeds or --seed, not both")
@@ -74,7 +97,7 @@ flags:
 		if err != nil {
 			return err
 		}
-		return sweep(scenario, first, last, *workers, *reportDir, !*noShrink, *stopAtFirst)
+		return sweep(scenario, first, last, *workers, *reportDir, !*noShrink, *stopAtFirst, replayFlags)
 	case *seed != 0:
 		var reduction sim.Reduction
 		if *faults != "" {
@@ -133,7 +156,9 @@ func single(scenario func(uint64) sim.Options, seed uint64, reduction sim.Reduct
 	return fmt.Errorf("seed %d violated %d guarantee(s)", seed, len(r.Violations))
 }
 
-func sweep(scenario func(uint64) sim.Options, first, last uint64, workers int, reportDir string, shrink, stopAtFirst bool) error {
+// sweep runs seeds first to last; replayFlags are the flags (with a
+// leading space) that a replay of a failing seed needs besides --seed.
+func sweep(scenario func(uint64) sim.Options, first, last uint64, workers int, reportDir string, shrink, stopAtFirst bool, replayFlags string) error {
 	var firstFailure uint64
 	summary := sim.Sweep(first, last, workers, scenario, func(r sim.Result) {
 		if r.Failed() && (firstFailure == 0 || r.Options.Seed < firstFailure) {
@@ -146,11 +171,11 @@ func sweep(scenario func(uint64) sim.Options, first, last uint64, workers int, r
 	}
 	for _, r := range shown {
 		fmt.Printf("seed=%d FAILED: %s\n", r.Options.Seed, r.Violations[0])
-		fmt.Printf("  replay: cairn sim --seed %d --trace\n", r.Options.Seed)
+		fmt.Printf("  replay: cairn sim --seed %d%s --trace\n", r.Options.Seed, replayFlags)
 		if shrink {
 			reduction, small := sim.Shrink(scenario(r.Options.Seed), r)
-			fmt.Printf("  shrunk to %d fault(s), %d produce(s) per producer: cairn sim --seed %d %s --trace\n",
-				len(small.Options.Faults), small.Options.ProducesPerProducer, r.Options.Seed, reduction.Flags())
+			fmt.Printf("  shrunk to %d fault(s), %d produce(s) per producer: cairn sim --seed %d%s %s --trace\n",
+				len(small.Options.Faults), small.Options.ProducesPerProducer, r.Options.Seed, replayFlags, reduction.Flags())
 		}
 		if paths, err := sim.Report(reportDir, r); err != nil {
 			fmt.Printf("  report: %v\n", err)
