@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/core"
+	"cairn/core/mutant"
 	"cairn/linearizability"
 	"cairn/netsim"
 )
@@ -120,8 +121,10 @@ type groupWorld struct {
 	// syncedAt is when each generation's first sync was answered.
 	syncedAt map[int32]time.Duration
 	// acked is the highest acknowledged commit per partition (lowered only
-	// by an explicit reset).
-	acked map[int32]int64
+	// by an explicit reset); resets counts each partition's explicit
+	// resets, so that a commit sent before one does not raise acked after.
+	acked  map[int32]int64
+	resets map[int32]int
 	// processed holds, per partition, the value at every offset any member
 	// processed (the union of their processing).
 	processed map[int32]map[int64]string
@@ -224,8 +227,9 @@ type groupInflight struct {
 	sent        time.Duration
 	deadline    time.Duration
 	// acked is the highest acknowledged commit per partition when the
-	// request was sent.
-	acked map[int32]int64
+	// request was sent, and resets the partitions' explicit resets then.
+	acked  map[int32]int64
+	resets map[int32]int
 	// zombie marks a commit of the member's previous generation: its
 	// answer changes nothing in the member.
 	zombie bool
@@ -294,7 +298,7 @@ func (w *World) startGroups() {
 	}
 	t := w.options.Topics[0]
 	g := &groupWorld{topic: t.Name, partitions: t.Partitions, rng: newStream(w.options.Seed, streamGroups),
-		owners: map[ownerKey]int{}, syncedAt: map[int32]time.Duration{}, acked: map[int32]int64{},
+		owners: map[ownerKey]int{}, syncedAt: map[int32]time.Duration{}, acked: map[int32]int64{}, resets: map[int32]int{},
 		processed: map[int32]map[int64]string{}}
 	w.groups = g
 	for i := 0; i < w.groupMembers; i++ {
@@ -555,6 +559,10 @@ func (g *groupWorld) send(w *World, m *groupMember, broker int, req kmsg.Request
 		m.fetching = in
 	} else {
 		in.acked = maps(g.acked)
+		in.resets = make(map[int32]int, len(g.resets))
+		for p, n := range g.resets {
+			in.resets[p] = n
+		}
 		m.inflight = in
 	}
 	w.net.Send(w.now, m.links[broker].conn, m.id, frame[4:])
@@ -689,6 +697,13 @@ func (g *groupWorld) committable(m *groupMember) map[int32]int64 {
 	out := make(map[int32]int64, len(m.assignment))
 	for _, p := range m.assignment {
 		out[p] = m.positions[p]
+		if mutant.Active(mutant.CommitFetchedPosition) {
+			for _, r := range m.buffer {
+				if r.partition == p {
+					out[p] = r.offset + 1
+				}
+			}
+		}
 	}
 	return out
 }
@@ -1074,7 +1089,9 @@ func (g *groupWorld) onCommit(w *World, m *groupMember, in *groupInflight, r *km
 				w.violation("group-offset-backwards", fmt.Sprintf("%s's commit of partition %d at %d was acknowledged, below %d acknowledged before it was sent",
 					m.name(), p.Partition, offset, acked))
 			}
-			g.acked[p.Partition] = max(g.acked[p.Partition], offset)
+			if in.resets[p.Partition] == g.resets[p.Partition] {
+				g.acked[p.Partition] = max(g.acked[p.Partition], offset)
+			}
 		}
 	}
 	if code != 0 || in.zombie {
@@ -1168,11 +1185,19 @@ func (g *groupWorld) onFetch(w *World, m *groupMember, in *groupInflight, r *kms
 
 // resetOffset is auto.offset.reset=earliest after OFFSET_OUT_OF_RANGE: an
 // explicit reset, which may move the partition's committed offset back.
+// Within the failure budget it never happens: a member fetches from where
+// the group committed or from where it processed, and either is at most
+// what consumers read (mustCommit), which the partition's leader must
+// hold. So the checker reports it.
 func (g *groupWorld) resetOffset(w *World, m *groupMember, partition int32, offset int64) {
-	w.tracef("%s %s-%d offset %d out of range: explicit reset to the earliest offset", m.name(), g.topic, partition, offset)
+	tp := linearizability.TopicPartition{Topic: g.topic, Partition: partition}
+	w.violation("group-offset-out-of-range", fmt.Sprintf("%s's fetch of %s at %d was out of range (%d records must survive, %d acknowledged): the group's offset points past the log, or committed records are gone",
+		m.name(), tp, offset, w.mustCommit(tp), w.acknowledgedEnd[tp]))
+	w.tracef("%s %s offset %d out of range: explicit reset to the earliest offset", m.name(), tp, offset)
 	m.positions[partition] = 0
 	m.observed.spanEnd[partition] = 0
 	g.acked[partition] = 0
+	g.resets[partition]++
 }
 
 // observeProcessed checks one record a member processes: the next offset
