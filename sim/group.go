@@ -153,10 +153,20 @@ type fetchedRecord struct {
 	value     string
 }
 
+// A member keeps two connections per broker, one per slot, as real
+// clients keep the coordinator's connection apart from the fetch
+// connections: a slow commit never holds a fetch response behind it.
+const (
+	slotGroup = iota
+	slotFetch
+	slots
+)
+
 type groupMember struct {
-	index    int
-	id       netsim.NodeID
-	links    []clientLink
+	index int
+	id    netsim.NodeID
+	// links are the member's connections, by slot and broker.
+	links    [slots][]clientLink
 	nextCorr int32
 	// inflight is the one request to the coordinator (or FindCoordinator);
 	// fetching is the one Fetch or Metadata request, on a slot of its own
@@ -302,12 +312,15 @@ func (w *World) startGroups() {
 		processed: map[int32]map[int64]string{}}
 	w.groups = g
 	for i := 0; i < w.groupMembers; i++ {
-		m := &groupMember{index: i, id: netsim.NodeID(groupNodeBase + i), links: make([]clientLink, len(w.brokers)),
+		m := &groupMember{index: i, id: netsim.NodeID(groupNodeBase + i),
 			coordinator: -1, findBroker: i % len(w.brokers), positions: map[int32]int64{},
 			leaders: map[int32]int{}, leaderEpochs: map[int32]int32{}, metadataStale: true, metadataBroker: i % len(w.brokers),
 			observed: groupObserved{spanEnd: map[int32]int64{}, previousSpanEnd: map[int32]int64{}}}
-		for j := range m.links {
-			m.links[j].conn = -1
+		for slot := range m.links {
+			m.links[slot] = make([]clientLink, len(w.brokers))
+			for j := range m.links[slot] {
+				m.links[slot][j].conn = -1
+			}
 		}
 		m.nextFault = w.now + time.Duration(1+g.rng.IntN(int(groupFaultGapMax/time.Millisecond)))*time.Millisecond
 		g.members = append(g.members, m)
@@ -344,14 +357,14 @@ func (g *groupWorld) wake(w *World, index, incarnation int) {
 	}
 	if in := m.inflight; in != nil && w.now >= in.deadline {
 		w.tracef("%s timeout corr=%d", m.name(), in.correlation)
-		g.disconnect(w, m, in.broker)
+		g.disconnect(w, m, slotGroup, in.broker)
 		m.inflight = nil
 		m.coordinator = -1
 		m.groupNotBefore = w.now + reconnectBackoff
 	}
 	if in := m.fetching; in != nil && w.now >= in.deadline {
 		w.tracef("%s fetch timeout corr=%d", m.name(), in.correlation)
-		g.disconnect(w, m, in.broker)
+		g.disconnect(w, m, slotFetch, in.broker)
 		m.fetchNotBefore = w.now + reconnectBackoff
 	}
 	g.step(w, m)
@@ -364,8 +377,10 @@ func (g *groupWorld) fault(w *World, m *groupMember) {
 	switch g.rng.IntN(7) {
 	case 0, 1: // crash: everything is forgotten, the connections drop
 		w.tracef("%s crashes for %v", m.name(), down)
-		for b := range m.links {
-			g.disconnect(w, m, b)
+		for slot := range m.links {
+			for b := range m.links[slot] {
+				g.disconnect(w, m, slot, b)
+			}
 		}
 		g.reset(m)
 		g.rest(w, m, down)
@@ -481,31 +496,35 @@ func (g *groupWorld) dropAssignment(m *groupMember) {
 	m.span++
 }
 
-func (g *groupWorld) disconnect(w *World, m *groupMember, broker int) {
-	if m.links[broker].state == connUp {
-		w.net.Close(w.now, m.links[broker].conn, m.id)
+func (g *groupWorld) disconnect(w *World, m *groupMember, slot, broker int) {
+	if m.links[slot][broker].state == connUp {
+		w.net.Close(w.now, m.links[slot][broker].conn, m.id)
 	}
-	m.links[broker] = clientLink{conn: -1}
-	g.lostBroker(m, broker)
+	m.links[slot][broker] = clientLink{conn: -1}
+	g.lostConnection(m, slot, broker)
 }
 
-// lostBroker forgets the requests in flight to a broker whose connection
-// is gone.
-func (g *groupWorld) lostBroker(m *groupMember, broker int) {
-	if m.inflight != nil && m.inflight.broker == broker {
-		m.inflight = nil
-	}
-	if m.fetching != nil && m.fetching.broker == broker {
-		m.fetching = nil
-		m.metadataStale = true
-	}
-	if broker == m.coordinator {
-		m.coordinator = -1
+// lostConnection forgets the request in flight on a connection that is
+// gone.
+func (g *groupWorld) lostConnection(m *groupMember, slot, broker int) {
+	switch slot {
+	case slotGroup:
+		if m.inflight != nil && m.inflight.broker == broker {
+			m.inflight = nil
+		}
+		if broker == m.coordinator {
+			m.coordinator = -1
+		}
+	case slotFetch:
+		if m.fetching != nil && m.fetching.broker == broker {
+			m.fetching = nil
+			m.metadataStale = true
+		}
 	}
 }
 
-func (g *groupWorld) link(w *World, m *groupMember, broker int) bool {
-	l := &m.links[broker]
+func (g *groupWorld) link(w *World, m *groupMember, slot, broker int) bool {
+	l := &m.links[slot][broker]
 	switch l.state {
 	case connUp:
 		return true
@@ -518,10 +537,12 @@ func (g *groupWorld) link(w *World, m *groupMember, broker int) bool {
 
 func (g *groupWorld) onNetwork(w *World, ev netsim.Event) {
 	m := g.members[int(ev.To)-groupNodeBase]
-	broker := -1
-	for i := range m.links {
-		if m.links[i].conn == ev.Conn && m.links[i].state != connIdle {
-			broker = i
+	slot, broker := -1, -1
+	for s := range m.links {
+		for i := range m.links[s] {
+			if m.links[s][i].conn == ev.Conn && m.links[s][i].state != connIdle {
+				slot, broker = s, i
+			}
 		}
 	}
 	if broker < 0 {
@@ -529,21 +550,24 @@ func (g *groupWorld) onNetwork(w *World, ev netsim.Event) {
 	}
 	switch ev.Kind {
 	case netsim.EventConnected:
-		m.links[broker].state = connUp
+		m.links[slot][broker].state = connUp
 		if !m.down {
 			g.step(w, m)
 		}
 	case netsim.EventDialFailed, netsim.EventClosed, netsim.EventReset:
-		m.links[broker] = clientLink{conn: -1}
-		g.lostBroker(m, broker)
-		m.groupNotBefore = max(m.groupNotBefore, w.now+reconnectBackoff)
-		m.fetchNotBefore = max(m.fetchNotBefore, w.now+reconnectBackoff)
+		m.links[slot][broker] = clientLink{conn: -1}
+		g.lostConnection(m, slot, broker)
+		if slot == slotGroup {
+			m.groupNotBefore = max(m.groupNotBefore, w.now+reconnectBackoff)
+		} else {
+			m.fetchNotBefore = max(m.fetchNotBefore, w.now+reconnectBackoff)
+		}
 		if !m.down {
 			g.step(w, m)
 		}
 	case netsim.EventDeliver:
 		if !m.down {
-			g.onResponse(w, m, broker, ev.Payload)
+			g.onResponse(w, m, slot, broker, ev.Payload)
 		}
 	}
 }
@@ -565,7 +589,11 @@ func (g *groupWorld) send(w *World, m *groupMember, broker int, req kmsg.Request
 		}
 		m.inflight = in
 	}
-	w.net.Send(w.now, m.links[broker].conn, m.id, frame[4:])
+	slot := slotGroup
+	if fetch {
+		slot = slotFetch
+	}
+	w.net.Send(w.now, m.links[slot][broker].conn, m.id, frame[4:])
 	w.schedule(in.deadline, eventGroupWake, m.index, m.incarnation, nil)
 	return in
 }
@@ -627,8 +655,8 @@ func (g *groupWorld) stepGroup(w *World, m *groupMember) {
 	}
 	if m.coordinator < 0 {
 		broker := m.findBroker
-		if !g.link(w, m, broker) {
-			if m.links[broker].state == connIdle {
+		if !g.link(w, m, slotGroup, broker) {
+			if m.links[slotGroup][broker].state == connIdle {
 				m.findBroker = (broker + 1) % len(w.brokers)
 			}
 			return
@@ -639,7 +667,7 @@ func (g *groupWorld) stepGroup(w *World, m *groupMember) {
 		g.send(w, m, broker, req, false)
 		return
 	}
-	if !g.link(w, m, m.coordinator) {
+	if !g.link(w, m, slotGroup, m.coordinator) {
 		return
 	}
 	if m.zombie {
@@ -741,8 +769,8 @@ func (g *groupWorld) stepFetch(w *World, m *groupMember) {
 	brokers := len(w.brokers)
 	if m.metadataStale {
 		broker := m.metadataBroker
-		if !g.link(w, m, broker) {
-			if m.links[broker].state == connIdle {
+		if !g.link(w, m, slotFetch, broker) {
+			if m.links[slotFetch][broker].state == connIdle {
 				m.metadataBroker = (broker + 1) % brokers
 			}
 			return
@@ -761,7 +789,7 @@ func (g *groupWorld) stepFetch(w *World, m *groupMember) {
 		if req == nil {
 			continue
 		}
-		if !g.link(w, m, broker) {
+		if !g.link(w, m, slotFetch, broker) {
 			return
 		}
 		m.fetchRound = (broker + 1) % brokers
@@ -853,7 +881,7 @@ func decodeAssignment(b []byte) []int32 {
 	return out
 }
 
-func (g *groupWorld) onResponse(w *World, m *groupMember, broker int, payload []byte) {
+func (g *groupWorld) onResponse(w *World, m *groupMember, slot, broker int, payload []byte) {
 	if len(payload) < 4 {
 		return
 	}
@@ -864,9 +892,9 @@ func (g *groupWorld) onResponse(w *World, m *groupMember, broker int, payload []
 	}
 	var in *groupInflight
 	switch {
-	case m.inflight != nil && m.inflight.broker == broker && m.inflight.correlation == corr:
+	case slot == slotGroup && m.inflight != nil && m.inflight.broker == broker && m.inflight.correlation == corr:
 		in, m.inflight = m.inflight, nil
-	case m.fetching != nil && m.fetching.broker == broker && m.fetching.correlation == corr:
+	case slot == slotFetch && m.fetching != nil && m.fetching.broker == broker && m.fetching.correlation == corr:
 		in, m.fetching = m.fetching, nil
 	default:
 		return // the answer to a request given up on (a timeout, a pause)
