@@ -1281,6 +1281,7 @@ func (g *groupWorld) checkFinal(w *World, final map[linearizability.TopicPartiti
 		}
 		committed := g.acked[p]
 		seen := g.processed[p]
+		w.tracef("group: %s committed at %d; %d offsets processed, %d records in the final read", tp, committed, len(seen), len(final[tp]))
 		for offset := int64(0); offset < committed; offset++ {
 			v, ok := seen[offset]
 			if !ok {
