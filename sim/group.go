@@ -217,6 +217,10 @@ type groupMember struct {
 	// cutSerial makes the mend of an earlier cut stale.
 	cut       [][2]netsim.NodeID
 	cutSerial int
+	// cutInGeneration says the member was cut off since it last joined;
+	// processedSinceCut counts what it processed since then.
+	cutInGeneration   bool
+	processedSinceCut int
 	// committedInLiveness says a commit was acknowledged since faults
 	// stopped.
 	committedInLiveness bool
@@ -400,17 +404,23 @@ func (g *groupWorld) fault(w *World, m *groupMember) {
 	}
 }
 
-// cutOff cuts the member off from every broker (one cut in two) or from
-// a random few (the coordinator among them one time in two), both ways or
+// cutOff cuts the member off from every broker, from its coordinator
+// alone (it still reaches the partitions' leaders, so it goes on
+// consuming while its session expires), or from a random few (the
+// coordinator among them one time in two) — a third each — both ways or
 // one way, for groupCutMin to groupCutMax. It replaces the member's
-// current cut.
+// current cut, and the member's next fault waits for this one to end, so
+// that the member lives through the cut and its aftermath.
 func (g *groupWorld) cutOff(w *World, m *groupMember) {
 	g.mend(w, m)
-	all := g.rng.IntN(2) == 0
+	mode := g.rng.IntN(3)
 	withCoordinator := g.rng.IntN(2) == 0
 	var brokers []int
 	for b := range w.brokers {
-		if all || g.rng.IntN(2) == 0 || (withCoordinator && b == m.coordinator) {
+		switch {
+		case mode == 0, mode == 1 && (b == m.coordinator || m.coordinator < 0):
+			brokers = append(brokers, b)
+		case mode == 2 && (g.rng.IntN(2) == 0 || withCoordinator && b == m.coordinator):
 			brokers = append(brokers, b)
 		}
 	}
@@ -432,6 +442,8 @@ func (g *groupWorld) cutOff(w *World, m *groupMember) {
 		w.net.Cut(w.now, c[0], c[1])
 	}
 	m.cutSerial++
+	m.cutInGeneration, m.processedSinceCut = true, 0
+	m.nextFault = max(m.nextFault, w.now+d+time.Duration(g.rng.IntN(int(groupFaultGapMax/time.Millisecond)))*time.Millisecond)
 	w.tracef("%s cut off from brokers %v (%s) for %v (%s, generation %d, coordinator %d)", m.name(), brokers,
 		[...]string{"both ways", "outbound", "inbound"}[ways], d, groupPhaseNames[m.phase], m.generation, m.coordinator)
 	w.schedule(w.now+d, eventGroupMend, m.index, m.cutSerial, nil)
@@ -637,6 +649,9 @@ func (g *groupWorld) process(w *World, m *groupMember) {
 		m.buffer = m.buffer[1:]
 		m.positions[r.partition] = r.offset + 1
 		g.observeProcessed(w, m, r)
+		if m.cutInGeneration {
+			m.processedSinceCut++
+		}
 		m.nextProcess += groupRecordProcessTime
 	}
 	if len(m.buffer) == 0 {
@@ -965,6 +980,10 @@ func (g *groupWorld) onResponse(w *World, m *groupMember, slot, broker int, payl
 // of what it assigned.
 func (g *groupWorld) onError(w *World, m *groupMember, code int16) {
 	w.tracef("%s %s: %s", m.name(), groupPhaseNames[m.phase], errorName(code))
+	fenced := code == kerr.IllegalGeneration.Code || code == kerr.UnknownMemberID.Code || code == kerr.FencedInstanceID.Code
+	if fenced && m.cutInGeneration && m.phase == phaseStable {
+		w.tracef("%s hears it is fenced after a cut, having processed %d records since", m.name(), m.processedSinceCut)
+	}
 	switch code {
 	case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code:
 		m.coordinator = -1
@@ -1019,6 +1038,7 @@ func (g *groupWorld) onJoin(w *World, m *groupMember, r *kmsg.JoinGroupResponse)
 	}
 	g.dropAssignment(m)
 	m.generation = r.Generation
+	m.cutInGeneration = false
 	m.leaderOf = nil
 	if r.LeaderID == m.memberID {
 		for _, other := range r.Members {

@@ -17,7 +17,7 @@ const groupSeeds = 12
 // records processed and committed, and a member cut off long enough to be
 // fenced, which then hears so when it commits or heartbeats.
 func TestGroupWorkload(t *testing.T) {
-	var processed, cuts, fencedAfterCut int
+	var processed, cuts, fencedAfterCut, consumedWhileFenced int
 	for seed := uint64(1); seed <= groupSeeds; seed++ {
 		var trace strings.Builder
 		r := RunGroups(Scenario(seed), 3, &trace)
@@ -25,20 +25,22 @@ func TestGroupWorkload(t *testing.T) {
 			t.Errorf("seed=%d: %s (replay: cairn sim --seed %d --group 3 --trace)", seed, r.Violations[0], seed)
 			continue
 		}
-		p, c, f := groupTraceCounts(trace.String())
-		processed, cuts, fencedAfterCut = processed+p, cuts+c, fencedAfterCut+f
+		p, c, f, k := groupTraceCounts(trace.String())
+		processed, cuts, fencedAfterCut, consumedWhileFenced = processed+p, cuts+c, fencedAfterCut+f, consumedWhileFenced+k
 	}
-	t.Logf("seeds 1-%d: %d offsets processed, %d cuts, %d members fenced after a cut", groupSeeds, processed, cuts, fencedAfterCut)
-	if processed == 0 || cuts == 0 || fencedAfterCut == 0 {
-		t.Errorf("the seeds exercise too little: %d offsets processed, %d cuts, %d members fenced after a cut", processed, cuts, fencedAfterCut)
+	t.Logf("seeds 1-%d: %d offsets processed, %d cuts, %d stable members fenced after a cut, %d of them after processing records",
+		groupSeeds, processed, cuts, fencedAfterCut, consumedWhileFenced)
+	if processed == 0 || cuts == 0 || fencedAfterCut == 0 || consumedWhileFenced == 0 {
+		t.Errorf("the seeds exercise too little: %d offsets processed, %d cuts, %d stable members fenced after a cut, %d of them after processing records",
+			processed, cuts, fencedAfterCut, consumedWhileFenced)
 	}
 }
 
 // groupTraceCounts reads a group run's trace: the offsets processed (the
-// final check's summary), the members' cuts, and the times a member that
-// was cut off in its generation was then told it was fenced.
-func groupTraceCounts(trace string) (processed, cuts, fencedAfterCut int) {
-	cut := map[string]bool{}
+// final check's summary), the members' cuts, the times a stable member
+// that was cut off in its generation was then told it was fenced, and how
+// many of those had gone on processing records after the cut.
+func groupTraceCounts(trace string) (processed, cuts, fencedAfterCut, consumedWhileFenced int) {
 	for _, line := range strings.Split(trace, "\n") {
 		fields := strings.Fields(line)
 		if len(fields) < 3 {
@@ -54,15 +56,16 @@ func groupTraceCounts(trace string) (processed, cuts, fencedAfterCut int) {
 			processed += n
 		case strings.HasPrefix(rest, "cut off from"):
 			cuts++
-			cut[member] = true
-		case strings.HasPrefix(rest, "joined generation"), strings.HasPrefix(rest, "crashes"):
-			cut[member] = false
-		case cut[member] && (strings.HasSuffix(rest, "UNKNOWN_MEMBER_ID") || strings.HasSuffix(rest, "ILLEGAL_GENERATION")):
+		case strings.HasPrefix(rest, "hears it is fenced after a cut"):
 			fencedAfterCut++
-			cut[member] = false
+			var n int
+			fmt.Sscanf(rest, "hears it is fenced after a cut, having processed %d", &n)
+			if n > 0 {
+				consumedWhileFenced++
+			}
 		}
 	}
-	return processed, cuts, fencedAfterCut
+	return processed, cuts, fencedAfterCut, consumedWhileFenced
 }
 
 // TestGroupWorkloadDeterministic: one seed, run twice, gives one trace.
