@@ -685,6 +685,11 @@ func (g *groupWorld) stepGroup(w *World, m *groupMember) {
 	if !g.link(w, m, slotGroup, m.coordinator) {
 		return
 	}
+	if m.zombie && m.previous == m.generation {
+		// Not stale: the member rejoined the generation it had (a stable
+		// group answers a known member's join with its generation).
+		m.zombie = false
+	}
 	if m.zombie {
 		m.zombie = false
 		req := g.commitOf(m.memberID, m.previous, m.previousPositions)
@@ -1039,6 +1044,9 @@ func (g *groupWorld) onJoin(w *World, m *groupMember, r *kmsg.JoinGroupResponse)
 	g.dropAssignment(m)
 	m.generation = r.Generation
 	m.cutInGeneration = false
+	if m.previous == m.generation {
+		m.previousPositions = nil // the same generation again, not a previous one
+	}
 	m.leaderOf = nil
 	if r.LeaderID == m.memberID {
 		for _, other := range r.Members {
