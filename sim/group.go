@@ -787,6 +787,14 @@ func (g *groupWorld) stepFetch(w *World, m *groupMember) {
 		return
 	}
 	brokers := len(w.brokers)
+	for _, p := range m.assignment {
+		if _, ok := m.leaders[p]; !ok {
+			// A partition without a known leader asks for fresh
+			// metadata first; the others are fetched after it, so
+			// metadata and fetches take turns while it has none.
+			m.metadataStale = true
+		}
+	}
 	if m.metadataStale {
 		broker := m.metadataBroker
 		if !g.link(w, m, slotFetch, broker) {
