@@ -787,14 +787,6 @@ func (g *groupWorld) stepFetch(w *World, m *groupMember) {
 		return
 	}
 	brokers := len(w.brokers)
-	for _, p := range m.assignment {
-		if _, ok := m.leaders[p]; !ok {
-			// A partition without a known leader asks for fresh
-			// metadata first; the others are fetched after it, so
-			// metadata and fetches take turns while it has none.
-			m.metadataStale = true
-		}
-	}
 	if m.metadataStale {
 		broker := m.metadataBroker
 		if !g.link(w, m, slotFetch, broker) {
@@ -810,6 +802,14 @@ func (g *groupWorld) stepFetch(w *World, m *groupMember) {
 		req.Topics = append(req.Topics, rt)
 		g.send(w, m, broker, req, true)
 		return
+	}
+	for _, p := range m.assignment {
+		if _, ok := m.leaders[p]; !ok {
+			// A partition without a known leader asks for fresh
+			// metadata next round; the others are fetched this one, so
+			// metadata and fetches take turns while it has none.
+			m.metadataStale = true
+		}
 	}
 	for k := 0; k < brokers; k++ {
 		broker := (m.fetchRound + k) % brokers
