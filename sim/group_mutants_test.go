@@ -41,5 +41,23 @@ func TestGroupMutants(t *testing.T) {
 		if !detected {
 			t.Errorf("mutant %s survived %d seeds of the group workload", id, groupMutantSeedsMax)
 		}
+		if id != mutant.OffsetFetchPastCommit && id != mutant.CommitFetchedPosition {
+			continue
+		}
+		// The end-of-run check that the members' processing covers
+		// every committed offset must catch these on its own.
+		detected = false
+		for seed := uint64(1); seed <= groupMutantSeedsMax; seed++ {
+			options := Scenario(seed)
+			options.SpecChecksOff = true
+			if r := RunGroups(options, 3, nil); r.Failed() {
+				t.Logf("mutant %-28s detected by end-of-run checks alone at seed %d: %s", id, seed, truncate(r.Violations[0].String(), 200))
+				detected = true
+				break
+			}
+		}
+		if !detected {
+			t.Errorf("mutant %s survived %d seeds of the group workload without the checks as it consumes", id, groupMutantSeedsMax)
+		}
 	}
 }

@@ -49,8 +49,9 @@ type Options struct {
 	// topic besides the scenario's clients (group.go); 0 runs none. cairn
 	// sim --group N sets it.
 	GroupMembers int
-	// SpecChecksOff skips the per-event predicates of package specs, leaving
-	// only the history checks at the end. The mutant tests use it to show
+	// SpecChecksOff skips the per-event predicates of package specs (and
+	// the group workload's checks of each member's consumption as it
+	// happens), leaving only the history checks at the end. The mutant tests use it to show
 	// that the end-to-end checks catch a bug on their own.
 	SpecChecksOff bool
 }
