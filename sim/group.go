@@ -35,7 +35,10 @@ import (
 // refresh metadata, OFFSET_OUT_OF_RANGE resets to the earliest offset, an
 // explicit reset), processes them in order at groupRecordProcessTime each,
 // and commits the position after the last record processed. What was
-// fetched and not yet processed dies with the member.
+// fetched and not yet processed dies with the member. As in real clients,
+// coordinator requests and fetches go on connections of their own, one
+// request in flight on each, so consumption goes on while the coordinator
+// is out of reach.
 //
 // The checks (the checker's records, in groupObserved and groupWorld, are
 // apart from the member's own state):
@@ -55,6 +58,8 @@ import (
 //     records in log order, with no gap and no repeat, starting at the
 //     offset it was given, and every member sees the same record at an
 //     offset as the final read;
+//   - no fetch is OFFSET_OUT_OF_RANGE: within the failure budget a
+//     committed offset is never past the log (resetOffset);
 //   - at the end, for each partition, the records processed by all
 //     members together cover every offset below the final committed
 //     offset: no record committed-but-unprocessed was skipped over a
