@@ -3,8 +3,8 @@
 //
 // A Network is a pure data structure that one goroutine drives. The simulator
 // calls Dial, Send and Close on behalf of nodes, injects faults (Clog,
-// Partition, Isolate, Heal, SetDown), and reads what the network does back as
-// Events in time order (Next, Pop). Every method that changes the network
+// Partition, Isolate, Heal, Cut, Mend, SetDown), and reads what the network
+// does back as Events in time order (Next, Pop). Every method that changes the network
 // takes the current virtual time as a time.Duration since the start of the
 // run; every random choice is drawn from the *rand.Rand given to New.
 //
@@ -35,6 +35,10 @@
 //   - Partition: messages across a partition are held (TCP keeps trying);
 //     dials across it fail after the connect timeout. Symmetric partitions
 //     block both directions, asymmetric ones only traffic leaving sides[0].
+//   - Cut: one direction between two nodes blocked, as by a partition,
+//     until Mend lifts it; Heal leaves cuts alone, so a fault schedule of
+//     its own (a client cut off from some brokers) composes with another's
+//     partitions.
 //   - Down: a crashed node's connections vanish from its side at once; its
 //     peers learn by Reset, and dials to it are refused.
 //

@@ -64,12 +64,32 @@ func (n *Network) Isolate(now time.Duration, node NodeID) {
 }
 
 // Heal removes the partition and every isolation; held messages flow again.
-// It does not lift clogs, bring nodes up, or revive connections that have
-// already reset or dials that are already failing.
+// It does not lift clogs or cuts, bring nodes up, or revive connections that
+// have already reset or dials that are already failing.
 func (n *Network) Heal(now time.Duration) {
 	n.advance(now, "Heal")
 	clear(n.isolated)
 	clear(n.partitionSides)
+	n.refreshBlocking(now)
+}
+
+// Cut blocks the direction from → to, on top of the partition and any
+// isolation and untouched by Heal, until Mend lifts it: messages are held
+// as a partition holds them (and reset their connection after
+// Options.ConnectionTimeout), and dials between the two nodes fail after
+// the connect timeout. Its owner — a fault schedule of its own, such as a
+// workload cutting one client off from some brokers — can so lift it
+// without healing anyone else's partition.
+func (n *Network) Cut(now time.Duration, from, to NodeID) {
+	n.advance(now, "Cut")
+	n.cuts[pathKey{from, to}] = true
+	n.refreshBlocking(now)
+}
+
+// Mend lifts a Cut of from → to; held messages flow again.
+func (n *Network) Mend(now time.Duration, from, to NodeID) {
+	n.advance(now, "Mend")
+	delete(n.cuts, pathKey{from, to})
 	n.refreshBlocking(now)
 }
 
@@ -150,10 +170,10 @@ func (n *Network) ClearPathOptions(from, to NodeID) {
 	p.options, p.overridden = n.options.Path, false
 }
 
-// blocked reports whether the current partition or an isolation stops
+// blocked reports whether the current partition, an isolation or a cut stops
 // messages from → to.
 func (n *Network) blocked(from, to NodeID) bool {
-	if n.isolated[from] || n.isolated[to] {
+	if n.isolated[from] || n.isolated[to] || n.cuts[pathKey{from, to}] {
 		return true
 	}
 	sideFrom, partitionedFrom := n.partitionSides[from]

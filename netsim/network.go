@@ -155,6 +155,9 @@ type Network struct {
 	isolated           map[NodeID]bool   // lookup only
 	partitionSides     map[NodeID]int    // lookup only
 	partitionSymmetric bool
+	// cuts are the directions Cut blocks until Mend, apart from the
+	// partition and isolations (Heal leaves them).
+	cuts map[pathKey]bool // lookup only
 
 	stats Stats
 }
@@ -176,6 +179,7 @@ func New(rng *rand.Rand, opts Options) *Network {
 		down:           make(map[NodeID]bool),
 		isolated:       make(map[NodeID]bool),
 		partitionSides: make(map[NodeID]int),
+		cuts:           make(map[pathKey]bool),
 	}
 }
 

@@ -583,3 +583,24 @@ func BenchmarkSendAndDeliver(b *testing.B) {
 		now = network.Pop().At
 	}
 }
+
+func TestCutHoldsOneDirectionUntilMendAndOutlivesHeal(t *testing.T) {
+	d := newDriver(t, fixedOptions())
+	conn := d.connect(1, 2)
+	d.network.Cut(d.now, 1, 2)
+	d.network.Send(d.now, conn, 1, []byte("held"))
+	d.network.Send(d.now, conn, 2, []byte("flows"))
+	at := d.now + oneWay
+	expect(t, d.runUntil(d.now+100*time.Millisecond), deliver(at, conn, 1, 2, "flows"))
+	// A partition healed elsewhere does not lift the cut.
+	d.network.Partition(d.now, [][]NodeID{{3}, {4}}, true)
+	d.network.Heal(d.now)
+	expect(t, d.runUntil(d.now+100*time.Millisecond))
+	// Dials between the two fail either way while the cut lasts.
+	back := d.network.Dial(d.now, 2, 1)
+	dialAt := d.now
+	expect(t, d.runUntil(d.now+time.Second),
+		Event{At: dialAt + time.Second, Kind: EventDialFailed, Conn: back, To: 2, From: 1})
+	d.network.Mend(d.now, 1, 2)
+	expect(t, d.runUntil(d.now), deliver(d.now, conn, 2, 1, "held"))
+}

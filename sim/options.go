@@ -45,8 +45,13 @@ type Options struct {
 	RequestTimeout time.Duration
 	Network        netsim.Options
 	Faults         []Fault
-	// SpecChecksOff skips the per-event predicates of package specs, leaving
-	// only the history checks at the end. The mutant tests use it to show
+	// GroupMembers is the size of a consumer group that consumes the first
+	// topic besides the scenario's clients (group.go); 0 runs none. cairn
+	// sim --group N sets it.
+	GroupMembers int
+	// SpecChecksOff skips the per-event predicates of package specs (and
+	// the group workload's checks of each member's consumption as it
+	// happens), leaving only the history checks at the end. The mutant tests use it to show
 	// that the end-to-end checks catch a bug on their own.
 	SpecChecksOff bool
 }
@@ -144,7 +149,11 @@ func (o Options) String() string {
 	for _, t := range o.Topics {
 		topics = append(topics, fmt.Sprintf("%s/%d", t.Name, t.Partitions))
 	}
-	return fmt.Sprintf("seed=%d brokers=%d rf=%d min-isr=%d durability=%s topics=%s producers=%d consumers=%d produces=%d safety=%v faults=%d fsync=[%v,%v]",
+	s := fmt.Sprintf("seed=%d brokers=%d rf=%d min-isr=%d durability=%s topics=%s producers=%d consumers=%d produces=%d safety=%v faults=%d fsync=[%v,%v]",
 		o.Seed, o.Brokers, o.ReplicationFactor, o.MinInsyncReplicas, o.Durability, strings.Join(topics, ","), o.Producers, o.Consumers,
 		o.ProducesPerProducer, o.SafetyDuration, len(o.Faults), o.FsyncLatencyMin, o.FsyncLatencyMax)
+	if o.GroupMembers > 0 {
+		s += fmt.Sprintf(" group=%d", o.GroupMembers)
+	}
+	return s
 }

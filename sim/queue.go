@@ -24,10 +24,11 @@ const (
 	eventMetadataFailed
 	eventMetadataElection
 	eventGroupWake
+	eventGroupMend
 )
 
 var eventKindNames = [...]string{"", "sync-done", "broker-tick", "client-wake", "fault", "restart", "resume", "heal-disk",
-	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election", "group-wake"}
+	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election", "group-wake", "group-mend"}
 
 func (k eventKind) String() string { return eventKindNames[k] }
 

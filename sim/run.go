@@ -28,17 +28,18 @@ type Result struct {
 func (r Result) Failed() bool { return len(r.Violations) > 0 }
 
 // Run executes one run. trace, if not nil, receives the readable trace.
-func Run(options Options, trace io.Writer) Result { return run(options, 0, trace) }
+func Run(options Options, trace io.Writer) Result { return run(options, trace) }
 
 // RunGroups executes one run with a consumer group of members besides the
-// scenario's clients (group.go).
+// scenario's clients (group.go): Run with Options.GroupMembers set.
 func RunGroups(options Options, members int, trace io.Writer) Result {
-	return run(options, members, trace)
+	options.GroupMembers = members
+	return run(options, trace)
 }
 
-func run(options Options, groupMembers int, trace io.Writer) (result Result) {
+func run(options Options, trace io.Writer) (result Result) {
 	w := newWorld(options, trace)
-	w.groupMembers = groupMembers
+	w.groupMembers = options.GroupMembers
 	defer func() {
 		// A panic inside the broker or the simulator is a finding, not a
 		// crash of the sweep: report it against the seed.
@@ -71,6 +72,9 @@ func run(options Options, groupMembers int, trace io.Writer) (result Result) {
 		}
 		for _, v := range linearizability.CheckConsumers(w.history) {
 			w.violation(v.Kind, v.String())
+		}
+		if w.groups != nil {
+			w.groups.checkFinal(w, final)
 		}
 		full := linearizability.AppendFinalRead(w.history, final)
 		check = linearizability.CheckLog(full, checkTimeout)

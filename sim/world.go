@@ -414,6 +414,8 @@ func (w *World) onEvent(e *event) {
 		w.clients[e.target].wake(w)
 	case eventGroupWake:
 		w.groups.wake(w, e.target, e.incarnation)
+	case eventGroupMend:
+		w.groups.mendCut(w, e.target, e.incarnation)
 	case eventFault:
 		w.applyFault(w.options.Faults[e.target])
 	case eventRestart:
@@ -622,7 +624,7 @@ func (w *World) quiescent() bool {
 	if !w.partitionsCommitted() {
 		return false
 	}
-	if w.groups != nil && !w.groups.quiescent() {
+	if w.groups != nil && !w.groups.quiescent(w) {
 		return false
 	}
 	for _, c := range w.clients {
@@ -699,8 +701,8 @@ func (w *World) pendingSummary() string {
 			parts = append(parts, fmt.Sprintf("broker %d is not running", b.index))
 		}
 	}
-	if w.groups != nil && !w.groups.quiescent() {
-		parts = append(parts, w.groups.summary())
+	if w.groups != nil && !w.groups.quiescent(w) {
+		parts = append(parts, w.groups.summary(w))
 	}
 	return fmt.Sprintf("not finished %v after faults stopped: %s", w.options.LivenessDuration, strings.Join(parts, "; "))
 }

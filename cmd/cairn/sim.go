@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -14,7 +15,10 @@ import (
 	"cairn/sim"
 )
 
-func runSim(args []string) error {
+func runSim(args []string) error { return runSimTo(os.Stdout, args) }
+
+// runSimTo is cairn sim writing its report (and a trace) to out.
+func runSimTo(out io.Writer, args []string) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	seeds := fs.String("seeds", "", "sweep a range of seeds, e.g. 1-500")
 	seed := fs.Uint64("seed", 0, "run one seed and print its trace hash")
@@ -26,6 +30,7 @@ func runSim(args []string) error {
 	reportDir := fs.String("report-dir", "sim-failures", "where failing seeds' traces and visualizations go")
 	noShrink := fs.Bool("no-shrink", false, "do not shrink failing seeds")
 	durability := fs.String("durability", "", "force the brokers' durability mode: durable, or replication (Kafka's page-cache acknowledgment) with the seed's whole fault schedule, beyond the failure budget, so that crashes can lose acknowledged records (default: each seed draws its mode and keeps its faults within the budget)")
+	group := fs.Int("group", 0, "add a consumer group of this many members that consume the first topic while they crash, pause, leave and are cut off from brokers, with the group checks (sim/group.go); replay a failing seed with the same --group")
 	stopAtFirst := fs.Bool("first", false, "with --seeds: stop at the first failing seed and print its number of seeds-to-detection")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cairn sim (--seeds A-B | --seed N) [flags]
@@ -39,6 +44,7 @@ examples:
   cairn sim --seed 42 --trace
   cairn sim --seed 42 --faults=0,3 --produces=5 --trace
   cairn sim --seeds 1-200 --durability replication   # Kafka's mode, unbudgeted crashes
+  cairn sim --seeds 1-2000 --group 3                  # with a three-member consumer group
 
 flags:
 `)
@@ -66,6 +72,27 @@ flags:
 	default:
 		return fmt.Errorf("--durability %q: want durable or replication", *durability)
 	}
+	if *group < 0 {
+		return fmt.Errorf("--group %d: want a number of members, or 0 for none", *group)
+	}
+	if *group > 0 {
+		drawn := scenario
+		scenario = func(seed uint64) sim.Options {
+			o := drawn(seed)
+			o.GroupMembers = *group
+			return o
+		}
+	}
+	replayFlags := ""
+	if *durability != "" {
+		replayFlags += " --durability " + *durability
+	}
+	if *group > 0 {
+		replayFlags += fmt.Sprintf(" --group %d", *group)
+	}
+	if *mutantName != "" {
+		replayFlags += " --mutant " + *mutantName
+	}
 	switch {
 	case *seeds != "" && *seed != 0:
 		return errors.New("give --seeds or --seed, not both")
@@ -74,7 +101,7 @@ flags:
 		if err != nil {
 			return err
 		}
-		return sweep(scenario, first, last, *workers, *reportDir, !*noShrink, *stopAtFirst)
+		return sweep(out, scenario, first, last, *workers, *reportDir, !*noShrink, *stopAtFirst, replayFlags)
 	case *seed != 0:
 		var reduction sim.Reduction
 		if *faults != "" {
@@ -85,7 +112,7 @@ flags:
 			reduction.Faults = kept
 		}
 		reduction.Produces = *produces
-		return single(scenario, *seed, reduction, *trace, *reportDir)
+		return single(out, scenario, *seed, reduction, *trace, *reportDir)
 	}
 	fs.Usage()
 	return errors.New("give --seeds A-B or --seed N")
@@ -104,36 +131,34 @@ func parseRange(s string) (uint64, uint64, error) {
 	return first, last, nil
 }
 
-func single(scenario func(uint64) sim.Options, seed uint64, reduction sim.Reduction, trace bool, reportDir string) error {
+func single(out io.Writer, scenario func(uint64) sim.Options, seed uint64, reduction sim.Reduction, trace bool, reportDir string) error {
 	options := reduction.Apply(scenario(seed))
-	var out *os.File
-	if trace {
-		out = os.Stdout
-	}
 	start := time.Now()
 	var r sim.Result
-	if out != nil {
+	if trace {
 		r = sim.Run(options, out)
 	} else {
 		r = sim.Run(options, nil)
 	}
-	fmt.Printf("seed=%d trace=%016x operations=%d events=%d virtual=%v real=%v violations=%d\n",
+	fmt.Fprintf(out, "seed=%d trace=%016x operations=%d events=%d virtual=%v real=%v violations=%d\n",
 		seed, r.TraceHash, r.Operations, r.Events, r.Virtual.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), len(r.Violations))
 	if !r.Failed() {
 		return nil
 	}
 	for _, v := range r.Violations {
-		fmt.Printf("  %s\n", v)
+		fmt.Fprintf(out, "  %s\n", v)
 	}
 	if paths, err := sim.Report(reportDir, r); err != nil {
-		fmt.Printf("  report: %v\n", err)
+		fmt.Fprintf(out, "  report: %v\n", err)
 	} else {
-		fmt.Printf("  report: %s\n", strings.Join(paths, " "))
+		fmt.Fprintf(out, "  report: %s\n", strings.Join(paths, " "))
 	}
 	return fmt.Errorf("seed %d violated %d guarantee(s)", seed, len(r.Violations))
 }
 
-func sweep(scenario func(uint64) sim.Options, first, last uint64, workers int, reportDir string, shrink, stopAtFirst bool) error {
+// sweep runs seeds first to last; replayFlags are the flags (with a
+// leading space) that a replay of a failing seed needs besides --seed.
+func sweep(out io.Writer, scenario func(uint64) sim.Options, first, last uint64, workers int, reportDir string, shrink, stopAtFirst bool, replayFlags string) error {
 	var firstFailure uint64
 	summary := sim.Sweep(first, last, workers, scenario, func(r sim.Result) {
 		if r.Failed() && (firstFailure == 0 || r.Options.Seed < firstFailure) {
@@ -145,25 +170,25 @@ func sweep(scenario func(uint64) sim.Options, first, last uint64, workers int, r
 		shown = shown[:1]
 	}
 	for _, r := range shown {
-		fmt.Printf("seed=%d FAILED: %s\n", r.Options.Seed, r.Violations[0])
-		fmt.Printf("  replay: cairn sim --seed %d --trace\n", r.Options.Seed)
+		fmt.Fprintf(out, "seed=%d FAILED: %s\n", r.Options.Seed, r.Violations[0])
+		fmt.Fprintf(out, "  replay: cairn sim --seed %d%s --trace\n", r.Options.Seed, replayFlags)
 		if shrink {
 			reduction, small := sim.Shrink(scenario(r.Options.Seed), r)
-			fmt.Printf("  shrunk to %d fault(s), %d produce(s) per producer: cairn sim --seed %d %s --trace\n",
-				len(small.Options.Faults), small.Options.ProducesPerProducer, r.Options.Seed, reduction.Flags())
+			fmt.Fprintf(out, "  shrunk to %d fault(s), %d produce(s) per producer: cairn sim --seed %d%s %s --trace\n",
+				len(small.Options.Faults), small.Options.ProducesPerProducer, r.Options.Seed, replayFlags, reduction.Flags())
 		}
 		if paths, err := sim.Report(reportDir, r); err != nil {
-			fmt.Printf("  report: %v\n", err)
+			fmt.Fprintf(out, "  report: %v\n", err)
 		} else {
-			fmt.Printf("  report: %s\n", strings.Join(paths, " "))
+			fmt.Fprintf(out, "  report: %s\n", strings.Join(paths, " "))
 		}
 	}
-	fmt.Printf("seeds=%d operations=%d events=%d virtual=%v real=%v speedup=%.0fx violations=%d\n",
+	fmt.Fprintf(out, "seeds=%d operations=%d events=%d virtual=%v real=%v speedup=%.0fx violations=%d\n",
 		summary.Seeds, summary.Operations, summary.Events, summary.Virtual.Round(time.Second),
 		summary.Real.Round(time.Millisecond), summary.SpeedUp(), len(summary.Failures))
 	if len(summary.Failures) > 0 {
 		if stopAtFirst {
-			fmt.Printf("first-detection seed=%d seeds-to-detection=%d\n", firstFailure, firstFailure-first+1)
+			fmt.Fprintf(out, "first-detection seed=%d seeds-to-detection=%d\n", firstFailure, firstFailure-first+1)
 		}
 		return fmt.Errorf("%d of %d seeds failed", len(summary.Failures), summary.Seeds)
 	}

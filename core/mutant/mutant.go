@@ -42,6 +42,17 @@ const (
 	AcksAllBelowMinISR
 	// ElectOutsideISR lets the controller elect a leader outside the ISR.
 	ElectOutsideISR
+	// OffsetFetchPastCommit answers OffsetFetch with the position after
+	// the committed offset, as a coordinator that took a commit to name
+	// the last record processed rather than the next one to read: a new
+	// owner skips the committed-but-unprocessed record (consumer groups).
+	OffsetFetchPastCommit
+	// CommitFetchedPosition makes the simulator's group members commit
+	// the position after the last record fetched rather than the last
+	// processed, as a client that commits on poll does: a member that
+	// dies before processing what it fetched loses those records for the
+	// group (a client-side bug; consumer groups).
+	CommitFetchedPosition
 	// LastReplicaStanding lets a replica that lost unsynced data in a crash
 	// stay eligible to lead (KIP-966).
 	LastReplicaStanding
@@ -76,6 +87,8 @@ var names = map[ID]string{
 	UnfencedFetch:                 "unfenced-fetch",
 	AcksAllBelowMinISR:            "acks-all-below-min-isr",
 	ElectOutsideISR:               "elect-outside-isr",
+	OffsetFetchPastCommit:         "offset-fetch-past-commit",
+	CommitFetchedPosition:         "commit-fetched-position",
 	LastReplicaStanding:           "last-replica-standing",
 	DuplicateAsOutOfOrder:         "duplicate-as-out-of-order",
 	ForgetProducersOnLeaderChange: "forget-producers-on-leader-change",
