@@ -8,8 +8,9 @@
 #   make fuzz    fuzz request decoding and dispatch for FUZZTIME (default 30s)
 #   make sim     a long simulator sweep (SEEDS, default 1-5000) for nightly use
 #   make mutants re-introduce known bugs; the simulator must catch each one
-#   make chaos   3 brokers under load while SIGKILL/SIGSTOP hit leaders and the
-#                controller, for CHAOS_DURATION (default 10m); `make test` runs 20s
+#   make chaos   3 brokers under load and a committing consumer group while
+#                SIGKILL/SIGSTOP hit leaders, the controller and the group's
+#                coordinator, for CHAOS_DURATION (default 10m); `make test` runs 20s
 
 SHELL     := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -134,10 +135,12 @@ mutants:
 	$(GO) test -count=1 -timeout 30m -tags cairn_mutants -run 'Mutant' -v ./sim ./specs ./core/group | grep -E '^(---|ok|FAIL)|mutant '
 
 # Chaos (compat/chaos_test.go): three `cairn serve` processes under franz-go
-# producers and consumers while a nemesis SIGKILLs and restarts, or SIGSTOPs
-# and SIGCONTs, partition leaders and the controller for CHAOS_DURATION; then
-# every acknowledged record must be read, in order, at its acknowledged
-# offset. A failed run prints seed=N; CAIRN_CHAOS_SEED=N replays its faults.
+# producers, consumers and a committing consumer group while a nemesis
+# SIGKILLs and restarts, or SIGSTOPs and SIGCONTs, partition leaders, the
+# controller and the group's coordinator for CHAOS_DURATION; then every
+# acknowledged record must be read, in order, at its acknowledged offset, and
+# every acknowledged commit must still be there. A failed run prints seed=N;
+# CAIRN_CHAOS_SEED=N replays its faults.
 chaos:
 	CAIRN_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -count=1 -run TestChaos -v -timeout 30m ./compat
 

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const (
@@ -243,28 +246,40 @@ type chaosNemesis struct {
 	cluster *testCluster
 	admin   *kgo.Client
 	topic   string
+	groups  []string
 	random  *rand.Rand
 	actions map[string]int
 }
 
-// act picks a victim (the active controller or some partition's leader,
-// found through Metadata) and a fault, inflicts it, and heals it: a SIGKILL
-// followed by a restart on the same data directory after a short delay, or
-// a SIGSTOP for 1-6 s followed by a SIGCONT. It returns a description.
+// act picks a victim (the active controller, some partition's leader or
+// the group's coordinator, found through Metadata and FindCoordinator) and
+// a fault, inflicts it, and heals it: a SIGKILL followed by a restart on
+// the same data directory after a short delay, or a SIGSTOP for 1-6 s
+// followed by a SIGCONT. It returns a description.
 func (n *chaosNemesis) act(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	states, controller, _, err := clusterMetadata(ctx, n.admin, n.topic)
-	cancel()
 	if err != nil || len(states) == 0 {
 		return fmt.Sprintf("skipped: no metadata (%v)", err)
 	}
 	role := "controller"
 	victimID := controller
-	if n.random.IntN(2) == 0 {
+	switch n.random.IntN(3) {
+	case 1:
 		partition := int32(n.random.IntN(chaosPartitions))
 		role = fmt.Sprintf("leader of p%d", partition)
 		victimID = states[partition].leader
+	case 2:
+		group := n.groups[n.random.IntN(len(n.groups))]
+		coordinator, err := findCoordinator(ctx, n.admin, group)
+		if err != nil {
+			return fmt.Sprintf("skipped: no coordinator for %s (%v)", group, err)
+		}
+		role = "coordinator of " + group
+		victimID = coordinator
+		n.actions["coordinator"]++
 	}
 	victim := n.cluster.broker(victimID)
 	if victim == nil {
@@ -294,12 +309,32 @@ func (n *chaosNemesis) act(t *testing.T) string {
 	return fmt.Sprintf("SIGSTOP broker %d (%s) for %v", victim.id, role, pause)
 }
 
-// waitHealed waits until every partition has had a leader and a full ISR
-// for chaosStableFor, and fails the test if that takes longer than
-// chaosHealTimeout.
+// findCoordinator asks the cluster which broker coordinates a group.
+func findCoordinator(ctx context.Context, cl *kgo.Client, group string) (int32, error) {
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorKeys = []string{group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return -1, err
+	}
+	if len(resp.Coordinators) != 1 {
+		return -1, fmt.Errorf("%d coordinators in the answer", len(resp.Coordinators))
+	}
+	c := resp.Coordinators[0]
+	if err := kerr.ErrorForCode(c.ErrorCode); err != nil {
+		return -1, err
+	}
+	return c.NodeID, nil
+}
+
+// waitHealed waits until every partition of topic and of __consumer_offsets
+// has had a leader and a full ISR for chaosStableFor, and fails the test if
+// that takes longer than chaosHealTimeout. (Only one broker is ever down at
+// once; a partition must have all its replicas back before the next fault,
+// or two faults in a row could take both of a partition's copies.)
 func waitHealed(t *testing.T, admin *kgo.Client, topic, after string) {
 	t.Helper()
-	var last map[int32]partitionState
+	var last, offsets map[int32]partitionState
 	var lastErr error
 	start := time.Now()
 	var healthySince time.Time
@@ -307,7 +342,13 @@ func waitHealed(t *testing.T, admin *kgo.Client, topic, after string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		last, _, _, lastErr = clusterMetadata(ctx, admin, topic)
-		if lastErr != nil || len(last) != chaosPartitions || !fullISR(last) {
+		if lastErr == nil {
+			offsets, _, _, lastErr = clusterMetadata(ctx, admin, "__consumer_offsets")
+			if errors.Is(lastErr, kerr.UnknownTopicOrPartition) {
+				lastErr = nil // no group has asked for a coordinator yet
+			}
+		}
+		if lastErr != nil || len(last) != chaosPartitions || !fullISR(last) || !fullISR(offsets) {
 			healthySince = time.Time{}
 			return false
 		}
@@ -320,7 +361,7 @@ func waitHealed(t *testing.T, admin *kgo.Client, topic, after string) {
 		return time.Since(healthySince) >= chaosStableFor
 	})
 	if !ok {
-		t.Fatalf("after %s: partitions without a leader or a full ISR for %v; last metadata %v (err %v)", after, chaosHealTimeout, last, lastErr)
+		t.Fatalf("after %s: partitions without a leader or a full ISR for %v; last metadata %v, __consumer_offsets %v (err %v)", after, chaosHealTimeout, last, offsets, lastErr)
 	}
 	if elapsed := time.Since(start); elapsed > 10*time.Second+chaosStableFor {
 		t.Logf("healing after %s took %v", after, elapsed.Round(time.Millisecond))
@@ -354,13 +395,18 @@ func chaosSeed(t *testing.T) uint64 {
 }
 
 // TestChaos runs three `cairn serve` processes as one cluster under two
-// franz-go producers (acks=all) and two consumers while a nemesis, one
+// franz-go producers (acks=all), two consumers and two consumer groups of two
+// committing members each (one classic, one KIP-848) while a nemesis, one
 // fault at a time, SIGKILLs and restarts, or SIGSTOPs and SIGCONTs, the
-// active controller or a partition leader. Once the nemesis stops and the
-// cluster has healed, it reads every partition fully and checks that every
-// acknowledged record is at its acknowledged offset, in send order, and
-// that producers' acknowledgments, the live consumers' reads and the final
-// read agree on the value at every offset (checkChaos). Broker logs must
+// active controller, a partition leader or a group's coordinator. After
+// every fault it checks that the groups' acknowledged commits are still
+// there. Once the nemesis stops and
+// the cluster has healed, it reads every partition fully and checks that
+// every acknowledged record is at its acknowledged offset, in send order,
+// and that producers' acknowledgments, the live consumers' reads and the
+// final read agree on the value at every offset (checkChaos), and that the
+// groups committed up to the end, having processed everything below their
+// commits (checkChaosGroup). Broker logs must
 // have no panic and no data race (startCluster). CAIRN_CHAOS_DURATION sets
 // how long the nemesis runs; `make chaos` runs it for minutes. The faults
 // follow from the logged seed: CAIRN_CHAOS_SEED=N replays them (the timing
@@ -388,17 +434,37 @@ func TestChaos(t *testing.T) {
 	for range chaosConsumers {
 		consumers = append(consumers, startChaosConsumer(t, c, topic))
 	}
+	groups := []*chaosGroup{startChaosGroup(t, c, topic, false), startChaosGroup(t, c, topic, true)}
 	waitProgress(t, producers, "before the first fault")
+	for _, group := range groups {
+		if !waitFor(chaosHealTimeout, func() bool { return len(group.ackedCommits()) > 0 }) {
+			t.Fatalf("group %s: no commit acknowledged within %v", group.id, chaosHealTimeout)
+		}
+	}
+	waitHealed(t, admin, topic, "the groups' first commits")
 
 	nemesis := &chaosNemesis{cluster: c, admin: admin, topic: topic, random: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), actions: map[string]int{}}
+	for _, group := range groups {
+		nemesis.groups = append(nemesis.groups, group.id)
+	}
 	start := time.Now()
 	for step := 1; time.Since(start) < duration; step++ {
 		// Only one broker is ever down or stopped, and the next fault waits
 		// until the last one has healed, so the topic stays available.
 		time.Sleep(time.Duration(1000+nemesis.random.IntN(3000)) * time.Millisecond)
+		var acked []map[int32]int64
+		for _, group := range groups {
+			acked = append(acked, group.ackedCommits())
+		}
 		what := nemesis.act(t)
 		t.Logf("nemesis %d at %v: %s", step, time.Since(start).Round(time.Millisecond), what)
 		waitHealed(t, admin, topic, what)
+		// Every commit acknowledged before the fault is still there.
+		for i, group := range groups {
+			for _, e := range checkCommitsKept(acked[i], group.committed(t, c)) {
+				t.Errorf("group %s after %s: %s", group.id, what, e)
+			}
+		}
 	}
 
 	// Every fault is healed already; the producers must make progress on
@@ -424,6 +490,22 @@ func TestChaos(t *testing.T) {
 			consumer.mu.Unlock()
 		}
 		consumer.stop()
+	}
+	// The groups' members commit up to the high watermarks too.
+	committed := make([]map[int32]int64, len(groups))
+	for i, group := range groups {
+		if !waitFor(chaosHealTimeout, func() bool {
+			committed[i] = group.committed(t, c)
+			for p, offset := range end {
+				if committed[i][p] < offset {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Errorf("group %s did not commit up to the high watermarks %v within %v: committed %v", group.id, end, chaosHealTimeout, committed[i])
+		}
+		group.stop()
 	}
 
 	final := readAll(t, c.brokers[0].addr, topic, chaosPartitions)
@@ -455,6 +537,14 @@ func TestChaos(t *testing.T) {
 	for _, e := range errs {
 		t.Error(e)
 	}
+	for i, group := range groups {
+		for _, v := range group.violations {
+			t.Errorf("group %s: %s", group.id, v)
+		}
+		for _, e := range checkChaosGroup(final, committed[i], group.ackedCommits(), group.processed) {
+			t.Errorf("group %s: %s", group.id, e)
+		}
+	}
 	if earlierCopies > 0 {
 		t.Errorf("%d duplicates: idempotent producers' records stored twice", earlierCopies)
 	}
@@ -468,9 +558,19 @@ func TestChaos(t *testing.T) {
 			readTotal += len(byOffset)
 		}
 	}
-	t.Logf("chaos summary: seed=%d duration=%v records sent=%d acknowledged=%d in the log=%d read live=%d (by %d consumers, %d fetch errors) duplicates=%d losses=%d nemesis actions=%d (kill %d, pause %d)",
+	var groupSummary []string
+	for i, group := range groups {
+		committedTotal := int64(0)
+		for _, offset := range committed[i] {
+			committedTotal += offset
+		}
+		groupSummary = append(groupSummary, fmt.Sprintf("%s: %d members, %d commits acknowledged, %d records committed at the end",
+			group.id, len(group.members), group.commits, committedTotal))
+	}
+	t.Logf("chaos summary: seed=%d duration=%v records sent=%d acknowledged=%d in the log=%d read live=%d (by %d consumers, %d fetch errors) duplicates=%d losses=%d groups: %s; nemesis actions=%d (kill %d, pause %d; %d on a group's coordinator)",
 		seed, duration, sentTotal, ackTotal, len(final), readTotal, len(consumers), fetchErrors, earlierCopies, chaosLosses(acked, final),
-		nemesis.actions["kill"]+nemesis.actions["pause"], nemesis.actions["kill"], nemesis.actions["pause"])
+		strings.Join(groupSummary, "; "),
+		nemesis.actions["kill"]+nemesis.actions["pause"], nemesis.actions["kill"], nemesis.actions["pause"], nemesis.actions["coordinator"])
 }
 
 // reportOfflinePartitions fails the test for every partition a broker

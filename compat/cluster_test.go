@@ -67,11 +67,13 @@ type testCluster struct {
 	bin     string
 	peers   string
 	brokers []*clusterBroker
+	// args are extra `cairn serve` flags for every broker.
+	args []string
 }
 
 // startCluster starts every broker at once (each waits for a quorum before
 // it prints its ready line) and stops them when the test ends.
-func startCluster(t *testing.T) *testCluster {
+func startCluster(t *testing.T, args ...string) *testCluster {
 	t.Helper()
 	if shared.err != nil {
 		t.Fatalf("no broker binary: %v", shared.err)
@@ -81,7 +83,7 @@ func startCluster(t *testing.T) *testCluster {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	c := &testCluster{bin: shared.bin}
+	c := &testCluster{bin: shared.bin, args: args}
 	var peers []string
 	for i := range clusterBrokers {
 		b := &clusterBroker{
@@ -131,6 +133,7 @@ func (c *testCluster) start(b *clusterBroker) error {
 		"--node-id", strconv.Itoa(int(b.id)), "--peers", c.peers, "--data-dir", b.dataDir,
 		"--broker-session-timeout", clusterSessionTimeout,
 	}
+	args = append(args, c.args...)
 	prefix := fmt.Sprintf("cairn: broker %d ready on ", b.id)
 	proc, err := startServe(c.bin, args, prefix, b.addr, b.dataDir, b.logPath)
 	if err != nil {

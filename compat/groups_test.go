@@ -104,6 +104,23 @@ func (m *groupMember) stop() {
 	m.cl.Close() // leaves the group
 }
 
+// requireResumed waits until a member that joined after the group's
+// commits has consumed n distinct records, then a little longer, and fails
+// the test if any it consumed was not one of the new ones (values starting
+// with prefix): it must have resumed at the committed offsets.
+func requireResumed(t *testing.T, fresh *groupLog, n int, prefix byte) {
+	t.Helper()
+	mustWait(t, 60*time.Second, fmt.Sprintf("the %d new records", n), func() bool { return fresh.distinct() >= n })
+	time.Sleep(500 * time.Millisecond)
+	fresh.mu.Lock()
+	defer fresh.mu.Unlock()
+	for v := range fresh.seen {
+		if v[0] != prefix {
+			t.Fatalf("a new member consumed %q, committed before it joined", v)
+		}
+	}
+}
+
 func mustWait(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	if !waitFor(timeout, cond) {
@@ -186,15 +203,7 @@ func TestKgoGroup(t *testing.T) {
 			fresh := &groupLog{seen: map[string]int{}}
 			d := startMember(t, addr, topic, groupID, tc.balancer, fresh)
 			defer d.stop()
-			mustWait(t, 60*time.Second, "the 100 new records", func() bool { return fresh.distinct() >= 100 })
-			time.Sleep(500 * time.Millisecond)
-			fresh.mu.Lock()
-			defer fresh.mu.Unlock()
-			for v := range fresh.seen {
-				if v[0] != 'b' {
-					t.Fatalf("a new member consumed %q, committed before it joined", v)
-				}
-			}
+			requireResumed(t, fresh, 100, 'b')
 		})
 	}
 }
@@ -202,8 +211,9 @@ func TestKgoGroup(t *testing.T) {
 // TestKgoStaticMember: a franz-go member with a group.instance.id reads and
 // commits, stops without leaving (as static members do), and a new process
 // with the same instance id takes its place within the session timeout:
-// the group has one member, that instance, and the new process resumes at
-// the committed offsets.
+// the group has one member, that instance, still in the same generation
+// (a static member's restart does not rebalance, KIP-345), and the new
+// process resumes at the committed offsets.
 func TestKgoStaticMember(t *testing.T) {
 	t.Parallel()
 	addr := sharedAddr(t)
@@ -211,7 +221,7 @@ func TestKgoStaticMember(t *testing.T) {
 	groupID := topic + "-group"
 	createTopic(t, addr, topic, 2)
 	produceN(t, addr, topic, 100, "a")
-	consume := func(prefix string, n int) {
+	consume := func(prefix string, n int) (generation int32) {
 		t.Helper()
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(groupID),
 			kgo.InstanceID("static-1"), kgo.SessionTimeout(20*time.Second), kgo.DisableAutoCommit(),
@@ -246,8 +256,12 @@ func TestKgoStaticMember(t *testing.T) {
 		if len(g.Members) != 1 || g.Members[0].InstanceID == nil || *g.Members[0].InstanceID != "static-1" {
 			t.Fatalf("group %s: %d members, want the one static member: %+v", groupID, len(g.Members), g.Members)
 		}
+		_, generation = cl.GroupMetadata()
+		return generation
 	}
-	consume("a", 100)
+	first := consume("a", 100)
 	produceN(t, addr, topic, 50, "b")
-	consume("b", 50)
+	if second := consume("b", 50); second != first {
+		t.Errorf("the restarted static member is in generation %d, its predecessor was in %d: the restart rebalanced", second, first)
+	}
 }

@@ -31,6 +31,9 @@ const (
 	apiKeyAlterPartition  = 56
 	apiKeyBrokerRegister  = 62
 	apiKeyBrokerHeartbeat = 63
+
+	apiKeyConsumerGroupHeartbeat = 68
+	apiKeyConsumerGroupDescribe  = 69
 )
 
 // nonProduceFrameBytesMax bounds every request but Produce. Decoding
@@ -58,17 +61,17 @@ var apiRanges = []apiRange{
 	{apiKeyListOffsets, 0, 6, false}, // v7 would add max-timestamp lookups
 	{apiKeyMetadata, 0, 12, false},   // all versions; topic ids from v10
 
-	// Consumer groups, classic protocol (handle_group.go). Not yet: the
-	// KIP-848 member epochs of OffsetCommit v9 and OffsetFetch v9.
-	{apiKeyOffsetCommit, 0, 8, false},    // v6: leader epoch; v7: instance id; v8: flexible
-	{apiKeyOffsetFetch, 0, 8, false},     // v2: all topics; v7: require stable; v8: many groups
+	// Consumer groups (handle_group.go): the classic protocol, and the
+	// consumer protocol of KIP-848 (ConsumerGroupHeartbeat below).
+	{apiKeyOffsetCommit, 0, 9, false},    // v6: leader epoch; v7: instance id; v8: flexible; v9: member epochs (KIP-848)
+	{apiKeyOffsetFetch, 0, 9, false},     // v2: all topics; v7: require stable; v8: many groups; v9: member id and epoch
 	{apiKeyFindCoordinator, 0, 4, false}, // v4: many keys
 	{apiKeyJoinGroup, 0, 9, false},       // v4: MEMBER_ID_REQUIRED; v5: static members
 	{apiKeyHeartbeat, 0, 4, false},       // v3: instance id
 	{apiKeyLeaveGroup, 0, 5, false},      // v3: batched members
 	{apiKeySyncGroup, 0, 5, false},       // v5: protocol type and name
 	{apiKeyDescribeGroups, 0, 5, false},  // v3: authorized operations (not computed)
-	{apiKeyListGroups, 0, 4, false},      // v4: states filter
+	{apiKeyListGroups, 0, 5, false},      // v4: states filter; v5: types filter
 
 	{apiKeyApiVersions, 0, 3, false},     // v3: flexible, client software name
 	{apiKeyCreateTopics, 0, 7, false},    // v5: configs in response; v7: topic ids
@@ -79,6 +82,11 @@ var apiRanges = []apiRange{
 
 	{apiKeyDeleteGroups, 0, 2, false}, // v2: flexible
 	{apiKeyOffsetDelete, 0, 0, false}, // the one version
+
+	// KIP-848. Only v1 of the heartbeat: v0 had the coordinator make up
+	// member ids, and Kafka 4 clients make their own.
+	{apiKeyConsumerGroupHeartbeat, 1, 1, false},
+	{apiKeyConsumerGroupDescribe, 0, 1, false}, // v1: member type
 
 	{apiKeyAlterPartition, 0, 1, true}, // v1: topic names, leader recovery state
 	{apiKeyBrokerRegister, 0, 3, true}, // v3: previous broker epoch (clean shutdown, KIP-966)

@@ -64,6 +64,18 @@ type Config struct {
 	// GroupSessionTimeoutMin is group.min.session.timeout.ms; zero means
 	// Kafka's 6 s.
 	GroupSessionTimeoutMin time.Duration
+	// GroupConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms:
+	// how often consumer-protocol (KIP-848) members are told to
+	// heartbeat. Zero means Kafka's 5 s.
+	GroupConsumerHeartbeatInterval time.Duration
+	// GroupConsumerSessionTimeout is group.consumer.session.timeout.ms:
+	// a consumer-protocol member silent this long is removed. Zero means
+	// Kafka's 45 s.
+	GroupConsumerSessionTimeout time.Duration
+	// GroupConsumerAssignor is the server-side assignor of a consumer
+	// group whose members name none (group.consumer.assignors' first):
+	// "uniform" or "range". Empty means uniform.
+	GroupConsumerAssignor string
 }
 
 // offsetsTopicPartitionsDefault is Kafka's offsets.topic.num.partitions.
@@ -95,7 +107,10 @@ func DefaultConfig() Config {
 		FetchWaitMax:             30 * time.Second,
 		ReplicaLagMax:            30 * time.Second,
 		// Consumer groups, as Kafka's defaults.
-		GroupInitialRebalanceDelay: 3 * time.Second,
+		GroupInitialRebalanceDelay:     3 * time.Second,
+		GroupConsumerHeartbeatInterval: 5 * time.Second,
+		GroupConsumerSessionTimeout:    45 * time.Second,
+		GroupConsumerAssignor:          "uniform",
 	}
 }
 
@@ -116,6 +131,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("offsets topic partitions %d: must be >= 0", c.OffsetsTopicPartitions)
 	case c.GroupInitialRebalanceDelay < 0:
 		return fmt.Errorf("group initial rebalance delay %v: must be >= 0", c.GroupInitialRebalanceDelay)
+	case c.GroupConsumerHeartbeatInterval < 0 || c.GroupConsumerSessionTimeout < 0:
+		return fmt.Errorf("consumer group heartbeat interval %v, session timeout %v: must be >= 0",
+			c.GroupConsumerHeartbeatInterval, c.GroupConsumerSessionTimeout)
+	case c.GroupConsumerHeartbeatInterval > 0 && c.GroupConsumerSessionTimeout > 0 &&
+		c.GroupConsumerHeartbeatInterval >= c.GroupConsumerSessionTimeout:
+		return fmt.Errorf("consumer group heartbeat interval %v: must be below the session timeout %v",
+			c.GroupConsumerHeartbeatInterval, c.GroupConsumerSessionTimeout)
+	case c.GroupConsumerAssignor != "" && c.GroupConsumerAssignor != "uniform" && c.GroupConsumerAssignor != "range":
+		return fmt.Errorf("consumer group assignor %q: must be uniform or range", c.GroupConsumerAssignor)
 	case c.FetchWaitMax <= 0:
 		return fmt.Errorf("fetch wait max %v: must be > 0", c.FetchWaitMax)
 	}

@@ -23,6 +23,16 @@ type clusterHarness struct {
 }
 
 func newClusterHarness(t *testing.T) *clusterHarness {
+	c := newControllerHarness(t, nil)
+	c.register(1)
+	c.register(2)
+	return c
+}
+
+// newControllerHarness is broker 0 alone, the active controller of a
+// cluster the other brokers have not joined yet; configure, if not nil,
+// adjusts the node's configuration before it opens.
+func newControllerHarness(t *testing.T, configure func(*Config)) *clusterHarness {
 	h := &harness{
 		t: t, mem: diskfault.NewMem(), config: DefaultConfig(),
 		now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), rng: rand.New(rand.NewPCG(1, 2)),
@@ -33,26 +43,32 @@ func newClusterHarness(t *testing.T) *clusterHarness {
 	h.config.Standalone = false
 	h.config.SessionTimeout = time.Hour // nobody is fenced behind the test's back
 	h.config.ReplicaLagMax = 2 * time.Second
+	if configure != nil {
+		configure(&h.config)
+	}
 	h.open()
 	c := &clusterHarness{harness: h}
 	h.node.SetControllerLeader(h.now, 0)
 	c.settle()
-	for _, id := range []int32{1, 2} {
-		reg := kmsg.NewPtrBrokerRegistrationRequest()
-		reg.BrokerID = id
-		binary.BigEndian.PutUint64(reg.IncarnationID[:8], uint64(id))
-		listener := kmsg.NewBrokerRegistrationRequestListener()
-		listener.Name, listener.Host, listener.Port = "PLAINTEXT", "b", uint16(9092+id)
-		reg.Listeners = append(reg.Listeners, listener)
-		reg.PreviousBrokerEpoch = -1
-		h.send(ConnID(id), reg)
-		c.settle()
-		hb := kmsg.NewPtrBrokerHeartbeatRequest()
-		hb.BrokerID, hb.BrokerEpoch, hb.CurrentMetadataOffset = id, int64(id), int64(c.applied)
-		h.send(ConnID(id), hb)
-		c.settle()
-	}
 	return c
+}
+
+// register has broker id join the cluster (a request on connection id)
+// and heartbeat once, which unfences it.
+func (c *clusterHarness) register(id int32) {
+	reg := kmsg.NewPtrBrokerRegistrationRequest()
+	reg.BrokerID = id
+	binary.BigEndian.PutUint64(reg.IncarnationID[:8], uint64(id))
+	listener := kmsg.NewBrokerRegistrationRequestListener()
+	listener.Name, listener.Host, listener.Port = "PLAINTEXT", "b", uint16(9092+id)
+	reg.Listeners = append(reg.Listeners, listener)
+	reg.PreviousBrokerEpoch = -1
+	c.send(ConnID(id), reg)
+	c.settle()
+	hb := kmsg.NewPtrBrokerHeartbeatRequest()
+	hb.BrokerID, hb.BrokerEpoch, hb.CurrentMetadataOffset = id, int64(id), int64(c.applied)
+	c.send(ConnID(id), hb)
+	c.settle()
 }
 
 // settle applies every proposal the node made, in order, as the metadata

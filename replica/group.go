@@ -42,12 +42,28 @@ type hostedCoordinator struct {
 	// closed is set once the partition's leadership moved: appends the
 	// coordinator still asks for fail instead of being written.
 	closed bool
+	// topicsApplied is the metadata log index whose topics the
+	// coordinator was last given (UpdateTopics); 0: never.
+	topicsApplied uint64
 }
 
 type groupWait struct {
 	conn   ConnID
 	seq    uint64
 	header requestHeader
+	// deletes, when set, gathers this answer into one DeleteGroups
+	// response, at Groups[index], instead of sending it.
+	deletes *groupDeletes
+	index   int
+}
+
+// groupDeletes is a DeleteGroups request whose groups are answered one by
+// one, as their coordinators' tombstones commit; the response goes out
+// when the last is in.
+type groupDeletes struct {
+	wait    groupWait
+	resp    *kmsg.DeleteGroupsResponse
+	waiting int
 }
 
 type groupAppend struct {
@@ -86,6 +102,15 @@ func (n *Node) groupPartition(groupID string) int32 {
 func (n *Node) groupConfig() group.Config {
 	c := group.DefaultConfig()
 	c.InitialRebalanceDelay = n.config.GroupInitialRebalanceDelay
+	if n.config.GroupConsumerHeartbeatInterval > 0 {
+		c.HeartbeatInterval = n.config.GroupConsumerHeartbeatInterval
+	}
+	if n.config.GroupConsumerSessionTimeout > 0 {
+		c.ConsumerSessionTimeout = n.config.GroupConsumerSessionTimeout
+	}
+	if n.config.GroupConsumerAssignor != "" {
+		c.DefaultAssignor = n.config.GroupConsumerAssignor
+	}
 	if n.config.GroupSessionTimeoutMin > 0 {
 		c.SessionTimeoutMin = n.config.GroupSessionTimeoutMin
 	}
@@ -99,7 +124,14 @@ func (n *Node) ensureOffsetsTopic(now time.Time) bool {
 		return true
 	}
 	partitions := n.config.offsetsTopicPartitions()
-	rf := int16(max(min(int(n.config.DefaultReplicationFactor), n.liveBrokers()), 1))
+	rf := max(n.config.DefaultReplicationFactor, 1)
+	if n.liveBrokers() < int(rf) {
+		// As Kafka does with offsets.topic.replication.factor: the topic
+		// waits for that many live brokers rather than being created
+		// with fewer replicas, which it would keep for good (a group's
+		// commits then live on fewer copies than the cluster promises).
+		return false
+	}
 	configs := map[string]string{"cleanup.policy": "compact"}
 	c := n.meta.active
 	if c == nil {
@@ -221,13 +253,32 @@ func (n *Node) tickGroups(now time.Time) {
 	for _, index := range sortedKeys(n.groups.coordinators) {
 		hc := n.groups.coordinators[index]
 		p := hc.partition
-		if p.closed || p.failed || p.core.Role() != core.RoleLeader || p.core.LeaderEpoch() != hc.epoch {
+		if p.closed || p.failed || p.core.Role() != core.RoleLeader || p.core.LeaderEpoch() != hc.epoch || hc.core.Diverged() {
+			// A diverged coordinator (a failed write) is rebuilt from
+			// the log on its next use.
 			n.closeCoordinator(now, index)
 			continue
 		}
+		n.updateCoordinatorTopics(now, hc)
 		hc.core.Tick(now)
 		n.afterGroup(now, hc)
 	}
+}
+
+// updateCoordinatorTopics gives a coordinator the image's topics when
+// they may have changed since it last had them: consumer-protocol groups
+// assign partitions from them, and a change bumps their group epoch.
+func (n *Node) updateCoordinatorTopics(now time.Time, hc *hostedCoordinator) {
+	if hc.topicsApplied != 0 && hc.topicsApplied == n.meta.applied {
+		return
+	}
+	hc.topicsApplied = max(n.meta.applied, 1)
+	topics := n.meta.image.Topics()
+	infos := make([]group.TopicInfo, 0, len(topics))
+	for _, t := range topics {
+		infos = append(infos, group.TopicInfo{Name: t.Name, ID: group.TopicID(t.ID), Partitions: t.PartitionCount})
+	}
+	hc.core.UpdateTopics(now, infos)
 }
 
 // groupDeadline is the earliest timer of any coordinator.
@@ -291,6 +342,15 @@ func (n *Node) afterGroup(now time.Time, hc *hostedCoordinator) {
 				continue
 			}
 			delete(n.groups.waits, r.Token)
+			if d := w.deletes; d != nil {
+				if body, ok := r.Body.(*kmsg.DeleteGroupsResponse); ok && len(body.Groups) == 1 {
+					d.resp.Groups[w.index].ErrorCode = body.Groups[0].ErrorCode
+				}
+				if d.waiting--; d.waiting == 0 {
+					n.respond(d.wait.conn, d.wait.seq, d.wait.header, d.resp)
+				}
+				continue
+			}
 			n.respond(w.conn, w.seq, w.header, r.Body)
 		}
 	}

@@ -26,13 +26,18 @@ import (
 //	offset-fetch [group=g] [topic=T partitions=0,1]   (no topic: all)
 //	describe-groups [group=g] | list-groups | delete-groups [group=g]
 //	offset-delete [group=g] topic=T [partition=P]
+//	cg as=A [join|leave] [topic=t] [owned=0,1|none] [keepalive] ConsumerGroupHeartbeat (KIP-848) on topic t
+//	cg-commit as=A topic=T partition=P offset=O                 OffsetCommit v9 with the member's epoch
+//	cg-describe [group=g]                                        ConsumerGroupDescribe
+//	cg-fetch as=A|admin [epoch=N]                                OffsetFetch v9 of t[0] with the member's id and epoch
 func TestGroupScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata/groups", func(t *testing.T, path string) {
 		h := newHarness(t)
 		h.config.OffsetsTopicPartitions = 3
 		h.config.GroupInitialRebalanceDelay = 0
 		h.node.config = h.config
-		g := &groupStory{h: h, ids: map[string]string{}, aliases: map[string]string{}, gens: map[string]int32{}, connAlias: map[ConnID]string{}}
+		g := &groupStory{h: h, ids: map[string]string{}, aliases: map[string]string{}, gens: map[string]int32{}, connAlias: map[ConnID]string{},
+			epochs: map[string]int32{}, owned: map[string][]int32{}}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			return g.run(t, d)
 		})
@@ -46,6 +51,10 @@ type groupStory struct {
 	gens    map[string]int32
 	// connAlias names the member each connection speaks for.
 	connAlias map[ConnID]string
+	// epochs and owned are what each consumer-protocol member was last
+	// told; topicNames maps topic ids back for printing.
+	epochs map[string]int32
+	owned  map[string][]int32
 }
 
 func (g *groupStory) run(t *testing.T, d *datadriven.TestData) string {
@@ -165,11 +174,74 @@ func (g *groupStory) run(t *testing.T, d *datadriven.TestData) string {
 		return fmt.Sprintf("ran %d fsync(s)\n", n) + g.print()
 	case "tick":
 		g.h.tick(time.Duration(num("ms", 0)) * time.Millisecond)
+	case "cg":
+		g.connAlias[conn] = as
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Group, req.MemberID, req.MemberEpoch = groupID, as+"-member", g.epochs[as]
+		topic, _ := g.h.node.meta.image.Topic(arg("topic", "t")) // a topic not created yet has no id
+		switch {
+		case d.HasArg("join"):
+			req.MemberEpoch = 0
+		case d.HasArg("leave"):
+			req.MemberEpoch = -1
+		}
+		if !d.HasArg("keepalive") && req.MemberEpoch >= 0 {
+			req.RebalanceTimeoutMillis = 20000
+			req.SubscribedTopicNames = []string{arg("topic", "t")}
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			owned := g.owned[as]
+			if o, ok := d.Arg("owned"); ok {
+				owned = nil
+				for _, v := range o.Vals {
+					if p, err := strconv.Atoi(v); err == nil { // "none": nothing
+						owned = append(owned, int32(p))
+					}
+				}
+			}
+			if len(owned) > 0 && req.MemberEpoch > 0 {
+				req.Topics = append(req.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: topic.ID, Partitions: owned})
+			}
+		} else if req.MemberEpoch >= 0 {
+			req.RebalanceTimeoutMillis = -1
+		}
+		g.h.send(conn, req)
+	case "cg-commit":
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.MemberID, req.Generation = groupID, as+"-member", g.epochs[as]
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = arg("topic", "t")
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = int32(num("partition", 0)), num("offset", 0)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		g.h.send(conn, req)
+	case "cg-fetch":
+		req := kmsg.NewPtrOffsetFetchRequest()
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = groupID
+		if as != "admin" {
+			id := as + "-member"
+			rg.MemberID, rg.MemberEpoch = &id, int32(num("epoch", int64(g.epochs[as])))
+		}
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.Partitions = arg("topic", "t"), []int32{0}
+		rg.Topics = append(rg.Topics, rt)
+		req.Groups = append(req.Groups, rg)
+		g.h.send(conn, req)
+	case "cg-describe":
+		req := kmsg.NewPtrConsumerGroupDescribeRequest()
+		req.Groups = []string{groupID}
+		g.h.send(conn, req)
 	case "crash":
 		g.h.crash()
 		return "crashed and restarted\n"
 	case "create-topic":
 		return describe(g.h.createTopic(arg("name", ""), int32(num("partitions", 1)), nil)) + "\n"
+	case "delete-topic":
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.TopicNames = []string{arg("name", "")}
+		req.SetVersion(5)
+		g.h.send(conn, req)
 	default:
 		d.Fatalf(t, "unknown command %q", d.Cmd)
 	}
@@ -266,6 +338,35 @@ func (g *groupStory) describe(conn ConnID, resp kmsg.Response) string {
 				fmt.Fprintf(&b, " %s[%d] %s", t.Topic, p.Partition, errName(p.ErrorCode))
 			}
 		}
+	case *kmsg.ConsumerGroupHeartbeatResponse:
+		alias := g.connAlias[conn]
+		fmt.Fprintf(&b, "cg: %s %s", alias, errName(r.ErrorCode))
+		if r.ErrorCode == 0 {
+			fmt.Fprintf(&b, " epoch=%d", r.MemberEpoch)
+			if r.MemberEpoch >= 0 {
+				g.epochs[alias] = r.MemberEpoch
+			}
+		}
+		if r.Assignment != nil {
+			var owned []int32
+			for _, t := range r.Assignment.Topics {
+				owned = append(owned, t.Partitions...)
+			}
+			g.owned[alias] = owned
+			fmt.Fprintf(&b, " assignment=%v", owned)
+		}
+	case *kmsg.ConsumerGroupDescribeResponse:
+		b.WriteString("cg-describe:")
+		for _, rg := range r.Groups {
+			fmt.Fprintf(&b, " %s %s %s epoch=%d assignment-epoch=%d", rg.Group, errName(rg.ErrorCode), rg.State, rg.Epoch, rg.AssignmentEpoch)
+			for _, m := range rg.Members {
+				var parts []int32
+				for _, t := range m.Assignment.TopicPartitions {
+					parts = append(parts, t.Partitions...)
+				}
+				fmt.Fprintf(&b, " %s(epoch=%d %v)", m.MemberID, m.MemberEpoch, parts)
+			}
+		}
 	case *kmsg.MetadataResponse:
 		b.WriteString("metadata:")
 		for _, t := range r.Topics {
@@ -328,6 +429,14 @@ func groupFuzzSeeds() [][]byte {
 	del := kmsg.NewPtrDeleteGroupsRequest()
 	del.Groups = []string{"g"}
 	add(del)
+	cgh := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	cgh.Group, cgh.MemberID, cgh.RebalanceTimeoutMillis = "g", "m848", 10000
+	cgh.SubscribedTopicNames = []string{"t"}
+	cgh.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	add(cgh)
+	cgd := kmsg.NewPtrConsumerGroupDescribeRequest()
+	cgd.Groups = []string{"g", "missing"}
+	add(cgd)
 	od := kmsg.NewPtrOffsetDeleteRequest()
 	od.Group = "g"
 	od.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}

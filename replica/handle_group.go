@@ -140,7 +140,10 @@ func (n *Node) handleOffsetCommit(now time.Time, id ConnID, c *conn, h requestHe
 
 // handleOffsetFetch answers from the coordinators' committed offsets: -1
 // for a partition without a commit, every committed partition when the
-// request names no topics.
+// request names no topics. RequireStable (v7+, KIP-447) asks for
+// UNSTABLE_OFFSET_COMMIT where a transaction's offset commit is pending;
+// Cairn has no transactions, and a plain commit becomes visible only once
+// it is written, so every offset answered is stable.
 func (n *Node) handleOffsetFetch(now time.Time, req *kmsg.OffsetFetchRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if req.Version < 8 {
@@ -174,6 +177,16 @@ func (n *Node) handleOffsetFetch(now time.Time, req *kmsg.OffsetFetchRequest) km
 		return resp
 	}
 	for _, rg := range req.Groups {
+		if req.Version >= 9 {
+			if hc, code := n.coordinatorFor(now, rg.Group); code == 0 {
+				if code := hc.core.CheckOffsetFetch(rg.Group, rg.MemberID, rg.MemberEpoch); code != 0 {
+					out := kmsg.NewOffsetFetchResponseGroup()
+					out.Group, out.ErrorCode = rg.Group, code
+					resp.Groups = append(resp.Groups, out)
+					continue
+				}
+			}
+		}
 		resp.Groups = append(resp.Groups, n.offsetFetchGroup(now, rg.Group, rg.Topics, rg.Topics == nil))
 	}
 	return resp
@@ -266,7 +279,7 @@ func (n *Node) handleListGroups(now time.Time, req *kmsg.ListGroupsRequest) kmsg
 				continue
 			}
 		}
-		resp.Groups = append(resp.Groups, hc.core.ListGroups(req.StatesFilter)...)
+		resp.Groups = append(resp.Groups, hc.core.ListGroups(req.StatesFilter, req.TypesFilter)...)
 	}
 	return resp
 }
@@ -279,7 +292,7 @@ func (n *Node) loadIndex(now time.Time, index int32) (*hostedCoordinator, int16)
 		return nil, kerr.NotCoordinator.Code
 	}
 	if hc := n.groups.coordinators[index]; hc != nil {
-		if hc.partition == p && hc.epoch == p.core.LeaderEpoch() {
+		if hc.partition == p && hc.epoch == p.core.LeaderEpoch() && !hc.core.Diverged() {
 			return hc, 0
 		}
 		n.closeCoordinator(now, index)
@@ -291,6 +304,7 @@ func (n *Node) loadIndex(now time.Time, index int32) (*hostedCoordinator, int16)
 	}
 	n.initGroups()
 	n.groups.coordinators[index] = hc
+	n.updateCoordinatorTopics(now, hc)
 	return hc, 0
 }
 
@@ -305,6 +319,9 @@ func (n *Node) handleDescribeGroups(now time.Time, req *kmsg.DescribeGroupsReque
 			continue
 		}
 		dg := hc.core.DescribeGroup(name)
+		if req.Version < 6 {
+			dg.ErrorMessage = nil
+		}
 		if req.Version >= 6 && dg.State == "Dead" {
 			dg.ErrorCode = kerr.GroupIDNotFound.Code
 		}
@@ -313,20 +330,70 @@ func (n *Node) handleDescribeGroups(now time.Time, req *kmsg.DescribeGroupsReque
 	return resp
 }
 
-// handleDeleteGroups deletes empty groups. The tombstones are appended
-// before the answer, but the answer does not wait for them to commit.
-func (n *Node) handleDeleteGroups(now time.Time, req *kmsg.DeleteGroupsRequest) kmsg.Response {
+// handleDeleteGroups deletes empty groups. Each group is answered once its
+// tombstones commit (or their write fails), and the response goes out when
+// every group named is answered.
+func (n *Node) handleDeleteGroups(now time.Time, id ConnID, c *conn, h requestHeader, req *kmsg.DeleteGroupsRequest) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	for _, name := range req.Groups {
+	d := &groupDeletes{wait: groupWait{conn: id, seq: c.take(), header: h}, resp: resp, waiting: 1}
+	n.initGroups()
+	for i, name := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = name
-		hc, code := n.coordinatorFor(now, name)
-		if code == 0 {
-			code = hc.core.DeleteGroup(now, name)
-			n.afterGroup(now, hc)
-		}
-		rg.ErrorCode = code
 		resp.Groups = append(resp.Groups, rg)
+		hc, code := n.coordinatorFor(now, name)
+		if code != 0 {
+			resp.Groups[i].ErrorCode = code
+			continue
+		}
+		n.groups.nextToken++
+		token := n.groups.nextToken
+		n.groups.waits[token] = groupWait{deletes: d, index: i}
+		d.waiting++
+		hc.core.DeleteGroup(now, token, name)
+		n.afterGroup(now, hc)
+	}
+	// The request's own count: its groups may all be answered already.
+	if d.waiting--; d.waiting == 0 {
+		n.respond(id, d.wait.seq, h, resp)
+	}
+}
+
+// handleConsumerGroupHeartbeat hands a KIP-848 heartbeat to the group's
+// coordinator, after giving it the current topics.
+func (n *Node) handleConsumerGroupHeartbeat(now time.Time, id ConnID, c *conn, h requestHeader, req *kmsg.ConsumerGroupHeartbeatRequest) {
+	hc, code := n.coordinatorFor(now, req.Group)
+	if code != 0 {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = code
+		n.respond(id, c.take(), h, resp)
+		return
+	}
+	n.updateCoordinatorTopics(now, hc)
+	hc.core.ConsumerGroupHeartbeat(now, n.groupToken(id, c, h), req, h.clientID, "/"+n.config.AdvertisedHost)
+	n.afterGroup(now, hc)
+}
+
+// handleConsumerGroupDescribe describes consumer-protocol groups, each
+// from its coordinator here.
+func (n *Node) handleConsumerGroupDescribe(now time.Time, req *kmsg.ConsumerGroupDescribeRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	for _, name := range req.Groups {
+		hc, code := n.coordinatorFor(now, name)
+		if code != 0 {
+			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			dg.Group, dg.ErrorCode = name, code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		if name == "" {
+			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			dg.ErrorCode = kerr.InvalidGroupID.Code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		n.updateCoordinatorTopics(now, hc)
+		resp.Groups = append(resp.Groups, hc.core.ConsumerGroupDescribe(name))
 	}
 	return resp
 }

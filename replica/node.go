@@ -325,7 +325,11 @@ func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, req 
 	case *kmsg.DescribeGroupsRequest:
 		n.respond(id, c.take(), h, n.handleDescribeGroups(now, r))
 	case *kmsg.DeleteGroupsRequest:
-		n.respond(id, c.take(), h, n.handleDeleteGroups(now, r))
+		n.handleDeleteGroups(now, id, c, h, r)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		n.handleConsumerGroupHeartbeat(now, id, c, h, r)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		n.respond(id, c.take(), h, n.handleConsumerGroupDescribe(now, r))
 	default:
 		// versionSupported admitted a key with no handler: a bug here,
 		// not in the client. Close rather than guess.

@@ -262,6 +262,33 @@ func testGroupCommands(t *testing.T, c cli) {
 		t.Errorf("reset-offsets of a live group: %v, want a refusal naming its active members", r.err)
 	}
 
+	// A live member of the consumer protocol (KIP-848): describe shows
+	// the broker's assignment (kfake names no topics in it, so only the
+	// partitions are checked), and reset-offsets refuses too.
+	next, err := kgo.NewClient(kgo.SeedBrokers(c.brokers), kgo.ConsumerGroup("live848"), kgo.ConsumeTopics("orders"),
+		kgo.ClientID("next-member"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ServerSideBalancer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	for read := 0; read < 10; {
+		fetches := next.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("the consumer-protocol member read %d of 10 records: %v", read, err)
+		}
+		read += fetches.NumRecords()
+	}
+	if err := next.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, "group describe of a consumer-protocol group", c.ok("", "group", "describe", "live848"),
+		"STATE        Stable", "consumer (KIP-848), assignor uniform", "MEMBERS      1", "next-member", "[0 1]", "TOTAL-LAG    0")
+	if r := c.run("", "group", "reset-offsets", "live848", "--topic", "orders", "--to", "start"); r.err == nil || !strings.Contains(r.err.Error(), "active members") {
+		t.Errorf("reset-offsets of a live consumer-protocol group: %v, want a refusal naming its active members", r.err)
+	}
+	mustContain(t, "group list shows the consumer-protocol group", c.ok("", "group", "list"), "live848")
+
 	mustContain(t, "group delete", c.ok("", "group", "delete", "billing"), "deleted")
 	if out := c.ok("", "group", "list"); strings.Contains(out, "billing") {
 		t.Errorf("billing still listed after delete:\n%s", out)

@@ -124,6 +124,9 @@ func TestServeRefusesBadConfigurationAtStart(t *testing.T) {
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"--metrics-addr", "9644"}, "--metrics-addr"},
 		{[]string{"--broker-session-timeout", "1s"}, "at least 2s"},
+		{[]string{"--group-consumer-assignor", "roundrobin"}, "--group-consumer-assignor"},
+		{[]string{"--group-consumer-heartbeat-interval", "10ms"}, "--group-consumer-heartbeat-interval"},
+		{[]string{"--group-consumer-session-timeout", "2s"}, "--group-consumer-session-timeout"},
 	} {
 		err := runServe(append([]string{"--data-dir", filepath.Join(dir, "data"), "--listen", "127.0.0.1:0"}, c.args...))
 		if err == nil || !strings.Contains(err.Error(), c.says) {

@@ -111,6 +111,10 @@ examples:
 			fmt.Fprintf(std.out, "group %s: %v\n", name, explainGroups(err))
 			continue
 		}
+		if cg, ok := describeConsumerGroup(ctx, admin, name, len(g.Members)); ok {
+			printConsumerGroupLag(std, g, cg)
+			continue
+		}
 		printGroupLag(std, g)
 	}
 	if failed > 0 {
@@ -119,13 +123,75 @@ examples:
 	return nil
 }
 
-func printGroupLag(std streams, g kadm.DescribedGroupLag) {
+// describeConsumerGroup describes a group of Kafka 4's consumer protocol
+// (KIP-848), of which DescribeGroups shows no members (Kafka and Cairn
+// call it Dead, kfake Stable): only such a group, on a broker that has
+// ConsumerGroupDescribe, is returned.
+func describeConsumerGroup(ctx context.Context, admin *kadm.Client, name string, classicMembers int) (kadm.DescribedConsumerGroup, bool) {
+	if classicMembers > 0 {
+		return kadm.DescribedConsumerGroup{}, false
+	}
+	described, err := admin.DescribeConsumerGroups(ctx, name)
+	if err != nil {
+		return kadm.DescribedConsumerGroup{}, false
+	}
+	cg, ok := described[name]
+	return cg, ok && cg.Err == nil
+}
+
+func totalLag(g kadm.DescribedGroupLag) int64 {
 	var total int64
 	for _, l := range g.Lag.Sorted() {
 		if l.Lag > 0 {
 			total += l.Lag
 		}
 	}
+	return total
+}
+
+// printConsumerGroupLag prints a consumer-protocol group: the broker's
+// assignment, epochs and assignor, then the lag table.
+func printConsumerGroupLag(std streams, g kadm.DescribedGroupLag, cg kadm.DescribedConsumerGroup) {
+	fmt.Fprintf(std.out, "GROUP        %s\nSTATE        %s\nCOORDINATOR  %d (%s:%d)\nPROTOCOL     consumer (KIP-848), assignor %s, epoch %d\nMEMBERS      %d\nTOTAL-LAG    %d\n",
+		g.Group, cg.State, g.Coordinator.NodeID, g.Coordinator.Host, g.Coordinator.Port, orDash(cg.AssignorName), cg.Epoch, len(cg.Members), totalLag(g))
+	owners := map[string]map[int32]string{}
+	if len(cg.Members) > 0 {
+		fmt.Fprintln(std.out)
+		w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "MEMBER\tCLIENT-ID\tHOST\tEPOCH\tASSIGNED")
+		for _, m := range cg.Members {
+			var parts []string
+			for topic, partitions := range m.Assignment {
+				ps := make([]int32, 0, len(partitions))
+				for p := range partitions {
+					ps = append(ps, p)
+					if owners[topic] == nil {
+						owners[topic] = map[int32]string{}
+					}
+					owners[topic][p] = m.MemberID
+				}
+				sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+				parts = append(parts, topic+int32sText(ps))
+			}
+			sort.Strings(parts)
+			assigned := "-"
+			if len(parts) > 0 {
+				assigned = strings.Join(parts, " ")
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", m.MemberID, m.ClientID, m.ClientHost, m.MemberEpoch, assigned)
+		}
+		w.Flush()
+	}
+	printLagTable(std, g, func(topic string, partition int32) string {
+		if id, ok := owners[topic][partition]; ok {
+			return id
+		}
+		return "-"
+	})
+}
+
+func printGroupLag(std streams, g kadm.DescribedGroupLag) {
+	total := totalLag(g)
 	fmt.Fprintf(std.out, "GROUP        %s\nSTATE        %s\nCOORDINATOR  %d (%s:%d)\nPROTOCOL     %s\nMEMBERS      %d\nTOTAL-LAG    %d\n",
 		g.Group, g.State, g.Coordinator.NodeID, g.Coordinator.Host, g.Coordinator.Port, orDash(g.Protocol), len(g.Members), total)
 	if len(g.Members) > 0 {
@@ -148,6 +214,19 @@ func printGroupLag(std streams, g kadm.DescribedGroupLag) {
 		}
 		w.Flush()
 	}
+	printLagTable(std, g, func(topic string, partition int32) string {
+		for _, l := range g.Lag.Sorted() {
+			if l.Topic == topic && l.Partition == partition && l.Member != nil {
+				return l.Member.MemberID
+			}
+		}
+		return "-"
+	})
+}
+
+// printLagTable prints committed offset, log end and lag per partition,
+// with the member that owns each.
+func printLagTable(std streams, g kadm.DescribedGroupLag, owner func(topic string, partition int32) string) {
 	if len(g.Lag) == 0 {
 		fmt.Fprintln(std.out, "\n(no committed offsets)")
 		return
@@ -166,11 +245,7 @@ func printGroupLag(std streams, g kadm.DescribedGroupLag) {
 		if l.Lag >= 0 {
 			lag = fmt.Sprint(l.Lag)
 		}
-		member := "-"
-		if l.Member != nil {
-			member = l.Member.MemberID
-		}
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s", l.Topic, l.Partition, committed, end, lag, member)
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s", l.Topic, l.Partition, committed, end, lag, owner(l.Topic, l.Partition))
 		if l.Err != nil {
 			fmt.Fprintf(w, "\t%v", l.Err)
 		}
@@ -239,6 +314,9 @@ examples:
 		}
 		if len(d.Members) > 0 {
 			return fmt.Errorf("group %s has %d active members (state %s): stop its consumers, then reset its offsets", group, len(d.Members), d.State)
+		}
+		if cg, ok := describeConsumerGroup(ctx, admin, group, len(d.Members)); ok && len(cg.Members) > 0 {
+			return fmt.Errorf("group %s has %d active members (state %s): stop its consumers, then reset its offsets", group, len(cg.Members), cg.State)
 		}
 	}
 	current, err := admin.FetchOffsets(ctx, group)

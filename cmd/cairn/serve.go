@@ -115,6 +115,21 @@ func runServe(args []string) error {
 	if rebalanceDelay < 0 {
 		return fmt.Errorf("%s %v: must not be negative", label("group-initial-rebalance-delay"), rebalanceDelay)
 	}
+	consumerHeartbeat := get("group-consumer-heartbeat-interval").(time.Duration)
+	consumerSession := get("group-consumer-session-timeout").(time.Duration)
+	consumerAssignor := get("group-consumer-assignor").(string)
+	switch {
+	case consumerHeartbeat < 100*time.Millisecond:
+		return fmt.Errorf("%s %v: must be at least 100ms", label("group-consumer-heartbeat-interval"), consumerHeartbeat)
+	case consumerSession <= consumerHeartbeat:
+		return fmt.Errorf("%s %v: must be above %s (%v)", label("group-consumer-session-timeout"), consumerSession,
+			label("group-consumer-heartbeat-interval"), consumerHeartbeat)
+	case consumerAssignor != "uniform" && consumerAssignor != "range":
+		return fmt.Errorf("%s %q: must be uniform or range", label("group-consumer-assignor"), consumerAssignor)
+	}
+	config.GroupConsumerHeartbeatInterval = consumerHeartbeat
+	config.GroupConsumerSessionTimeout = consumerSession
+	config.GroupConsumerAssignor = consumerAssignor
 	producerIdleMax := get("producer-id-expiration").(time.Duration)
 	if producerIdleMax < time.Second {
 		return fmt.Errorf("%s %v: must be at least 1s", label("producer-id-expiration"), producerIdleMax)

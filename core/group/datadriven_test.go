@@ -27,6 +27,16 @@ import (
 //	tick advance=5s
 //	appends [fail=CODE]                     complete every pending append
 //	describe [group=g] | list | delete [group=g] | replay (a new coordinator from the appended records)
+//
+// Consumer-protocol groups (KIP-848):
+//
+//	topics t=4 u=2                          the cluster's topics (ids by order of first mention)
+//	cg as=A [join|leave|static-leave|epoch=N] [subscribe=t,u | regex=EXPR] [owned=t:0,t:1 | keepalive]
+//	   [instance=I] [assignor=range] [rebalance=20s] [new]
+//	                                        a ConsumerGroupHeartbeat; by default with the epoch and the
+//	                                        partitions the member was last told (a full heartbeat)
+//	cgdescribe [group=g]                    ConsumerGroupDescribe
+//	cgcommit as=A [epoch=N] [version=9] offsets=t:0=5
 func TestStories(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		s := newStory()
@@ -47,11 +57,22 @@ type story struct {
 	pending   []Append
 	log       []Record // every committed append, in order
 	incarn    int
+	// Consumer-protocol state: topics by name, what each member was last
+	// told, and a counter for client-made member ids.
+	topics     []TopicInfo
+	cgEpochs   map[string]int32
+	cgAssigned map[string]string
+	cgIDs      int
+	topicIDs   map[string]TopicID
+	// cgSubscribed is each member's last subscription: "names:t,u" or
+	// "regex:EXPR".
+	cgSubscribed map[string]string
 }
 
 func newStory() *story {
 	s := &story{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ids: map[string]string{}, aliases: map[string]string{},
-		gens: map[string]int32{}, tokens: map[Token]string{}}
+		gens: map[string]int32{}, tokens: map[Token]string{}, cgEpochs: map[string]int32{}, cgAssigned: map[string]string{},
+		topicIDs: map[string]TopicID{}, cgSubscribed: map[string]string{}}
 	s.c = New(testConfig(), 0, "1")
 	return s
 }
@@ -208,6 +229,9 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 			s.c.AppendDone(s.now, a.ID, code)
 		}
 		fmt.Fprintf(&b, "completed %d append(s)\n", len(pending))
+		if s.c.Diverged() {
+			b.WriteString("diverged: the coordinator must be rebuilt from the log\n")
+		}
 		return b.String() + s.output()
 	case "describe":
 		g := s.c.DescribeGroup(groupName)
@@ -222,13 +246,15 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 		return b.String() + "\n" + s.output()
 	case "list":
 		var b strings.Builder
-		for _, g := range s.c.ListGroups(nil) {
+		for _, g := range s.c.ListGroups(nil, nil) {
 			fmt.Fprintf(&b, "%s %s %s\n", g.Group, g.GroupState, g.ProtocolType)
 		}
 		return b.String() + s.output()
 	case "delete":
-		code := s.c.DeleteGroup(s.now, groupName)
-		return "delete: " + codeName(code) + "\n" + s.output()
+		s.c.DeleteGroup(s.now, s.token("admin delete"), groupName)
+		return s.output()
+	case "topics", "cg", "cgdescribe", "cgcommit":
+		return s.runConsumer(t, d, arg, num, dur)
 	case "replay":
 		s.takeReady(nil)
 		s.incarn++
@@ -240,6 +266,10 @@ func (s *story) run(t *testing.T, d *datadriven.TestData) string {
 			if err := s.c.Replay(s.now, r.Key, r.Value); err != nil {
 				d.Fatalf(t, "replay: %v", err)
 			}
+		}
+		if s.topics != nil {
+			s.c.UpdateTopics(s.now, s.topics)
+			s.c.Advance()
 		}
 		return fmt.Sprintf("replayed %d record(s)\n", len(s.log))
 	default:
@@ -321,8 +351,12 @@ func (s *story) describe(r Response) string {
 		for _, m := range body.Members {
 			members = append(members, s.alias(m.MemberID))
 		}
-		return fmt.Sprintf("%s: gen=%d leader=%s protocol=%s members=[%s]", who, body.Generation, s.alias(body.LeaderID),
-			*body.Protocol, strings.Join(members, ","))
+		skip := ""
+		if body.SkipAssignment {
+			skip = " skip-assignment"
+		}
+		return fmt.Sprintf("%s: gen=%d leader=%s protocol=%s members=[%s]%s", who, body.Generation, s.alias(body.LeaderID),
+			*body.Protocol, strings.Join(members, ","), skip)
 	case *kmsg.SyncGroupResponse:
 		if body.ErrorCode != 0 {
 			return who + ": " + codeName(body.ErrorCode)
@@ -347,6 +381,31 @@ func (s *story) describe(r Response) string {
 		return who + ": " + strings.Join(parts, " ")
 	case *kmsg.OffsetDeleteResponse:
 		return who + ": " + codeName(body.ErrorCode)
+	case *kmsg.DeleteGroupsResponse:
+		return who + ": " + codeName(body.Groups[0].ErrorCode)
+	case *kmsg.ConsumerGroupHeartbeatResponse:
+		if body.ErrorCode != 0 {
+			return who + ": " + codeName(body.ErrorCode)
+		}
+		out := fmt.Sprintf("%s: epoch=%d", who, body.MemberEpoch)
+		if body.MemberEpoch >= 0 {
+			s.cgEpochs[alias] = body.MemberEpoch
+		}
+		if body.Assignment != nil {
+			var parts []string
+			for _, t := range body.Assignment.Topics {
+				for _, p := range t.Partitions {
+					parts = append(parts, fmt.Sprintf("%s:%d", s.topicName(TopicID(t.TopicID)), p))
+				}
+			}
+			sort.Strings(parts)
+			s.cgAssigned[alias] = strings.Join(parts, ",")
+			out += " assignment=[" + strings.Join(parts, " ") + "]"
+		}
+		if body.HeartbeatIntervalMillis != 5000 {
+			out += fmt.Sprintf(" heartbeat=%dms", body.HeartbeatIntervalMillis)
+		}
+		return out
 	}
 	return fmt.Sprintf("%s: %T", who, r.Body)
 }

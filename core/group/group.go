@@ -61,6 +61,15 @@ type Config struct {
 	InitialRebalanceDelay time.Duration
 	// GroupSizeMax bounds the members of one group (group.max.size).
 	GroupSizeMax int
+	// HeartbeatInterval is what consumer-protocol members are told to
+	// heartbeat at (group.consumer.heartbeat.interval.ms).
+	HeartbeatInterval time.Duration
+	// ConsumerSessionTimeout expires a consumer-protocol member that
+	// stopped heartbeating (group.consumer.session.timeout.ms).
+	ConsumerSessionTimeout time.Duration
+	// DefaultAssignor is the server-side assignor of a consumer group
+	// whose members name none: "uniform" or "range".
+	DefaultAssignor string
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -70,6 +79,10 @@ func DefaultConfig() Config {
 		SessionTimeoutMax:     30 * time.Minute,
 		InitialRebalanceDelay: 3 * time.Second,
 		GroupSizeMax:          1000,
+
+		HeartbeatInterval:      5 * time.Second,
+		ConsumerSessionTimeout: 45 * time.Second,
+		DefaultAssignor:        AssignorUniform,
 	}
 }
 
@@ -166,6 +179,10 @@ type group struct {
 	// syncDeadline ends a CompletingRebalance whose leader never synced:
 	// members that have not synced by then are removed.
 	syncDeadline time.Time
+	// consumer is set for a consumer-protocol (KIP-848) group; members,
+	// generation and the rest above are then unused, but for state
+	// (Empty or Stable, and Dead once deleted) and offsets.
+	consumer *consumerGroup
 }
 
 func (g *group) member(id string) *member {
@@ -196,7 +213,24 @@ type Coordinator struct {
 	incarnation string
 	// waits are requests whose answer waits for an append.
 	waits map[uint64]*appendWait
+	// topics is the cluster's topics as UpdateTopics last gave them, by
+	// name and by id; topicNames sorted.
+	topics     map[string]TopicInfo
+	topicIDs   map[TopicID]string
+	topicNames []string
+	// diverged is set when a consumer group's write or a group's
+	// deletion failed: the state here is ahead of the log, and the driver
+	// must rebuild the coordinator from the log (Diverged) before it
+	// answers again.
+	diverged bool
 }
+
+// Diverged reports that a consumer group's write or a deletion failed, so
+// the groups here no longer match the log: the driver must Close this
+// coordinator and replay the partition into a new one. (Kafka reverts its in-memory
+// state to the last committed offset instead; replaying is the same
+// thing done the simple way.)
+func (c *Coordinator) Diverged() bool { return c.diverged }
 
 type appendWait struct {
 	token Token
@@ -208,6 +242,10 @@ type appendWait struct {
 	onFail func(code int16)
 	// sync marks the group metadata write of a leader's SyncGroup.
 	sync bool
+	// consumer marks a consumer group's write; then are answers that
+	// waited for it without writing anything themselves.
+	consumer bool
+	then     []func(code int16)
 }
 
 // New returns a coordinator for partition of __consumer_offsets, with no
@@ -305,6 +343,12 @@ func (c *Coordinator) AppendDone(now time.Time, id uint64, code int16) {
 		c.syncWritten(now, g, id, code)
 		return
 	}
+	if w.consumer && g != nil && g.consumer != nil && g.consumer.inflight == id {
+		g.consumer.inflight = 0
+	}
+	if w.consumer && code != 0 {
+		c.diverged = true
+	}
 	if code != 0 {
 		if w.onFail != nil {
 			w.onFail(code)
@@ -314,7 +358,12 @@ func (c *Coordinator) AppendDone(now time.Time, id uint64, code int16) {
 			g.offsets[tp] = o
 		}
 	}
-	c.respond(w.token, w.response)
+	if w.response != nil {
+		c.respond(w.token, w.response)
+	}
+	for _, then := range w.then {
+		then(code)
+	}
 }
 
 // Deadline is the earliest time Tick has work: a session or rebalance
@@ -328,6 +377,10 @@ func (c *Coordinator) Deadline() time.Time {
 	}
 	for _, name := range c.names {
 		g := c.groups[name]
+		if g.consumer != nil {
+			c.consumerDeadline(g, earlier)
+			continue
+		}
 		if g.state == PreparingRebalance {
 			earlier(g.rebalanceDeadline)
 		}
@@ -351,6 +404,10 @@ func (c *Coordinator) Tick(now time.Time) {
 	for _, name := range slices.Clone(c.names) {
 		g := c.groups[name]
 		if g == nil {
+			continue
+		}
+		if g.consumer != nil {
+			c.tickConsumer(now, g)
 			continue
 		}
 		for id, at := range g.pending {

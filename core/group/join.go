@@ -2,6 +2,7 @@ package group
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,6 +39,19 @@ func (c *Coordinator) JoinGroup(now time.Time, token Token, req *kmsg.JoinGroupR
 			return
 		}
 		g = c.createGroup(req.Group, now)
+	}
+	if g.consumer != nil {
+		if len(g.consumer.members) > 0 {
+			// No online migration of a consumer-protocol group to
+			// the classic protocol (group.consumer.migration.policy
+			// =disabled in Kafka 4).
+			fail(kerr.InconsistentGroupProtocol.Code)
+			return
+		}
+		// An empty consumer group becomes classic; its offsets stay.
+		g.consumer = nil
+		g.generation = 0
+		g.state = Empty
 	}
 	switch {
 	case g.state == Dead:
@@ -146,7 +160,10 @@ func (c *Coordinator) joinUnknown(now time.Time, g *group, token Token, req *kms
 	c.addMember(now, g, token, req, id, clientID, clientHost)
 }
 
-// replaceStatic gives a restarted static member its new id and rebalances.
+// replaceStatic gives a restarted static member its new id; the old id's
+// requests are fenced from now on. In a Stable group that keeps its
+// protocol, the member takes its old place and assignment without a
+// rebalance (KIP-345); otherwise the group rebalances.
 func (c *Coordinator) replaceStatic(now time.Time, g *group, m *member, id string, token Token, req *kmsg.JoinGroupRequest) {
 	if m.join != 0 {
 		c.respondJoinError(m, kerr.FencedInstanceID.Code)
@@ -154,17 +171,48 @@ func (c *Coordinator) replaceStatic(now time.Time, g *group, m *member, id strin
 	if m.sync != 0 {
 		c.respondSyncError(m, kerr.FencedInstanceID.Code)
 	}
+	before := *m
+	before.protocols = slices.Clone(m.protocols)
 	if g.leader == m.id {
 		g.leader = id
 	}
 	m.id = id
 	g.static[*req.InstanceID] = id
 	c.updateMember(now, m, req)
+	if g.state == Stable && selectProtocol(g) == g.protocol {
+		c.rejoinStable(now, g, m, &before, token, req)
+		return
+	}
 	m.join, m.joinVersion, m.joinReq = token, req.Version, req
 	if g.state != PreparingRebalance {
 		c.prepareRebalance(now, g)
 	}
 	c.maybeCompleteJoin(now, g)
+}
+
+// rejoinStable answers a restarted static member of a Stable group with
+// the current generation once its new id is written. Its assignment
+// stands: the next SyncGroup returns it. A leader is told to skip the
+// assignment (v9+; an older leader's SyncGroup in a Stable group changes
+// nothing either). If the write fails, the member keeps its old id, and
+// the join gets the write's error.
+func (c *Coordinator) rejoinStable(now time.Time, g *group, m *member, before *member, token Token, req *kmsg.JoinGroupRequest) {
+	resp := c.joinResponse(g, m, req.Version, req)
+	resp.SkipAssignment = m.id == g.leader
+	instance, id := *req.InstanceID, m.id
+	c.append([]Record{c.groupRecord(g, now)}, &appendWait{token: token, group: g.name, response: resp, onFail: func(code int16) {
+		if g.static[instance] == id && g.member(id) == m {
+			if g.leader == id {
+				g.leader = before.id
+			}
+			g.static[instance] = before.id
+			m.id, m.protocolType, m.protocols = before.id, before.protocolType, before.protocols
+			m.sessionTimeout, m.rebalanceTimeout = before.sessionTimeout, before.rebalanceTimeout
+		}
+		// No member id: the process joins again as a restarted static
+		// member (its new id was never written).
+		resp.ErrorCode, resp.Generation, resp.MemberID, resp.LeaderID, resp.Members, resp.SkipAssignment = code, -1, req.MemberID, "", nil, false
+	}})
 }
 
 func (c *Coordinator) addMember(now time.Time, g *group, token Token, req *kmsg.JoinGroupRequest, id, clientID, clientHost string) {

@@ -62,3 +62,35 @@ func TestMutantsBreakProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerMutantBreaksProperties re-introduces the consumer-protocol
+// mutant (a member is handed its whole target before the previous owners
+// revoked) and checks that the model of consumer_rapid_test.go reports it
+// on a short story: A owns every partition of t, B joins subscribing to t.
+func TestConsumerMutantBreaksProperties(t *testing.T) {
+	defer mutant.Set(mutant.None)
+	story := func(m *consumerModel) {
+		m.heartbeat("A", true)
+		m.appends(true)
+		m.subscribe("B", 0)
+		m.appends(true)
+		m.check()
+	}
+	if err := mutant.Set(mutant.AssignBeforeRevoke); err != nil {
+		t.Fatal(err)
+	}
+	m := newConsumerModel()
+	story(m)
+	if m.violation == "" {
+		t.Errorf("mutant %s: no property broken", mutant.AssignBeforeRevoke)
+	} else {
+		t.Logf("mutant %s caught: %s", mutant.AssignBeforeRevoke, m.violation)
+	}
+	mutant.Set(mutant.None)
+	m = newConsumerModel()
+	story(m)
+	m.converge()
+	if m.violation != "" {
+		t.Errorf("without the mutant: %s", m.violation)
+	}
+}

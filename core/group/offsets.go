@@ -88,6 +88,9 @@ func (c *Coordinator) checkCommit(now time.Time, req *kmsg.OffsetCommitRequest) 
 	if g.state == Dead {
 		return kerr.CoordinatorNotAvailable.Code
 	}
+	if g.consumer != nil {
+		return c.checkConsumerCommit(now, g, req)
+	}
 	m, code := checkMember(g, req.MemberID, req.InstanceID, req.Generation)
 	if code == kerr.IllegalGeneration.Code && mutant.Active(mutant.CommitFromStaleGeneration) {
 		code = 0
@@ -99,6 +102,72 @@ func (c *Coordinator) checkCommit(now time.Time, req *kmsg.OffsetCommitRequest) 
 		return kerr.RebalanceInProgress.Code
 	}
 	m.heartbeatDeadline = now.Add(m.sessionTimeout)
+	return 0
+}
+
+// checkConsumerCommit is the fencing of a commit to a consumer-protocol
+// group: from outside (epoch < 0) only while the group is empty; from a
+// member only with OffsetCommit v9 and its current member epoch.
+func (c *Coordinator) checkConsumerCommit(now time.Time, g *group, req *kmsg.OffsetCommitRequest) int16 {
+	cg := g.consumer
+	if req.Generation < 0 && len(cg.members) == 0 {
+		return 0
+	}
+	m := cg.members[req.MemberID]
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case req.Version < 9:
+		return kerr.UnsupportedVersion.Code
+	case req.Generation > m.epoch:
+		return kerr.FencedMemberEpoch.Code
+	case req.Generation < m.epoch && !mutant.Active(mutant.CommitFromStaleGeneration) && !c.stillOwned(m, req):
+		return kerr.StaleMemberEpoch.Code
+	}
+	return 0
+}
+
+// stillOwned reports whether a commit with an epoch older than the
+// member's names only partitions the member owned since that epoch
+// (KIP-1251), so that the epoch bump of an unrelated rebalance does not
+// fail a commit the member is entitled to.
+func (c *Coordinator) stillOwned(m *consumerMember, req *kmsg.OffsetCommitRequest) bool {
+	if m.epoch < 0 || req.Generation < 0 {
+		return false
+	}
+	for _, rt := range req.Topics {
+		t, ok := c.topics[rt.Topic]
+		if !ok {
+			return false
+		}
+		for _, rp := range rt.Partitions {
+			at, ok := m.assignedAt[topicPartitionID{t.ID, rp.Partition}]
+			if !ok || at > req.Generation {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// CheckOffsetFetch validates the member of an OffsetFetch v9 against a
+// consumer-protocol group: a member id with its current epoch, or none
+// (epoch -1) from outside. Classic groups are not checked.
+func (c *Coordinator) CheckOffsetFetch(groupName string, memberID *string, memberEpoch int32) int16 {
+	g := c.group(groupName)
+	if g == nil || g.consumer == nil || memberID == nil && memberEpoch < 0 {
+		return 0
+	}
+	var m *consumerMember
+	if memberID != nil {
+		m = g.consumer.members[*memberID]
+	}
+	switch {
+	case m == nil:
+		return kerr.UnknownMemberID.Code
+	case memberEpoch != m.epoch:
+		return kerr.StaleMemberEpoch.Code
+	}
 	return 0
 }
 
@@ -166,6 +235,17 @@ func (c *Coordinator) OffsetDelete(now time.Time, token Token, req *kmsg.OffsetD
 		return
 	}
 	subscribed := subscribedTopics(g)
+	if g.consumer != nil {
+		subscribed = nil
+		for _, t := range c.subscribedTopicMeta(g.consumer) {
+			subscribed = append(subscribed, t.name)
+		}
+		for _, id := range g.consumer.memberIDs {
+			// A topic subscribed by name counts even if it does not
+			// exist (yet).
+			subscribed = append(subscribed, g.consumer.members[id].subscribedTopicNames...)
+		}
+	}
 	var records []Record
 	var deleted []topicPartition
 	for _, rt := range req.Topics {
@@ -213,16 +293,37 @@ func subscribedTopics(g *group) []string {
 	return topics
 }
 
-// DeleteGroup deletes an empty group and its offsets, writing tombstones.
-func (c *Coordinator) DeleteGroup(now time.Time, name string) int16 {
+// DeleteGroup deletes an empty group and its offsets (one group of a
+// DeleteGroups request): the group is gone at once, and its tombstones are
+// written. The answer, a DeleteGroupsResponse naming this group alone,
+// waits for them to commit, so that a deletion acknowledged is a deletion
+// a new coordinator replays. If the write fails, the log still holds the
+// group: the coordinator is Diverged and is rebuilt from the log, and the
+// answer carries the write's error.
+func (c *Coordinator) DeleteGroup(now time.Time, token Token, name string) {
+	resp := kmsg.NewPtrDeleteGroupsResponse()
+	rg := kmsg.NewDeleteGroupsResponseGroup()
+	rg.Group = name
+	resp.Groups = append(resp.Groups, rg)
 	g := c.group(name)
 	switch {
 	case g == nil || g.state == Dead:
-		return kerr.GroupIDNotFound.Code
+		resp.Groups[0].ErrorCode = kerr.GroupIDNotFound.Code
+		c.respond(token, resp)
+		return
 	case g.state != Empty:
-		return kerr.NonEmptyGroup.Code
+		resp.Groups[0].ErrorCode = kerr.NonEmptyGroup.Code
+		c.respond(token, resp)
+		return
 	}
 	records := []Record{{Key: groupKey(name)}}
+	if g.consumer != nil {
+		records = []Record{
+			{Key: cgKey(cgTargetMetadataKeyVersion, name, "", false)},
+			{Key: cgKey(cgPartitionMetadataKeyVersion, name, "", false)},
+			{Key: cgKey(cgMetadataKeyVersion, name, "", false)},
+		}
+	}
 	tps := make([]topicPartition, 0, len(g.offsets))
 	for tp := range g.offsets {
 		tps = append(tps, tp)
@@ -241,23 +342,34 @@ func (c *Coordinator) DeleteGroup(now time.Time, name string) int16 {
 	}
 	g.state = Dead
 	c.removeGroup(name)
-	c.append(records, nil)
-	return 0
+	c.append(records, &appendWait{token: token, group: name, response: resp, onFail: func(code int16) {
+		c.diverged = true
+		resp.Groups[0].ErrorCode = code
+	}})
 }
 
 // ListGroups lists the groups, optionally only those in the given states
-// (Kafka's names; empty: all).
-func (c *Coordinator) ListGroups(states []string) []kmsg.ListGroupsResponseGroup {
+// and of the given types ("classic", "consumer"; Kafka's names, any case;
+// empty: all).
+func (c *Coordinator) ListGroups(states, types []string) []kmsg.ListGroupsResponseGroup {
 	var out []kmsg.ListGroupsResponseGroup
 	for _, name := range c.names {
 		g := c.groups[name]
-		if len(states) > 0 && !slices.ContainsFunc(states, func(s string) bool { return equalFold(s, g.state.String()) }) {
+		state, groupType := g.state.String(), "classic"
+		if g.consumer != nil {
+			state, groupType = g.consumer.stateName(), "consumer"
+		}
+		if len(states) > 0 && !slices.ContainsFunc(states, func(s string) bool { return equalFold(s, state) }) {
+			continue
+		}
+		if len(types) > 0 && !slices.ContainsFunc(types, func(s string) bool { return equalFold(s, groupType) }) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = name
 		lg.ProtocolType = g.protocolType
-		lg.GroupState = g.state.String()
+		lg.GroupState = state
+		lg.GroupType = groupType
 		out = append(out, lg)
 	}
 	return out
@@ -292,6 +404,15 @@ func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGrou
 		dg.State = Dead.String()
 		return dg
 	}
+	if g.consumer != nil {
+		// As Kafka 4 answers DescribeGroups for a consumer-protocol
+		// group: Dead, and from v6 GROUP_ID_NOT_FOUND (set by the
+		// driver, which knows the version).
+		dg.State = Dead.String()
+		message := "Group " + name + " is not a classic group."
+		dg.ErrorMessage = &message
+		return dg
+	}
 	dg.State = g.state.String()
 	dg.ProtocolType = g.protocolType
 	if g.state == Stable || g.state == CompletingRebalance {
@@ -312,6 +433,12 @@ func (c *Coordinator) DescribeGroup(name string) kmsg.DescribeGroupsResponseGrou
 		dg.Members = append(dg.Members, dm)
 	}
 	return dg
+}
+
+// IsConsumerGroup reports whether a group uses the consumer protocol.
+func (c *Coordinator) IsConsumerGroup(name string) bool {
+	g := c.group(name)
+	return g != nil && g.consumer != nil
 }
 
 // GroupState reports a group's state and generation, for tests and the

@@ -110,6 +110,9 @@ func (c *Coordinator) Replay(now time.Time, key, value []byte) error {
 			return fmt.Errorf("group metadata value: %w", err)
 		}
 		c.replayGroup(now, k.Group, &v)
+	case cgMetadataKeyVersion, cgPartitionMetadataKeyVersion, cgMemberMetadataKeyVersion,
+		cgTargetMetadataKeyVersion, cgTargetMemberKeyVersion, cgCurrentMemberKeyVersion:
+		return c.replayConsumer(now, key, value)
 	default:
 		return fmt.Errorf("unknown record key version %d", version)
 	}
@@ -121,6 +124,7 @@ func (c *Coordinator) replayGroup(now time.Time, name string, v *kmsg.GroupMetad
 	if g == nil {
 		g = c.createGroup(name, now)
 	}
+	g.consumer = nil
 	g.generation = v.Generation
 	g.protocolType = v.ProtocolType
 	g.protocol, g.leader = "", ""

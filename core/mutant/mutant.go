@@ -71,6 +71,10 @@ const (
 	// StableBeforeAllSynced completes a rebalance on the leader's
 	// SyncGroup before its assignment is written (consumer groups).
 	StableBeforeAllSynced
+	// AssignBeforeRevoke gives a consumer-protocol member (KIP-848) its
+	// whole target assignment at once, before the partitions' previous
+	// owners have revoked them.
+	AssignBeforeRevoke
 )
 
 var names = map[ID]string{
@@ -90,6 +94,7 @@ var names = map[ID]string{
 	ForgetProducersOnLeaderChange: "forget-producers-on-leader-change",
 	CommitFromStaleGeneration:     "commit-from-stale-generation",
 	StableBeforeAllSynced:         "stable-before-all-synced",
+	AssignBeforeRevoke:            "assign-before-revoke",
 }
 
 // String returns the mutant's name as make mutants prints it.
