@@ -85,10 +85,10 @@ const (
 type consumerPhase uint8
 
 const (
-	consumerFind consumerPhase = iota // find the coordinator, then join
-	consumerJoin                      // heartbeat with epoch 0
-	consumerStable                    // a member: heartbeat, revoke, consume
-	consumerLeave                     // heartbeat with epoch -1
+	consumerFind   consumerPhase = iota // find the coordinator, then join
+	consumerJoin                        // heartbeat with epoch 0
+	consumerStable                      // a member: heartbeat, revoke, consume
+	consumerLeave                       // heartbeat with epoch -1
 )
 
 var consumerPhaseNames = [...]string{"find", "join", "stable", "leave"}
@@ -446,14 +446,23 @@ func (g *consumerGroupWorld) release(w *World, m *consumerMember, p int32) {
 	g.holders[p] = slices.DeleteFunc(g.holders[p], func(h holding) bool { return h.member == m.index })
 }
 
-// holds is the checker's view: does m own p since before at?
-func (g *consumerGroupWorld) heldSince(member int, p int32, before time.Duration) bool {
+// supersededFor reports another member that was given partition p
+// before the request in was sent, after m's own ownership of it began (or
+// while m did not own it), and still owns it: a commit of p in that
+// request must be refused.
+func (g *consumerGroupWorld) supersededFor(m *consumerMember, in *consumerInflight, p int32) (int, bool) {
+	mine := time.Duration(-1)
 	for _, h := range g.holders[p] {
-		if h.member == member && h.since < before {
-			return true
+		if h.member == m.index && (!in.zombie && h.membership == m.membership) {
+			mine = h.since
 		}
 	}
-	return false
+	for _, h := range g.holders[p] {
+		if h.member != m.index && h.since < in.sent && h.since > mine {
+			return h.member, true
+		}
+	}
+	return 0, false
 }
 
 // decideConflicts judges the conflicts against m's current membership
@@ -1062,11 +1071,9 @@ func (g *consumerGroupWorld) onCommit(w *World, m *consumerMember, in *consumerI
 					offset = rp.Offset
 				}
 			}
-			for _, other := range g.members {
-				if other.index != m.index && g.heldSince(other.index, p.Partition, in.sent) {
-					w.violation("consumer-group-stale-commit", fmt.Sprintf("%s's commit (member %s, epoch %d) of partition %d at %d was accepted, though cg%d had been given the partition before it was sent and still owns it",
-						m.name(), req.MemberID, req.Generation, p.Partition, offset, other.index))
-				}
+			if other, ok := g.supersededFor(m, in, p.Partition); ok {
+				w.violation("consumer-group-stale-commit", fmt.Sprintf("%s's commit (member %s, epoch %d) of partition %d at %d was accepted, though cg%d had been given the partition after it, before the commit was sent, and still owns it",
+					m.name(), req.MemberID, req.Generation, p.Partition, offset, other))
 			}
 			if acked, ok := in.acked[p.Partition]; ok && offset < acked {
 				w.violation("consumer-group-offset-backwards", fmt.Sprintf("%s's commit of partition %d at %d was acknowledged, below %d acknowledged before it was sent",
