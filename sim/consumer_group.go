@@ -685,6 +685,10 @@ func (g *consumerGroupWorld) stepStable(w *World, m *consumerMember) {
 		clear(m.revokePositions)
 		m.sendOwned = true
 		g.send(w, m, m.coordinator, g.heartbeatRequest(m, m.epoch), false)
+	case w.now >= m.nextHeartbeat || m.sendOwned:
+		// Heartbeats come before offsets and commits: a member whose
+		// epoch is stale learns it only from a heartbeat.
+		g.send(w, m, m.coordinator, g.heartbeatRequest(m, m.epoch), false)
 	case len(m.needOffsets) > 0:
 		req := kmsg.NewPtrOffsetFetchRequest()
 		req.SetVersion(consumerOffsetFetchVersion)
@@ -700,8 +704,6 @@ func (g *consumerGroupWorld) stepStable(w *World, m *consumerMember) {
 		req := g.commitOf(m.memberID, m.epoch, m.positions)
 		g.observeCommit(w, m, req, m.spanEnd)
 		g.send(w, m, m.coordinator, req, false)
-	case w.now >= m.nextHeartbeat || m.sendOwned:
-		g.send(w, m, m.coordinator, g.heartbeatRequest(m, m.epoch), false)
 	default:
 		at := m.nextHeartbeat
 		if len(m.positions) > 0 {
@@ -1011,8 +1013,12 @@ func (g *consumerGroupWorld) onError(w *World, m *consumerMember, in *consumerIn
 	case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code:
 		m.coordinator = -1
 		m.sendOwned = true
+	case kerr.StaleMemberEpoch.Code:
+		m.nextHeartbeat = w.now // learn the epoch
 	case kerr.FencedMemberEpoch.Code, kerr.UnknownMemberID.Code:
-		if _, ok := in.request.(*kmsg.ConsumerGroupHeartbeatRequest); ok && m.phase != consumerJoin {
+		if _, ok := in.request.(*kmsg.ConsumerGroupHeartbeatRequest); !ok {
+			m.nextHeartbeat = w.now // the heartbeat says whether it is fenced
+		} else if m.phase != consumerJoin {
 			if m.cutInMembership {
 				w.tracef("%s hears it is fenced after a cut, having processed %d records since", m.name(), m.processedSinceCut)
 			}
@@ -1117,7 +1123,7 @@ func (g *consumerGroupWorld) onCommit(w *World, m *consumerMember, in *consumerI
 	if code == kerr.StaleMemberEpoch.Code || code == kerr.FencedMemberEpoch.Code || code == kerr.UnknownMemberID.Code {
 		// The heartbeat will tell where the member stands.
 		m.nextCommit = w.now + groupCommitInterval
-		m.sendOwned = true
+		m.nextHeartbeat = w.now
 		return 0
 	}
 	if code != 0 {
