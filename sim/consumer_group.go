@@ -1262,9 +1262,11 @@ func (g *consumerGroupWorld) observeCommit(w *World, m *consumerMember, req *kms
 	}
 }
 
-// checkFinal: every offset below each partition's committed offset was
-// processed by some member, as the final read holds it.
+// checkFinal: the coordinator agrees that the group converged, and every
+// offset below each partition's committed offset was processed by some
+// member, as the final read holds it.
 func (g *consumerGroupWorld) checkFinal(w *World, final map[linearizability.TopicPartition][]linearizability.FetchedRecord) {
+	g.checkDescribe(w)
 	for p := int32(0); p < g.partitions; p++ {
 		tp := linearizability.TopicPartition{Topic: g.topic, Partition: p}
 		log := map[int64]string{}
@@ -1289,6 +1291,71 @@ func (g *consumerGroupWorld) checkFinal(w *World, final map[linearizability.Topi
 	}
 }
 
+// checkDescribe asks the coordinator, at the instant the run became
+// quiescent, for the group (ConsumerGroupDescribe): every member must be
+// there at the epoch it heard, with the partitions it owns as its
+// assignment and its target, and at the group's target assignment epoch
+// — unless a member id of an earlier life, whose session has yet to
+// expire, is still listed (its expiry moves the group's epochs on, and
+// the members follow at their next heartbeat).
+func (g *consumerGroupWorld) checkDescribe(w *World) {
+	coordinator := -1
+	for _, m := range g.members {
+		coordinator = max(coordinator, m.coordinator)
+	}
+	if coordinator < 0 || w.brokers[coordinator].node == nil {
+		w.violation("consumer-group-liveness", "no member knows a running coordinator at the end")
+		return
+	}
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{consumerGroupID}
+	resp, err := w.direct(w.brokers[coordinator], req)
+	if err != nil {
+		w.violation("consumer-group-liveness", err.Error())
+		return
+	}
+	r := resp.(*kmsg.ConsumerGroupDescribeResponse)
+	if len(r.Groups) != 1 || r.Groups[0].ErrorCode != 0 {
+		w.violation("consumer-group-liveness", fmt.Sprintf("ConsumerGroupDescribe at broker %d: %+v", coordinator, r.Groups))
+		return
+	}
+	group := r.Groups[0]
+	described := map[string]kmsg.ConsumerGroupDescribeResponseGroupMember{}
+	for _, dm := range group.Members {
+		described[dm.MemberID] = dm
+	}
+	partitionsOf := func(a kmsg.Assignment) []int32 {
+		var out []int32
+		for _, t := range a.TopicPartitions {
+			out = append(out, t.Partitions...)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, m := range g.members {
+		dm, ok := described[m.memberID]
+		if !ok {
+			w.violation("consumer-group-liveness", fmt.Sprintf("%s (member %s) is not in the group the coordinator describes", m.name(), m.memberID))
+			continue
+		}
+		delete(described, m.memberID)
+		assigned, target := partitionsOf(dm.Assignment), partitionsOf(dm.TargetAssignment)
+		if dm.MemberEpoch != m.epoch || !slices.Equal(assigned, m.owned) || !slices.Equal(target, m.owned) {
+			w.violation("consumer-group-liveness", fmt.Sprintf("%s at the end: epoch %d owning %v; the coordinator has it at epoch %d assigned %v, target %v",
+				m.name(), m.epoch, m.owned, dm.MemberEpoch, assigned, target))
+		}
+		if len(group.Members) == len(g.members) && m.epoch != group.AssignmentEpoch {
+			w.violation("consumer-group-liveness", fmt.Sprintf("%s at the end: epoch %d, the group's target assignment epoch %d", m.name(), m.epoch, group.AssignmentEpoch))
+		}
+	}
+	for id, dm := range described {
+		if len(partitionsOf(dm.Assignment)) > 0 {
+			w.violation("consumer-group-liveness", fmt.Sprintf("member %s of an earlier life still owns %v at the end", id, partitionsOf(dm.Assignment)))
+		}
+	}
+	w.tracef("consumer group at the end: group epoch %d, target assignment epoch %d, %d members described", group.Epoch, group.AssignmentEpoch, len(group.Members))
+}
+
 func (g *consumerGroupWorld) startLiveness(w *World) {
 	for _, m := range g.members {
 		g.mend(w, m)
@@ -1306,7 +1373,7 @@ func (g *consumerGroupWorld) converged() bool {
 	epoch := int32(-1)
 	owners := make([]int, g.partitions)
 	for _, m := range g.members {
-		if m.phase != consumerStable || len(m.revoking) > 0 || len(m.needOffsets) > 0 || m.sendOwned {
+		if m.phase != consumerStable || len(m.revoking) > 0 || len(m.needOffsets) > 0 || m.sendOwned || m.inflight != nil {
 			return false
 		}
 		if epoch >= 0 && m.epoch != epoch {
