@@ -641,6 +641,9 @@ func (g *consumerGroupWorld) stepGroup(w *World, m *consumerMember) {
 	if !g.link(w, m, slotGroup, m.coordinator) {
 		return
 	}
+	if m.zombie && m.previousID == m.memberID && m.previousEpoch == m.epoch {
+		m.zombie = false // not stale: the member is still at that epoch
+	}
 	if m.zombie {
 		m.zombie = false
 		req := g.commitOf(m.previousID, m.previousEpoch, m.previousPositions)
