@@ -165,7 +165,9 @@ func (o Options) String() string {
 	if o.GroupMembers > 0 {
 		s += fmt.Sprintf(" group=%d", o.GroupMembers)
 	}
-	if o.GroupMembers > 0 && o.GroupProtocol != "" {
+	if o.GroupMembers > 0 && o.GroupProtocol == GroupProtocolConsumer {
+		// Only the consumer protocol is named: a classic group's runs keep
+		// the traces (and trace hashes) they had before there was a choice.
 		s += " group-protocol=" + o.GroupProtocol
 	}
 	return s
