@@ -1351,8 +1351,14 @@ func (g *consumerGroupWorld) checkDescribe(w *World) {
 			w.violation("consumer-group-liveness", fmt.Sprintf("%s at the end: epoch %d, the group's target assignment epoch %d", m.name(), m.epoch, group.AssignmentEpoch))
 		}
 	}
-	for id, dm := range described {
-		if len(partitionsOf(dm.Assignment)) > 0 {
+	for _, id := range slices.Sorted(func(yield func(string) bool) {
+		for id := range described {
+			if !yield(id) {
+				return
+			}
+		}
+	}) {
+		if dm := described[id]; len(partitionsOf(dm.Assignment)) > 0 {
 			w.violation("consumer-group-liveness", fmt.Sprintf("member %s of an earlier life still owns %v at the end", id, partitionsOf(dm.Assignment)))
 		}
 	}
