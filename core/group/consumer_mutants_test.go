@@ -1,0 +1,96 @@
+//go:build cairn_mutants
+
+package group
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/mutant"
+)
+
+// TestConsumerStaleCommitMutant: commit-from-stale-generation also lifts
+// the fencing of OffsetCommit v9 by member epoch. A owns every partition
+// of t, C joins and A revokes half of them; a commit of a revoked
+// partition with A's old epoch must be STALE_MEMBER_EPOCH, and the mutant
+// accepts it. (The simulator's consumer group workload catches the same
+// mutant: TestConsumerGroupMutants in sim.)
+func TestConsumerStaleCommitMutant(t *testing.T) {
+	defer mutant.Set(mutant.None)
+	story := func() (int16, bool) {
+		m := newConsumerModel()
+		m.heartbeat("A", true)
+		m.appends(true)
+		a := m.clients["A"]
+		oldEpoch, before := a.epoch, append(partitionSet(nil), a.owned...)
+		m.heartbeat("C", true)
+		m.appends(true)
+		for i := 0; i < 3; i++ {
+			m.heartbeat("A", false)
+			m.appends(true)
+			m.heartbeat("C", false)
+			m.appends(true)
+		}
+		var revoked *topicPartitionID
+		for i := range before {
+			if !containsPartition(a.owned, before[i]) {
+				revoked = &before[i]
+				break
+			}
+		}
+		if revoked == nil || a.epoch == oldEpoch {
+			return 0, false
+		}
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.SetVersion(9)
+		req.Group, req.MemberID, req.Generation = "g", a.id, oldEpoch
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = m.c.topicIDs[revoked.topic]
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = revoked.partition, 7
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		const token = Token(1 << 40)
+		m.c.OffsetCommit(m.now, token, req, func(string, int32) bool { return true })
+		for round := 0; round < 10; round++ {
+			for m.c.HasReady() {
+				rd := m.c.Ready()
+				m.c.Advance()
+				for _, ap := range rd.Appends {
+					m.c.AppendDone(m.now, ap.ID, 0)
+				}
+				for _, r := range rd.Responses {
+					if r.Token == token {
+						return r.Body.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, true
+					}
+				}
+			}
+		}
+		t.Fatal("the commit was never answered")
+		return 0, false
+	}
+	code, ok := story()
+	if !ok {
+		t.Fatal("the story did not make A revoke a partition and move to a new epoch")
+	}
+	if code != kerr.StaleMemberEpoch.Code {
+		t.Fatalf("a commit of a revoked partition with A's old epoch: %s, want STALE_MEMBER_EPOCH", kerr.ErrorForCode(code))
+	}
+	if err := mutant.Set(mutant.CommitFromStaleGeneration); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := story(); code != 0 {
+		t.Fatalf("with mutant %s the stale commit was refused (%s): the mutant does not reach OffsetCommit v9", mutant.CommitFromStaleGeneration, kerr.ErrorForCode(code))
+	}
+}
+
+func containsPartition(set partitionSet, p topicPartitionID) bool {
+	for _, q := range set {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
