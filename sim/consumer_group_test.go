@@ -16,7 +16,9 @@ const consumerGroupSeeds = 12
 // commits, then heartbeats without what was taken away), both server-side
 // assignors, a member cut off long enough to be fenced that hears so, and
 // a coordinator failover (a member finds the coordinator on another
-// broker than before).
+// broker than before), and a partition given to one member while another,
+// fenced without knowing it yet, still believed it owned it (the
+// ownership check then waits for the other's heartbeat to be fenced).
 func TestConsumerGroupWorkload(t *testing.T) {
 	var total consumerGroupCounts
 	for seed := uint64(1); seed <= consumerGroupSeeds; seed++ {
@@ -30,13 +32,13 @@ func TestConsumerGroupWorkload(t *testing.T) {
 	}
 	t.Logf("seeds 1-%d: %+v", consumerGroupSeeds, total)
 	if total.processed == 0 || total.revocations == 0 || total.fencedAfterCut == 0 || total.failovers == 0 ||
-		total.uniform == 0 || total.ranged == 0 {
+		total.uniform == 0 || total.ranged == 0 || total.givenWhileOwned == 0 {
 		t.Errorf("the seeds exercise too little: %+v", total)
 	}
 }
 
 type consumerGroupCounts struct {
-	processed, revocations, fencedAfterCut, failovers, uniform, ranged int
+	processed, revocations, fencedAfterCut, failovers, uniform, ranged, givenWhileOwned int
 }
 
 func (c *consumerGroupCounts) add(o consumerGroupCounts) {
@@ -46,6 +48,7 @@ func (c *consumerGroupCounts) add(o consumerGroupCounts) {
 	c.failovers += o.failovers
 	c.uniform += o.uniform
 	c.ranged += o.ranged
+	c.givenWhileOwned += o.givenWhileOwned
 }
 
 // consumerGroupTraceCounts reads a consumer group run's trace.
@@ -72,6 +75,8 @@ func consumerGroupTraceCounts(trace string) consumerGroupCounts {
 		case !strings.HasPrefix(member, "cg"):
 		case strings.HasPrefix(rest, "revokes partitions"):
 			c.revocations++
+		case strings.HasPrefix(rest, "given partition") && strings.HasSuffix(rest, "still owns it"):
+			c.givenWhileOwned++
 		case strings.HasPrefix(rest, "hears it is fenced after a cut"):
 			c.fencedAfterCut++
 		case strings.HasPrefix(rest, "finds coordinator "):
