@@ -222,6 +222,16 @@ type consumerInflight struct {
 	holding []int32
 }
 
+// heartbeating: a heartbeat is in flight, which may move the member's
+// epoch or assignment on the coordinator before the member hears it.
+func (m *consumerMember) heartbeating() bool {
+	if m.inflight == nil {
+		return false
+	}
+	_, ok := m.inflight.request.(*kmsg.ConsumerGroupHeartbeatRequest)
+	return ok
+}
+
 func (m *consumerMember) name() string { return "cg" + strconv.Itoa(m.index) }
 
 // startConsumerGroups creates the members on the first topic.
@@ -1302,24 +1312,32 @@ func (g *consumerGroupWorld) checkFinal(w *World, final map[linearizability.Topi
 // expire, is still listed (its expiry moves the group's epochs on, and
 // the members follow at their next heartbeat).
 func (g *consumerGroupWorld) checkDescribe(w *World) {
+	// The coordinator is whichever running broker answers for the group
+	// (members may not have heard of a move yet).
+	var r *kmsg.ConsumerGroupDescribeResponse
 	coordinator := -1
-	for _, m := range g.members {
-		coordinator = max(coordinator, m.coordinator)
+	for _, b := range w.brokers {
+		if b.node == nil {
+			continue
+		}
+		req := kmsg.NewPtrConsumerGroupDescribeRequest()
+		req.Groups = []string{consumerGroupID}
+		resp, err := w.direct(b, req)
+		if err != nil {
+			w.violation("consumer-group-liveness", err.Error())
+			return
+		}
+		if d := resp.(*kmsg.ConsumerGroupDescribeResponse); len(d.Groups) == 1 && d.Groups[0].ErrorCode != kerr.NotCoordinator.Code {
+			r, coordinator = d, b.index
+			break
+		}
 	}
-	if coordinator < 0 || w.brokers[coordinator].node == nil {
-		w.violation("consumer-group-liveness", "no member knows a running coordinator at the end")
+	if r == nil {
+		w.violation("consumer-group-liveness", "no broker coordinates the consumer group at the end")
 		return
 	}
-	req := kmsg.NewPtrConsumerGroupDescribeRequest()
-	req.Groups = []string{consumerGroupID}
-	resp, err := w.direct(w.brokers[coordinator], req)
-	if err != nil {
-		w.violation("consumer-group-liveness", err.Error())
-		return
-	}
-	r := resp.(*kmsg.ConsumerGroupDescribeResponse)
-	if len(r.Groups) != 1 || r.Groups[0].ErrorCode != 0 {
-		w.violation("consumer-group-liveness", fmt.Sprintf("ConsumerGroupDescribe at broker %d: %+v", coordinator, r.Groups))
+	if r.Groups[0].ErrorCode != 0 {
+		w.violation("consumer-group-liveness", fmt.Sprintf("ConsumerGroupDescribe at broker %d: %s", coordinator, errorName(r.Groups[0].ErrorCode)))
 		return
 	}
 	group := r.Groups[0]
@@ -1382,7 +1400,7 @@ func (g *consumerGroupWorld) converged() bool {
 	epoch := int32(-1)
 	owners := make([]int, g.partitions)
 	for _, m := range g.members {
-		if m.phase != consumerStable || len(m.revoking) > 0 || len(m.needOffsets) > 0 || m.sendOwned || m.inflight != nil {
+		if m.phase != consumerStable || len(m.revoking) > 0 || len(m.needOffsets) > 0 || m.sendOwned || m.heartbeating() {
 			return false
 		}
 		if epoch >= 0 && m.epoch != epoch {
