@@ -16,11 +16,12 @@ const consumerGroupMutantSeedsMax = 300
 // TestConsumerGroupMutants re-introduces the KIP-848 coordinator's bugs
 // and sweeps seeds of the consumer group workload (RunConsumerGroups)
 // until its checks catch each. assign-before-revoke hands a member its
-// whole target before the previous owners revoked: the first member to
-// commit a partition it was about to revoke is told yes although another
-// member already owns it (the stale-commit check), and with that check
-// off the ownership check catches it: the previous owner's next heartbeat
-// is answered as a member's. commit-from-stale-generation accepts an
+// whole target before the previous owners revoked: the previous owner's
+// next heartbeat is answered as a member's (the ownership check), or its
+// commit of a partition it was about to revoke is accepted although
+// another member already owns it (the stale-commit check); with the
+// stale-commit check off, the ownership check must catch it on its own.
+// commit-from-stale-generation accepts an
 // OffsetCommit with a stale member epoch: a zombie commit of partitions
 // revoked or lost is accepted, moving the offset back or committing a
 // partition another member owns.
