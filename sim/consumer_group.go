@@ -998,6 +998,13 @@ func (g *consumerGroupWorld) reconcile(w *World, m *consumerMember, a *kmsg.Cons
 		g.grant(w, m, p)
 		m.owned = append(m.owned, p)
 		m.needOffsets = append(m.needOffsets, p)
+		if _, ok := m.previousPositions[p]; ok && m.previousID == m.memberID && m.previousEpoch < m.epoch {
+			// Given back a partition it revoked: the commit it made
+			// then, delayed in the client, arrives now with its old
+			// epoch. The member owns the partition again, but not
+			// since that epoch, so it must be refused (KIP-1251).
+			m.zombie = true
+		}
 	}
 	slices.Sort(m.owned)
 	for _, p := range taken {
