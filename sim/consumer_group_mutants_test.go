@@ -24,7 +24,10 @@ const consumerGroupMutantSeedsMax = 300
 // commit-from-stale-generation accepts an
 // OffsetCommit with a stale member epoch: a zombie commit of partitions
 // revoked or lost is accepted, moving the offset back or committing a
-// partition another member owns.
+// partition another member owns. stale-commit-owned-now accepts a commit
+// with an older epoch for a partition the member owns now but lost and
+// got back since that epoch: the delayed commit from before it revoked the
+// partition moves the offset back.
 func TestConsumerGroupMutants(t *testing.T) {
 	defer mutant.Set(mutant.None)
 	defer func() { consumerStaleCommitCheckOff = false }()
@@ -36,6 +39,7 @@ func TestConsumerGroupMutants(t *testing.T) {
 		{mutant.AssignBeforeRevoke, false, "consumer-group-"},
 		{mutant.AssignBeforeRevoke, true, "consumer-group-ownership"},
 		{mutant.CommitFromStaleGeneration, false, "consumer-group-"},
+		{mutant.StaleCommitOwnedNow, false, "consumer-group-"},
 	}
 	for _, c := range cases {
 		if err := mutant.Set(c.id); err != nil {

@@ -43,33 +43,7 @@ func TestConsumerStaleCommitMutant(t *testing.T) {
 		if revoked == nil || a.epoch == oldEpoch {
 			return 0, false
 		}
-		req := kmsg.NewPtrOffsetCommitRequest()
-		req.SetVersion(9)
-		req.Group, req.MemberID, req.Generation = "g", a.id, oldEpoch
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = m.c.topicIDs[revoked.topic]
-		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Partition, rp.Offset = revoked.partition, 7
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		const token = Token(1 << 40)
-		m.c.OffsetCommit(m.now, token, req, func(string, int32) bool { return true })
-		for round := 0; round < 10; round++ {
-			for m.c.HasReady() {
-				rd := m.c.Ready()
-				m.c.Advance()
-				for _, ap := range rd.Appends {
-					m.c.AppendDone(m.now, ap.ID, 0)
-				}
-				for _, r := range rd.Responses {
-					if r.Token == token {
-						return r.Body.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, true
-					}
-				}
-			}
-		}
-		t.Fatal("the commit was never answered")
-		return 0, false
+		return commitAnswer(t, m, a.id, oldEpoch, *revoked), true
 	}
 	code, ok := story()
 	if !ok {
@@ -84,6 +58,99 @@ func TestConsumerStaleCommitMutant(t *testing.T) {
 	if code, _ := story(); code != 0 {
 		t.Fatalf("with mutant %s the stale commit was refused (%s): the mutant does not reach OffsetCommit v9", mutant.CommitFromStaleGeneration, kerr.ErrorForCode(code))
 	}
+}
+
+// TestConsumerCommitOwnedNowMutant: KIP-1251 accepts a commit with an
+// older member epoch for partitions the member owned since that epoch. A
+// owns every partition of t, C joins and A revokes half of them, C leaves
+// and A gets them back at a newer epoch; a commit of one of them with the
+// epoch A had before revoking it must be STALE_MEMBER_EPOCH (A owns it
+// now, but not since then). Mutant stale-commit-owned-now accepts it.
+func TestConsumerCommitOwnedNowMutant(t *testing.T) {
+	defer mutant.Set(mutant.None)
+	story := func() (int16, bool) {
+		m := newConsumerModel()
+		m.heartbeat("A", true)
+		m.appends(true)
+		a := m.clients["A"]
+		oldEpoch, before := a.epoch, append(partitionSet(nil), a.owned...)
+		rounds := func() {
+			for i := 0; i < 3; i++ {
+				m.heartbeat("A", false)
+				m.appends(true)
+				if c := m.clients["C"]; c.id != "" && !c.left {
+					m.heartbeat("C", false)
+					m.appends(true)
+				}
+			}
+		}
+		m.heartbeat("C", true)
+		m.appends(true)
+		rounds()
+		var revoked *topicPartitionID
+		for i := range before {
+			if !containsPartition(a.owned, before[i]) {
+				revoked = &before[i]
+				break
+			}
+		}
+		if revoked == nil {
+			return 0, false
+		}
+		m.leave("C")
+		m.appends(true)
+		rounds()
+		if !containsPartition(a.owned, *revoked) || a.epoch <= oldEpoch {
+			return 0, false
+		}
+		return commitAnswer(t, m, a.id, oldEpoch, *revoked), true
+	}
+	code, ok := story()
+	if !ok {
+		t.Fatal("the story did not make A revoke a partition and get it back at a newer epoch")
+	}
+	if code != kerr.StaleMemberEpoch.Code {
+		t.Fatalf("a commit with the epoch from before A revoked the partition: %s, want STALE_MEMBER_EPOCH", kerr.ErrorForCode(code))
+	}
+	if err := mutant.Set(mutant.StaleCommitOwnedNow); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := story(); code != 0 {
+		t.Fatalf("with mutant %s the commit was refused (%s)", mutant.StaleCommitOwnedNow, kerr.ErrorForCode(code))
+	}
+}
+
+// commitAnswer sends an OffsetCommit v9 of one partition and returns the
+// partition's error code once the coordinator answers.
+func commitAnswer(t *testing.T, m *consumerModel, memberID string, epoch int32, p topicPartitionID) int16 {
+	t.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(9)
+	req.Group, req.MemberID, req.Generation = "g", memberID, epoch
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = m.c.topicIDs[p.topic]
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = p.partition, 7
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	const token = Token(1 << 40)
+	m.c.OffsetCommit(m.now, token, req, func(string, int32) bool { return true })
+	for round := 0; round < 10; round++ {
+		for m.c.HasReady() {
+			rd := m.c.Ready()
+			m.c.Advance()
+			for _, ap := range rd.Appends {
+				m.c.AppendDone(m.now, ap.ID, 0)
+			}
+			for _, r := range rd.Responses {
+				if r.Token == token {
+					return r.Body.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+				}
+			}
+		}
+	}
+	t.Fatal("the commit was never answered")
+	return 0
 }
 
 func containsPartition(set partitionSet, p topicPartitionID) bool {
