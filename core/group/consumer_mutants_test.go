@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/core/mutant"
 )
@@ -118,46 +117,4 @@ func TestConsumerCommitOwnedNowMutant(t *testing.T) {
 	if code, _ := story(); code != 0 {
 		t.Fatalf("with mutant %s the commit was refused (%s)", mutant.StaleCommitOwnedNow, kerr.ErrorForCode(code))
 	}
-}
-
-// commitAnswer sends an OffsetCommit v9 of one partition and returns the
-// partition's error code once the coordinator answers.
-func commitAnswer(t *testing.T, m *consumerModel, memberID string, epoch int32, p topicPartitionID) int16 {
-	t.Helper()
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.SetVersion(9)
-	req.Group, req.MemberID, req.Generation = "g", memberID, epoch
-	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = m.c.topicIDs[p.topic]
-	rp := kmsg.NewOffsetCommitRequestTopicPartition()
-	rp.Partition, rp.Offset = p.partition, 7
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	const token = Token(1 << 40)
-	m.c.OffsetCommit(m.now, token, req, func(string, int32) bool { return true })
-	for round := 0; round < 10; round++ {
-		for m.c.HasReady() {
-			rd := m.c.Ready()
-			m.c.Advance()
-			for _, ap := range rd.Appends {
-				m.c.AppendDone(m.now, ap.ID, 0)
-			}
-			for _, r := range rd.Responses {
-				if r.Token == token {
-					return r.Body.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
-				}
-			}
-		}
-	}
-	t.Fatal("the commit was never answered")
-	return 0
-}
-
-func containsPartition(set partitionSet, p topicPartitionID) bool {
-	for _, q := range set {
-		if q == p {
-			return true
-		}
-	}
-	return false
 }
