@@ -6,7 +6,9 @@
 #   make test    install what the tests need (if missing) and run every test
 #   make bench   benchmark against peers; writes docs/PERFORMANCE.md
 #   make fuzz    fuzz request decoding and dispatch for FUZZTIME (default 30s)
-#   make sim     a long simulator sweep (SEEDS, default 1-5000) for nightly use
+#   make sim     a long simulator sweep (SEEDS, default 1-5000) for nightly use,
+#                then GROUP_SEEDS with a three-member consumer group, classic
+#                on even seeds and KIP-848's consumer protocol on odd ones
 #   make mutants re-introduce known bugs; the simulator must catch each one
 #   make chaos   3 brokers under load and a committing consumer group while
 #                SIGKILL/SIGSTOP hit leaders, the controller and the group's
@@ -21,6 +23,7 @@ export GOFLAGS := -buildvcs=false
 
 .PHONY: all build run cluster cluster-stop test deps deps-apt deps-npm vet fuzz bench sim mutants chaos clean
 SEEDS     ?= 1-5000
+GROUP_SEEDS ?= 1-2000
 CHAOS_DURATION ?= 10m
 
 all: build
@@ -130,6 +133,7 @@ fuzz:
 
 sim:
 	$(GO) run ./cmd/cairn sim --seeds $(SEEDS)
+	$(GO) run ./cmd/cairn sim --seeds $(GROUP_SEEDS) --group 3 --group-protocol mixed
 
 mutants:
 	$(GO) test -count=1 -timeout 30m -tags cairn_mutants -run 'Mutant' -v ./sim ./specs ./core/group | grep -E '^(---|ok|FAIL)|mutant '

@@ -138,6 +138,10 @@ func newBroker(w *World, index int) *broker {
 	// __consumer_offsets is replicated as the scenario's topics are.
 	b.config.OffsetsTopicPartitions = offsetsTopicPartitions
 	b.config.GroupInitialRebalanceDelay = 0
+	// Consumer-protocol groups (consumer_group.go): a session a member's
+	// cut (groupCutMax) can outlast.
+	b.config.GroupConsumerHeartbeatInterval = brokerConsumerHeartbeatInterval
+	b.config.GroupConsumerSessionTimeout = brokerConsumerSessionTimeout
 	b.config.DefaultReplicationFactor = int16(w.options.ReplicationFactor)
 	var injectors []diskfault.Injector
 	diskRng := newStream(w.options.Seed, streamDisk+uint64(16*index))

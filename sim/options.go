@@ -49,12 +49,22 @@ type Options struct {
 	// topic besides the scenario's clients (group.go); 0 runs none. cairn
 	// sim --group N sets it.
 	GroupMembers int
+	// GroupProtocol is the group's protocol: GroupProtocolClassic
+	// (group.go; "" means it) or GroupProtocolConsumer, KIP-848's
+	// (consumer_group.go). cairn sim --group-protocol sets it.
+	GroupProtocol string
 	// SpecChecksOff skips the per-event predicates of package specs (and
 	// the group workload's checks of each member's consumption as it
 	// happens), leaving only the history checks at the end. The mutant tests use it to show
 	// that the end-to-end checks catch a bug on their own.
 	SpecChecksOff bool
 }
+
+// The group protocols of Options.GroupProtocol.
+const (
+	GroupProtocolClassic  = "classic"
+	GroupProtocolConsumer = "consumer"
+)
 
 // Stream numbers of the run's random sources. Each concern draws from its
 // own stream, so that removing a fault while shrinking does not change the
@@ -154,6 +164,11 @@ func (o Options) String() string {
 		o.ProducesPerProducer, o.SafetyDuration, len(o.Faults), o.FsyncLatencyMin, o.FsyncLatencyMax)
 	if o.GroupMembers > 0 {
 		s += fmt.Sprintf(" group=%d", o.GroupMembers)
+	}
+	if o.GroupMembers > 0 && o.GroupProtocol == GroupProtocolConsumer {
+		// Only the consumer protocol is named: a classic group's runs keep
+		// the traces (and trace hashes) they had before there was a choice.
+		s += " group-protocol=" + o.GroupProtocol
 	}
 	return s
 }

@@ -25,6 +25,8 @@ const (
 	eventMetadataElection
 	eventGroupWake
 	eventGroupMend
+	eventConsumerGroupWake
+	eventConsumerGroupMend
 )
 
 var eventKindNames = [...]string{"", "sync-done", "broker-tick", "client-wake", "fault", "restart", "resume", "heal-disk",

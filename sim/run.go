@@ -37,6 +37,13 @@ func RunGroups(options Options, members int, trace io.Writer) Result {
 	return run(options, trace)
 }
 
+// RunConsumerGroups executes one run with a KIP-848 consumer group of
+// members besides the scenario's clients (consumer_group.go).
+func RunConsumerGroups(options Options, members int, trace io.Writer) Result {
+	options.GroupMembers, options.GroupProtocol = members, GroupProtocolConsumer
+	return run(options, trace)
+}
+
 func run(options Options, trace io.Writer) (result Result) {
 	w := newWorld(options, trace)
 	w.groupMembers = options.GroupMembers
@@ -75,6 +82,9 @@ func run(options Options, trace io.Writer) (result Result) {
 		}
 		if w.groups != nil {
 			w.groups.checkFinal(w, final)
+		}
+		if w.consumerGroups != nil {
+			w.consumerGroups.checkFinal(w, final)
 		}
 		full := linearizability.AppendFinalRead(w.history, final)
 		check = linearizability.CheckLog(full, checkTimeout)

@@ -102,6 +102,10 @@ type World struct {
 	// groups is that workload, nil without one.
 	groupMembers int
 	groups       *groupWorld
+	// consumerGroups is the KIP-848 consumer group workload
+	// (consumer_group.go), run instead of groups when
+	// Options.GroupProtocol is "consumer"; nil without one.
+	consumerGroups *consumerGroupWorld
 }
 
 type statusKey struct {
@@ -221,7 +225,10 @@ func (w *World) setup() error {
 		w.clients = append(w.clients, c)
 		w.schedule(w.now+time.Duration(i)*time.Millisecond, eventClientWake, i, 0, nil)
 	}
-	if w.groupMembers > 0 {
+	switch {
+	case w.groupMembers > 0 && w.options.GroupProtocol == GroupProtocolConsumer:
+		w.startConsumerGroups()
+	case w.groupMembers > 0:
 		w.startGroups()
 	}
 	for i := range w.options.Faults {
@@ -395,6 +402,10 @@ func (w *World) step() bool {
 }
 
 func (w *World) onNetwork(ev netsim.Event) {
+	if int(ev.To) >= consumerGroupNodeBase && w.consumerGroups != nil {
+		w.consumerGroups.onNetwork(w, ev)
+		return
+	}
 	if int(ev.To) >= groupNodeBase && w.groups != nil {
 		w.groups.onNetwork(w, ev)
 		return
@@ -416,6 +427,10 @@ func (w *World) onEvent(e *event) {
 		w.groups.wake(w, e.target, e.incarnation)
 	case eventGroupMend:
 		w.groups.mendCut(w, e.target, e.incarnation)
+	case eventConsumerGroupWake:
+		w.consumerGroups.wake(w, e.target, e.incarnation)
+	case eventConsumerGroupMend:
+		w.consumerGroups.mendCut(w, e.target, e.incarnation)
 	case eventFault:
 		w.applyFault(w.options.Faults[e.target])
 	case eventRestart:
@@ -578,6 +593,9 @@ func (w *World) startLiveness() {
 	if w.groups != nil {
 		w.groups.startLiveness(w)
 	}
+	if w.consumerGroups != nil {
+		w.consumerGroups.startLiveness(w)
+	}
 	w.net.Heal(w.now)
 	// Steady loss is a fault too: at one message in ten, retransmission
 	// timeouts of a second and more keep followers out of ISRs sized at
@@ -625,6 +643,9 @@ func (w *World) quiescent() bool {
 		return false
 	}
 	if w.groups != nil && !w.groups.quiescent(w) {
+		return false
+	}
+	if w.consumerGroups != nil && !w.consumerGroups.quiescent(w) {
 		return false
 	}
 	for _, c := range w.clients {
@@ -703,6 +724,9 @@ func (w *World) pendingSummary() string {
 	}
 	if w.groups != nil && !w.groups.quiescent(w) {
 		parts = append(parts, w.groups.summary(w))
+	}
+	if w.consumerGroups != nil && !w.consumerGroups.quiescent(w) {
+		parts = append(parts, w.consumerGroups.summary(w))
 	}
 	return fmt.Sprintf("not finished %v after faults stopped: %s", w.options.LivenessDuration, strings.Join(parts, "; "))
 }

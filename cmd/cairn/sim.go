@@ -31,6 +31,7 @@ func runSimTo(out io.Writer, args []string) error {
 	noShrink := fs.Bool("no-shrink", false, "do not shrink failing seeds")
 	durability := fs.String("durability", "", "force the brokers' durability mode: durable, or replication (Kafka's page-cache acknowledgment) with the seed's whole fault schedule, beyond the failure budget, so that crashes can lose acknowledged records (default: each seed draws its mode and keeps its faults within the budget)")
 	group := fs.Int("group", 0, "add a consumer group of this many members that consume the first topic while they crash, pause, leave and are cut off from brokers, with the group checks (sim/group.go); replay a failing seed with the same --group")
+	groupProtocol := fs.String("group-protocol", "classic", "with --group: classic (JoinGroup/SyncGroup, sim/group.go), consumer (KIP-848's ConsumerGroupHeartbeat with a server-side assignor, sim/consumer_group.go), or mixed (each seed draws one, the consumer protocol on one seed in two)")
 	stopAtFirst := fs.Bool("first", false, "with --seeds: stop at the first failing seed and print its number of seeds-to-detection")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cairn sim (--seeds A-B | --seed N) [flags]
@@ -45,6 +46,7 @@ examples:
   cairn sim --seed 42 --faults=0,3 --produces=5 --trace
   cairn sim --seeds 1-200 --durability replication   # Kafka's mode, unbudgeted crashes
   cairn sim --seeds 1-2000 --group 3                  # with a three-member consumer group
+  cairn sim --seeds 1-1000 --group 3 --group-protocol consumer   # the group on KIP-848's protocol
 
 flags:
 `)
@@ -75,11 +77,17 @@ flags:
 	if *group < 0 {
 		return fmt.Errorf("--group %d: want a number of members, or 0 for none", *group)
 	}
+	switch *groupProtocol {
+	case sim.GroupProtocolClassic, sim.GroupProtocolConsumer, groupProtocolMixed:
+	default:
+		return fmt.Errorf("--group-protocol %q: want classic, consumer or mixed", *groupProtocol)
+	}
 	if *group > 0 {
 		drawn := scenario
 		scenario = func(seed uint64) sim.Options {
 			o := drawn(seed)
 			o.GroupMembers = *group
+			o.GroupProtocol = groupProtocolOf(*groupProtocol, seed)
 			return o
 		}
 	}
@@ -89,6 +97,9 @@ flags:
 	}
 	if *group > 0 {
 		replayFlags += fmt.Sprintf(" --group %d", *group)
+		if *groupProtocol != sim.GroupProtocolClassic {
+			replayFlags += " --group-protocol " + *groupProtocol
+		}
 	}
 	if *mutantName != "" {
 		replayFlags += " --mutant " + *mutantName
@@ -116,6 +127,21 @@ flags:
 	}
 	fs.Usage()
 	return errors.New("give --seeds A-B or --seed N")
+}
+
+// groupProtocolMixed runs the consumer protocol on odd seeds and the
+// classic one on even seeds: a seed names its protocol, so that a replay
+// with the same flags runs the same group.
+const groupProtocolMixed = "mixed"
+
+func groupProtocolOf(flag string, seed uint64) string {
+	if flag != groupProtocolMixed {
+		return flag
+	}
+	if seed%2 == 1 {
+		return sim.GroupProtocolConsumer
+	}
+	return sim.GroupProtocolClassic
 }
 
 func parseRange(s string) (uint64, uint64, error) {

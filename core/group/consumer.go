@@ -311,6 +311,10 @@ func (cg *consumerGroup) reconcile(now time.Time, m *consumerMember, owned parti
 			return false
 		}
 		cg.setOwned(m, m.assigned, nil) // released: others may have them now
+		// Forget when the released partitions were given: the target
+		// may give one straight back, and then it is given at the new
+		// epoch (a commit from before the release is stale).
+		m.noteAssigned()
 		m.state, m.revokeDeadline = memberStable, time.Time{}
 		cg.nextAssignment(now, m, max(m.epoch+1, cg.assignmentEpoch), owned, ownedKnown)
 	case memberUnreleased, memberStable:

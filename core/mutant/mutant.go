@@ -75,6 +75,12 @@ const (
 	// whole target assignment at once, before the partitions' previous
 	// owners have revoked them.
 	AssignBeforeRevoke
+	// StaleCommitOwnedNow accepts an OffsetCommit v9 with an older member
+	// epoch for partitions the member owns now, whether or not it owned
+	// them since that epoch (KIP-1251's check without its "since"): a
+	// delayed commit from before the member lost a partition and got it
+	// back moves the offset back (consumer groups).
+	StaleCommitOwnedNow
 )
 
 var names = map[ID]string{
@@ -95,6 +101,7 @@ var names = map[ID]string{
 	CommitFromStaleGeneration:     "commit-from-stale-generation",
 	StableBeforeAllSynced:         "stable-before-all-synced",
 	AssignBeforeRevoke:            "assign-before-revoke",
+	StaleCommitOwnedNow:           "stale-commit-owned-now",
 }
 
 // String returns the mutant's name as make mutants prints it.

@@ -1,0 +1,106 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// consumerGroupSeeds is how many seeds TestConsumerGroupWorkload runs.
+const consumerGroupSeeds = 12
+
+// TestConsumerGroupWorkload runs seeded scenarios with a three-member
+// KIP-848 consumer group (consumer_group.go) besides the usual clients,
+// and its checks must hold. The seeds must also exercise what the checks
+// are about: records processed and committed, revocations (a member
+// commits, then heartbeats without what was taken away), both server-side
+// assignors, a member cut off long enough to be fenced that hears so, and
+// a coordinator failover (a member finds the coordinator on another
+// broker than before), and a partition given to one member while another,
+// fenced without knowing it yet, still believed it owned it (the
+// ownership check then waits for the other's heartbeat to be fenced).
+func TestConsumerGroupWorkload(t *testing.T) {
+	var total consumerGroupCounts
+	for seed := uint64(1); seed <= consumerGroupSeeds; seed++ {
+		var trace strings.Builder
+		r := RunConsumerGroups(Scenario(seed), 3, &trace)
+		if r.Failed() {
+			t.Errorf("seed=%d: %s (replay: cairn sim --seed %d --group 3 --group-protocol consumer --trace)", seed, r.Violations[0], seed)
+			continue
+		}
+		total.add(consumerGroupTraceCounts(trace.String()))
+	}
+	t.Logf("seeds 1-%d: %+v", consumerGroupSeeds, total)
+	if total.processed == 0 || total.revocations == 0 || total.fencedAfterCut == 0 || total.failovers == 0 ||
+		total.uniform == 0 || total.ranged == 0 || total.givenWhileOwned == 0 {
+		t.Errorf("the seeds exercise too little: %+v", total)
+	}
+}
+
+type consumerGroupCounts struct {
+	processed, revocations, fencedAfterCut, failovers, uniform, ranged, givenWhileOwned int
+}
+
+func (c *consumerGroupCounts) add(o consumerGroupCounts) {
+	c.processed += o.processed
+	c.revocations += o.revocations
+	c.fencedAfterCut += o.fencedAfterCut
+	c.failovers += o.failovers
+	c.uniform += o.uniform
+	c.ranged += o.ranged
+	c.givenWhileOwned += o.givenWhileOwned
+}
+
+// consumerGroupTraceCounts reads a consumer group run's trace.
+func consumerGroupTraceCounts(trace string) consumerGroupCounts {
+	var c consumerGroupCounts
+	coordinators := map[string]string{}
+	for _, line := range strings.Split(trace, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 3 {
+			continue
+		}
+		member, rest := fields[1], strings.Join(fields[2:], " ")
+		switch {
+		case member == "consumer" && strings.HasPrefix(rest, "group: t"):
+			var n int
+			if i := strings.Index(rest, "; "); i >= 0 {
+				fmt.Sscanf(rest[i+2:], "%d offsets processed", &n)
+			}
+			c.processed += n
+		case member == "consumer" && strings.HasSuffix(rest, "assignor uniform"):
+			c.uniform++
+		case member == "consumer" && strings.HasSuffix(rest, "assignor range"):
+			c.ranged++
+		case !strings.HasPrefix(member, "cg"):
+		case strings.HasPrefix(rest, "revokes partitions"):
+			c.revocations++
+		case strings.HasPrefix(rest, "given partition") && strings.HasSuffix(rest, "still owns it"):
+			c.givenWhileOwned++
+		case strings.HasPrefix(rest, "hears it is fenced after a cut"):
+			c.fencedAfterCut++
+		case strings.HasPrefix(rest, "finds coordinator "):
+			if before, ok := coordinators[member]; ok && before != fields[len(fields)-1] {
+				c.failovers++
+			}
+			coordinators[member] = fields[len(fields)-1]
+		}
+	}
+	return c
+}
+
+// TestConsumerGroupWorkloadDeterministic: one seed, run twice, gives one
+// trace.
+func TestConsumerGroupWorkloadDeterministic(t *testing.T) {
+	var first, second strings.Builder
+	a := RunConsumerGroups(Scenario(5), 3, &first)
+	b := RunConsumerGroups(Scenario(5), 3, &second)
+	if a.TraceHash != b.TraceHash {
+		t.Fatalf("seed 5 with a consumer group: trace hashes %x and %x differ", a.TraceHash, b.TraceHash)
+	}
+	for _, want := range []string{"joined at epoch", "starts partition", "fetched t0-"} {
+		if !strings.Contains(first.String(), want) {
+			t.Fatalf("seed 5: the trace never says %q", want)
+		}
+	}
+}
