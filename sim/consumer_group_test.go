@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -55,19 +54,10 @@ func (c *consumerGroupCounts) add(o consumerGroupCounts) {
 func consumerGroupTraceCounts(trace string) consumerGroupCounts {
 	var c consumerGroupCounts
 	coordinators := map[string]string{}
-	for _, line := range strings.Split(trace, "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 3 {
-			continue
-		}
-		member, rest := fields[1], strings.Join(fields[2:], " ")
+	forTraceLines(trace, func(member, rest string, fields []string) {
 		switch {
 		case member == "consumer" && strings.HasPrefix(rest, "group: t"):
-			var n int
-			if i := strings.Index(rest, "; "); i >= 0 {
-				fmt.Sscanf(rest[i+2:], "%d offsets processed", &n)
-			}
-			c.processed += n
+			c.processed += offsetsProcessed(rest)
 		case member == "consumer" && strings.HasSuffix(rest, "assignor uniform"):
 			c.uniform++
 		case member == "consumer" && strings.HasSuffix(rest, "assignor range"):
@@ -85,22 +75,12 @@ func consumerGroupTraceCounts(trace string) consumerGroupCounts {
 			}
 			coordinators[member] = fields[len(fields)-1]
 		}
-	}
+	})
 	return c
 }
 
 // TestConsumerGroupWorkloadDeterministic: one seed, run twice, gives one
 // trace.
 func TestConsumerGroupWorkloadDeterministic(t *testing.T) {
-	var first, second strings.Builder
-	a := RunConsumerGroups(Scenario(5), 3, &first)
-	b := RunConsumerGroups(Scenario(5), 3, &second)
-	if a.TraceHash != b.TraceHash {
-		t.Fatalf("seed 5 with a consumer group: trace hashes %x and %x differ", a.TraceHash, b.TraceHash)
-	}
-	for _, want := range []string{"joined at epoch", "starts partition", "fetched t0-"} {
-		if !strings.Contains(first.String(), want) {
-			t.Fatalf("seed 5: the trace never says %q", want)
-		}
-	}
+	testGroupDeterministic(t, "a consumer group", RunConsumerGroups, "joined at epoch", "starts partition", "fetched t0-")
 }

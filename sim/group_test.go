@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -49,19 +50,10 @@ func TestGroupWorkload(t *testing.T) {
 // that was cut off in its generation was then told it was fenced, and how
 // many of those had gone on processing records after the cut.
 func groupTraceCounts(trace string) (processed, cuts, fencedAfterCut, consumedWhileFenced int) {
-	for _, line := range strings.Split(trace, "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 3 {
-			continue
-		}
-		member, rest := fields[1], strings.Join(fields[2:], " ")
+	forTraceLines(trace, func(member, rest string, _ []string) {
 		switch {
 		case member == "group:":
-			var n int
-			if i := strings.Index(rest, "; "); i >= 0 {
-				fmt.Sscanf(rest[i+2:], "%d offsets processed", &n)
-			}
-			processed += n
+			processed += offsetsProcessed(rest)
 		case strings.HasPrefix(rest, "cut off from"):
 			cuts++
 		case strings.HasPrefix(rest, "hears it is fenced after a cut"):
@@ -72,19 +64,50 @@ func groupTraceCounts(trace string) (processed, cuts, fencedAfterCut, consumedWh
 				consumedWhileFenced++
 			}
 		}
-	}
+	})
 	return processed, cuts, fencedAfterCut, consumedWhileFenced
+}
+
+// forTraceLines calls f with each trace line of three fields or more: its
+// second field (the member, for a member's lines), the fields after it
+// joined by spaces, and all its fields.
+func forTraceLines(trace string, f func(member, rest string, fields []string)) {
+	for _, line := range strings.Split(trace, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 3 {
+			continue
+		}
+		f(fields[1], strings.Join(fields[2:], " "), fields)
+	}
+}
+
+// offsetsProcessed reads the offsets processed from the end-of-run line
+// of a partition's coverage (checkCoverage).
+func offsetsProcessed(rest string) int {
+	var n int
+	if i := strings.Index(rest, "; "); i >= 0 {
+		fmt.Sscanf(rest[i+2:], "%d offsets processed", &n)
+	}
+	return n
 }
 
 // TestGroupWorkloadDeterministic: one seed, run twice, gives one trace.
 func TestGroupWorkloadDeterministic(t *testing.T) {
+	testGroupDeterministic(t, "a group", RunGroups, "synced generation", "starts partition", "fetched t0-")
+}
+
+// testGroupDeterministic runs seed 5 with a three-member group twice
+// (run: RunGroups or RunConsumerGroups): the two traces must be one, and
+// say each of want.
+func testGroupDeterministic(t *testing.T, what string, run func(Options, int, io.Writer) Result, want ...string) {
+	t.Helper()
 	var first, second strings.Builder
-	a := RunGroups(Scenario(5), 3, &first)
-	b := RunGroups(Scenario(5), 3, &second)
+	a := run(Scenario(5), 3, &first)
+	b := run(Scenario(5), 3, &second)
 	if a.TraceHash != b.TraceHash {
-		t.Fatalf("seed 5 with a group: trace hashes %x and %x differ", a.TraceHash, b.TraceHash)
+		t.Fatalf("seed 5 with %s: trace hashes %x and %x differ", what, a.TraceHash, b.TraceHash)
 	}
-	for _, want := range []string{"synced generation", "starts partition", "fetched t0-"} {
+	for _, want := range want {
 		if !strings.Contains(first.String(), want) {
 			t.Fatalf("seed 5: the trace never says %q", want)
 		}
