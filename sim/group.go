@@ -4,13 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"cairn/core"
 	"cairn/core/mutant"
 	"cairn/linearizability"
 )
@@ -83,28 +81,13 @@ const (
 	groupRebalanceTimeout  = 8 * time.Second
 	groupHeartbeatInterval = time.Second
 	groupCommitInterval    = 300 * time.Millisecond
-	// groupFaultGapMax bounds the time between a member's faults.
-	groupFaultGapMax = 8 * time.Second
-	// groupCutMin and groupCutMax bound how long a member stays cut off
-	// from brokers; the longest outlast the session timeout.
-	groupCutMin = 500 * time.Millisecond
-	groupCutMax = 15 * time.Second
-	// groupRecordProcessTime is how long a member takes to process one
-	// record.
-	groupRecordProcessTime = 2 * time.Millisecond
-	// groupFetchWaitMillis is a member's fetch long-poll bound, short so
-	// that heartbeats and commits are not held up behind it.
-	groupFetchWaitMillis = 100
-	// groupFetchBytesMax bounds what one fetch brings per partition.
-	groupFetchBytesMax = 16 << 10
 	// Request versions: the highest the brokers advertise.
-	findCoordinatorVersion = 4
-	joinGroupVersion       = 9
-	syncGroupVersion       = 5
-	heartbeatVersion       = 4
-	leaveGroupVersion      = 5
-	offsetCommitVersion    = 8
-	offsetFetchVersion     = 8
+	joinGroupVersion    = 9
+	syncGroupVersion    = 5
+	heartbeatVersion    = 4
+	leaveGroupVersion   = 5
+	offsetCommitVersion = 8
+	offsetFetchVersion  = 8
 )
 
 type groupPhase uint8
@@ -152,57 +135,6 @@ type groupMember struct {
 	// (member.previousPositions is what it had processed then).
 	previous int32
 }
-
-// createOffsetsTopic creates __consumer_offsets as the scenario's topics
-// are created: replicated as they are and with their min.insync.replicas,
-// so that the failure budget (faults.go) covers it too. Left to the broker,
-// it would take min.insync.replicas 1, and lossy faults within the budget
-// of the scenario's topics could take every replica out of its ISR.
-func (w *World) createOffsetsTopic() error {
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "__consumer_offsets", offsetsTopicPartitions, int16(w.options.ReplicationFactor)
-	rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{Name: "cleanup.policy", Value: kmsg.StringPtr("compact")})
-	if w.options.MinInsyncReplicas > 1 {
-		rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{
-			Name: "min.insync.replicas", Value: kmsg.StringPtr(strconv.Itoa(w.options.MinInsyncReplicas))})
-	}
-	req.Topics = append(req.Topics, rt)
-	if w.metadata == nil {
-		resp, err := w.direct(w.brokers[0], req)
-		if err != nil {
-			return err
-		}
-		if code := resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 {
-			return fmt.Errorf("create __consumer_offsets: %s", errorName(code))
-		}
-		return nil
-	}
-	controller := w.brokers[w.metadata.leader]
-	frame := w.formatter.AppendRequest(nil, req, 1)
-	controller.node.HandleFrame(w.wallTime(), directConn, frame[4:])
-	controller.flush(w)
-	if !w.runUntil(setupTimeout, func() bool {
-		leaders := 0
-		for _, b := range w.brokers {
-			if b.node == nil {
-				continue
-			}
-			for _, p := range b.node.Partitions() {
-				if p.Topic == "__consumer_offsets" && p.Role == core.RoleLeader {
-					leaders++
-				}
-			}
-		}
-		return leaders == offsetsTopicPartitions
-	}) {
-		return fmt.Errorf("__consumer_offsets got no leaders within %v", setupTimeout)
-	}
-	return nil
-}
-
-// offsetsTopicPartitions is the simulated brokers' __consumer_offsets size.
-const offsetsTopicPartitions = 3
 
 // startGroups creates the members on the first topic's partitions.
 func (w *World) startGroups() {
