@@ -318,20 +318,7 @@ func run848Group(t *testing.T, addr, assignor string, balancer kgo.GroupBalancer
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustWait(t, 30*time.Second, "commits at the end of every partition", func() bool {
-		committed, err := adm.FetchOffsets(ctx, groupID)
-		if err != nil {
-			return false
-		}
-		ok := true
-		ends.Each(func(e kadm.ListedOffset) {
-			o, found := committed.Lookup(topic, e.Partition)
-			if !found || o.At != e.Offset {
-				ok = false
-			}
-		})
-		return ok
-	})
+	requireCommittedToEnd(t, ctx, adm, topic, groupID, ends)
 	a.stop()
 	mustWait(t, 30*time.Second, "the group to empty", func() bool {
 		described, err := adm.DescribeConsumerGroups(ctx, groupID)

@@ -104,6 +104,26 @@ func (m *groupMember) stop() {
 	m.cl.Close() // leaves the group
 }
 
+// requireCommittedToEnd waits until the group has committed the end
+// offset of every partition of topic.
+func requireCommittedToEnd(t *testing.T, ctx context.Context, adm *kadm.Client, topic, groupID string, ends kadm.ListedOffsets) {
+	t.Helper()
+	mustWait(t, 30*time.Second, "commits at the end of every partition", func() bool {
+		committed, err := adm.FetchOffsets(ctx, groupID)
+		if err != nil {
+			return false
+		}
+		ok := true
+		ends.Each(func(e kadm.ListedOffset) {
+			o, found := committed.Lookup(topic, e.Partition)
+			if !found || o.At != e.Offset {
+				ok = false
+			}
+		})
+		return ok
+	})
+}
+
 // requireResumed waits until a member that joined after the group's
 // commits has consumed n distinct records, then a little longer, and fails
 // the test if any it consumed was not one of the new ones (values starting
@@ -168,20 +188,7 @@ func TestKgoGroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mustWait(t, 30*time.Second, "commits at the end of every partition", func() bool {
-				committed, err := adm.FetchOffsets(ctx, groupID)
-				if err != nil {
-					return false
-				}
-				ok := true
-				ends.Each(func(e kadm.ListedOffset) {
-					o, found := committed.Lookup(topic, e.Partition)
-					if !found || o.At != e.Offset {
-						ok = false
-					}
-				})
-				return ok
-			})
+			requireCommittedToEnd(t, ctx, adm, topic, groupID, ends)
 			var last string
 			if !waitFor(30*time.Second, func() bool {
 				described, err := adm.DescribeGroups(ctx, groupID)
