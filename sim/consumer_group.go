@@ -85,6 +85,12 @@ const (
 	consumerOffsetFetchVersion      = 9
 	// streamConsumerGroups is the workload's random stream.
 	streamConsumerGroups = streamScenarioExtra + 101
+	// streamConsumerStatic draws which members are static, apart from
+	// streamConsumerGroups so that seeds without static members keep
+	// their traces.
+	streamConsumerStatic = streamScenarioExtra + 102
+	// consumerStaticLeaveEpoch is the epoch of a static member's leave.
+	consumerStaticLeaveEpoch = -2
 )
 
 // consumerStaleCommitCheckOff switches the stale-commit check off, for
@@ -165,6 +171,21 @@ type consumerMember struct {
 	// its id and epoch, once.
 	previousID    string
 	previousEpoch int32
+	// instanceID is a static member's group.instance.id (nil: dynamic).
+	// staticLeaving: its restart leaves with epoch -2 first, then it is
+	// down for staticDown. staticReturning: it is back under a new member
+	// id, to be checked against staticFormer, what it owned (with nothing
+	// to revoke) at epoch staticFormerEpoch when it left (nil: unchecked).
+	instanceID         *string
+	staticLeaving      bool
+	staticDown         time.Duration
+	staticReturning    bool
+	staticFormer       []int32
+	staticFormerEpoch  int32
+	staticFormerWasSet bool
+	// staticTaken: while it was away, another member was given one of
+	// staticFormer.
+	staticTaken bool
 }
 
 // heartbeating: a heartbeat is in flight, which may move the member's
@@ -192,8 +213,21 @@ func (w *World) startConsumerGroups() {
 	g.assignor = [...]string{"uniform", "range"}[g.rng.IntN(2)]
 	w.consumerGroups = g
 	w.tracef("consumer group: %d members, assignor %s", w.groupMembers, g.assignor)
+	// On half the seeds, some members are static (one at least).
+	static := newStream(w.options.Seed, streamConsumerStatic)
+	staticMembers := make([]bool, w.groupMembers)
+	if w.groupMembers > 0 && static.IntN(2) == 0 {
+		staticMembers[static.IntN(w.groupMembers)] = true
+		for i := range staticMembers {
+			staticMembers[i] = staticMembers[i] || static.IntN(3) == 0
+		}
+	}
 	for i := 0; i < w.groupMembers; i++ {
 		m := &consumerMember{}
+		if staticMembers[i] {
+			m.instanceID = kmsg.StringPtr(fmt.Sprintf("sim-instance-%d", i))
+			w.tracef("cg%d is static (instance %s)", i, *m.instanceID)
+		}
 		g.addMember(w, &m.member, i)
 		m.revokePositions, m.interval = map[int32]int64{}, brokerConsumerHeartbeatInterval
 		m.memberID = g.memberIDOf(m)
@@ -246,18 +280,18 @@ func (g *consumerGroupWorld) fault(w *World, m *consumerMember) {
 	down := time.Duration(500+g.rng.IntN(10_000)) * time.Millisecond
 	switch g.rng.IntN(7) {
 	case 0, 1: // crash: a new process, a new member id
+		if m.instanceID != nil && m.phase == consumerStable && m.inflight == nil {
+			// A static member restarts: it leaves with epoch -2, then
+			// comes back under a new member id and its instance id.
+			w.tracef("%s restarts for %v: static leave (%s)", m.name(), down, g.memberState(&m.member))
+			m.phase, m.staticLeaving, m.staticDown = consumerLeave, true, down
+			g.step(w, m)
+			return
+		}
 		w.tracef("%s crashes for %v", m.name(), down)
 		g.disconnectAll(w, &m.member)
 		g.dropMembership(w, m, "crash")
-		m.previousPositions, m.zombie = nil, false
-		m.life++
-		m.memberID = g.memberIDOf(m)
-		m.coordinator = -1
-		m.phase = consumerFind
-		clear(m.leaders)
-		clear(m.leaderEpochs)
-		m.metadataStale = true
-		g.rest(w, &m.member, down)
+		g.newProcess(w, m, down)
 	case 2, 3: // pause: later goes on as it was
 		w.tracef("%s pauses for %v (%s)", m.name(), down, g.memberState(&m.member))
 		m.zombie = len(m.previousPositions) > 0 && g.rng.IntN(2) == 0
@@ -273,6 +307,20 @@ func (g *consumerGroupWorld) fault(w *World, m *consumerMember) {
 		g.cutOff(w, &m.member)
 		g.step(w, m)
 	}
+}
+
+// newProcess starts the member again as a new process (after a crash or
+// a static member's leave): a new member id, down for down.
+func (g *consumerGroupWorld) newProcess(w *World, m *consumerMember, down time.Duration) {
+	m.previousPositions, m.zombie = nil, false
+	m.life++
+	m.memberID = g.memberIDOf(m)
+	m.coordinator = -1
+	m.phase = consumerFind
+	clear(m.leaders)
+	clear(m.leaderEpochs)
+	m.metadataStale = true
+	g.rest(w, &m.member, down)
 }
 
 // dropMembership gives up everything the member owns (fenced, gone or
@@ -306,6 +354,7 @@ func (g *consumerGroupWorld) dropMembership(w *World, m *consumerMember, why str
 	m.span++
 	m.epoch, m.heardEpoch = 0, 0
 	m.membership++
+	m.staticLeaving, m.staticReturning = false, false
 }
 
 // grant records that the coordinator gave m partition p: any other
@@ -318,6 +367,11 @@ func (g *consumerGroupWorld) grant(w *World, m *consumerMember, p int32) {
 		}
 	}
 	g.holders[p] = append(g.holders[p], holding{member: m.index, membership: m.membership, since: w.now})
+	for _, o := range g.members {
+		if o != m && o.staticReturning && slices.Contains(o.staticFormer, p) {
+			o.staticTaken = true
+		}
+	}
 }
 
 func (g *consumerGroupWorld) release(w *World, m *consumerMember, p int32) {
@@ -398,7 +452,11 @@ func (g *consumerGroupWorld) stepGroup(w *World, m *consumerMember) {
 		m.phase = consumerJoin
 		g.request(w, m, g.heartbeatRequest(m, 0))
 	case consumerLeave:
-		g.request(w, m, g.heartbeatRequest(m, -1))
+		epoch := int32(-1)
+		if m.staticLeaving {
+			epoch = consumerStaticLeaveEpoch
+		}
+		g.request(w, m, g.heartbeatRequest(m, epoch))
 	case consumerStable:
 		g.stepStable(w, m)
 	}
@@ -464,6 +522,9 @@ func (g *consumerGroupWorld) heartbeatRequest(m *consumerMember, epoch int32) *k
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.SetVersion(consumerHeartbeatVersion)
 	req.Group, req.MemberID, req.MemberEpoch = consumerGroupID, m.memberID, epoch
+	if m.instanceID != nil {
+		req.InstanceID = kmsg.StringPtr(*m.instanceID)
+	}
 	switch {
 	case epoch == 0:
 		req.RebalanceTimeoutMillis = int32(consumerRebalanceTimeout / time.Millisecond)
@@ -521,6 +582,16 @@ func (g *consumerGroupWorld) onHeartbeat(w *World, m *consumerMember, in *member
 		}
 		return r.ErrorCode
 	}
+	if req.MemberEpoch == consumerStaticLeaveEpoch {
+		w.tracef("%s left (static, epoch %d, owning %v, revoking %v)", m.name(), m.epoch, m.owned, m.revoking)
+		former, formerEpoch, checked := slices.Clone(m.owned), m.epoch, len(m.revoking) == 0
+		g.disconnectAll(w, &m.member)
+		g.dropMembership(w, m, "static leave")
+		m.staticReturning, m.staticFormerWasSet, m.staticTaken = true, checked, false
+		m.staticFormer, m.staticFormerEpoch = former, formerEpoch
+		g.newProcess(w, m, m.staticDown)
+		return 0
+	}
 	if req.MemberEpoch < 0 {
 		w.tracef("%s left", m.name())
 		g.dropMembership(w, m, "left")
@@ -540,6 +611,9 @@ func (g *consumerGroupWorld) onHeartbeat(w *World, m *consumerMember, in *member
 	if req.MemberEpoch == 0 {
 		w.tracef("%s joined at epoch %d", m.name(), r.MemberEpoch)
 		m.cutSinceJoin = false
+		if m.staticReturning {
+			g.checkStaticReturn(w, m, r)
+		}
 	}
 	m.heardEpoch = max(m.heardEpoch, r.MemberEpoch)
 	m.epoch = r.MemberEpoch
@@ -555,6 +629,33 @@ func (g *consumerGroupWorld) onHeartbeat(w *World, m *consumerMember, in *member
 		g.reconcile(w, m, r.Assignment)
 	}
 	return 0
+}
+
+// checkStaticReturn: a static member back under a new member id at the
+// member epoch it left at (nothing changed meanwhile: its session did not
+// expire, no member came or went, no subscription changed) gets back
+// everything it owned — and its target at that epoch, which may add
+// partitions others were still releasing when it left — and none of
+// them was given to another member while it was away.
+func (g *consumerGroupWorld) checkStaticReturn(w *World, m *consumerMember, r *kmsg.ConsumerGroupHeartbeatResponse) {
+	m.staticReturning = false
+	var target []int32
+	if r.Assignment != nil {
+		for _, t := range r.Assignment.Topics {
+			target = append(target, t.Partitions...)
+		}
+	}
+	slices.Sort(target)
+	w.tracef("%s is back (static) at epoch %d with %v; it left at epoch %d owning %v", m.name(), r.MemberEpoch, target, m.staticFormerEpoch, m.staticFormer)
+	missing := slices.DeleteFunc(slices.Clone(m.staticFormer), func(p int32) bool { return slices.Contains(target, p) })
+	if m.staticFormerWasSet && r.MemberEpoch == m.staticFormerEpoch && len(missing) > 0 {
+		w.violation("consumer-group-static", fmt.Sprintf("%s came back (instance %s) at epoch %d, the epoch it left at, assigned %v, without %v of what it owned when it left",
+			m.name(), *m.instanceID, r.MemberEpoch, target, missing))
+	}
+	if m.staticFormerWasSet && r.MemberEpoch == m.staticFormerEpoch && m.staticTaken {
+		w.violation("consumer-group-static", fmt.Sprintf("%s came back (instance %s) at epoch %d, the epoch it left at, but a partition of %v was given to another member while it was away",
+			m.name(), *m.instanceID, r.MemberEpoch, m.staticFormer))
+	}
 }
 
 func (g *consumerGroupWorld) reconcile(w *World, m *consumerMember, a *kmsg.ConsumerGroupHeartbeatResponseAssignment) {
