@@ -31,7 +31,11 @@ import (
 // acknowledges by heartbeating without it. FENCED_MEMBER_EPOCH and
 // UNKNOWN_MEMBER_ID drop everything and rejoin with epoch 0 under the
 // same member id; a crash starts a new member id. NOT_COORDINATOR and
-// COORDINATOR_NOT_AVAILABLE find the coordinator again.
+// COORDINATOR_NOT_AVAILABLE find the coordinator again. On half the
+// seeds (streamConsumerStatic) some members are static: they send their
+// group.instance.id, and a crash of a stable one is a restart that leaves
+// with epoch -2 and comes back under a new member id and the same
+// instance id.
 //
 // This file holds what is KIP-848's: the phases (find, join, stable,
 // leave), ConsumerGroupHeartbeat and the reconciliation of its
@@ -63,6 +67,9 @@ import (
 //     classic workload);
 //   - at the end, every offset below each partition's committed offset
 //     was processed by some member;
+//   - a static member back at the member epoch it left at gets back
+//     every partition it owned, none of them given to another member
+//     while it was away;
 //   - liveness: once faults stop, every member converges — all at one
 //     member epoch, no revocation pending, every partition of the topic
 //     owned by exactly one member — and has a commit acknowledged, and
