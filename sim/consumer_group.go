@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -96,6 +97,9 @@ const (
 	// streamConsumerGroups so that seeds without static members keep
 	// their traces.
 	streamConsumerStatic = streamScenarioExtra + 102
+	// streamConsumerRegex draws which members subscribe with a regex,
+	// apart from the other streams for the same reason.
+	streamConsumerRegex = streamScenarioExtra + 103
 	// consumerStaticLeaveEpoch is the epoch of a static member's leave.
 	consumerStaticLeaveEpoch = -2
 )
@@ -193,6 +197,17 @@ type consumerMember struct {
 	// staticTaken: while it was away, another member was given one of
 	// staticFormer.
 	staticTaken bool
+	// regex is the member's SubscribedTopicRegex, matching the topic
+	// alone ("": it subscribes by name).
+	regex string
+}
+
+// subscription describes how the member subscribes, for messages.
+func (m *consumerMember) subscription() string {
+	if m.regex != "" {
+		return fmt.Sprintf("regex %q", m.regex)
+	}
+	return "name"
 }
 
 // heartbeating: a heartbeat is in flight, which may move the member's
@@ -229,8 +244,17 @@ func (w *World) startConsumerGroups() {
 			staticMembers[i] = staticMembers[i] || static.IntN(3) == 0
 		}
 	}
+	// On a third of the seeds, some members subscribe with a regex that
+	// matches the topic alone, the others by name.
+	regexes := newStream(w.options.Seed, streamConsumerRegex)
+	regexSeed := regexes.IntN(3) == 0
 	for i := 0; i < w.groupMembers; i++ {
 		m := &consumerMember{}
+		if regexSeed && regexes.IntN(3) != 0 {
+			m.regex = [...]string{regexp.QuoteMeta(g.topic), "(?:" + regexp.QuoteMeta(g.topic) + "|sim-unmatched-.*)",
+				regexp.QuoteMeta(g.topic[:len(g.topic)-1]) + "[" + regexp.QuoteMeta(g.topic[len(g.topic)-1:]) + "]"}[regexes.IntN(3)]
+			w.tracef("cg%d subscribes with regex %q", i, m.regex)
+		}
 		if staticMembers[i] {
 			m.instanceID = kmsg.StringPtr(fmt.Sprintf("sim-instance-%d", i))
 			w.tracef("cg%d is static (instance %s)", i, *m.instanceID)
@@ -535,7 +559,11 @@ func (g *consumerGroupWorld) heartbeatRequest(m *consumerMember, epoch int32) *k
 	switch {
 	case epoch == 0:
 		req.RebalanceTimeoutMillis = int32(consumerRebalanceTimeout / time.Millisecond)
-		req.SubscribedTopicNames = []string{g.topic}
+		if m.regex != "" {
+			req.SubscribedTopicRegex = kmsg.StringPtr(m.regex)
+		} else {
+			req.SubscribedTopicNames = []string{g.topic}
+		}
 		req.ServerAssignor = kmsg.StringPtr(g.assignor)
 		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 	case epoch > 0 && m.sendOwned:
@@ -886,6 +914,17 @@ func (g *consumerGroupWorld) checkDescribe(w *World) {
 		}
 		if len(group.Members) == len(g.members) && m.epoch != group.AssignmentEpoch {
 			w.violation("consumer-group-liveness", fmt.Sprintf("%s at the end: epoch %d, the group's target assignment epoch %d", m.name(), m.epoch, group.AssignmentEpoch))
+		}
+		// Every member subscribes to the topic, by name or by a regex
+		// that matches it: with as many partitions as members, both
+		// assignors give each one some.
+		if len(group.Members) == len(g.members) && int(g.partitions) >= len(g.members) && len(m.owned) == 0 {
+			w.violation("consumer-group-liveness", fmt.Sprintf("%s (subscribed by %s) owns nothing at the end, with %d partitions for %d members",
+				m.name(), m.subscription(), g.partitions, len(g.members)))
+		}
+		if got := dm.SubscribedTopicRegex; m.regex != "" && (got == nil || *got != m.regex) || m.regex == "" && !slices.Equal(dm.SubscribedTopics, []string{g.topic}) {
+			w.violation("consumer-group-liveness", fmt.Sprintf("%s subscribed by %s; the coordinator describes its subscription as names %v, regex %v",
+				m.name(), m.subscription(), dm.SubscribedTopics, dm.SubscribedTopicRegex))
 		}
 	}
 	for _, id := range slices.Sorted(func(yield func(string) bool) {
