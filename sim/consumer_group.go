@@ -36,7 +36,8 @@ import (
 // seeds (streamConsumerStatic) some members are static: they send their
 // group.instance.id, and a crash of a stable one is a restart that leaves
 // with epoch -2 and comes back under a new member id and the same
-// instance id.
+// instance id. On a third of the seeds (streamConsumerRegex) some members
+// subscribe with a SubscribedTopicRegex that matches the topic alone.
 //
 // This file holds what is KIP-848's: the phases (find, join, stable,
 // leave), ConsumerGroupHeartbeat and the reconciliation of its
@@ -74,7 +75,9 @@ import (
 //   - liveness: once faults stop, every member converges — all at one
 //     member epoch, no revocation pending, every partition of the topic
 //     owned by exactly one member — and has a commit acknowledged, and
-//     the committed offsets reach what producers had acknowledged.
+//     the committed offsets reach what producers had acknowledged; the
+//     coordinator describes each member with the subscription it sent
+//     and, with as many partitions as members, each owns some.
 
 // Consumer group workload settings.
 const (
