@@ -211,22 +211,7 @@ func TestGroups848StaticMember(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cl.Close()
-		seen := map[string]bool{}
-		for len(seen) < n {
-			fetches := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("read %d of %d records", len(seen), n)
-			}
-			fetches.EachRecord(func(r *kgo.Record) {
-				if string(r.Value[:1]) != prefix {
-					t.Fatalf("read %q, committed before this process started", r.Value)
-				}
-				seen[string(r.Value)] = true
-			})
-		}
-		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
-			t.Fatalf("commit: %v", err)
-		}
+		consumeOnlyNew(t, ctx, cl, prefix, n)
 		g := describe()
 		if len(g.Members) != 1 || g.Members[0].InstanceID == nil || *g.Members[0].InstanceID != "static-848" {
 			t.Fatalf("group %s: %d members, want the one static member: %+v", groupID, len(g.Members), g.Members)

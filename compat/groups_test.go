@@ -104,6 +104,29 @@ func (m *groupMember) stop() {
 	m.cl.Close() // leaves the group
 }
 
+// consumeOnlyNew polls a group member until it has read n distinct
+// records, fails the test on any whose value does not start with prefix
+// (one committed before this process started), and commits what it read.
+func consumeOnlyNew(t *testing.T, ctx context.Context, cl *kgo.Client, prefix string, n int) {
+	t.Helper()
+	seen := map[string]bool{}
+	for len(seen) < n {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records", len(seen), n)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			if string(r.Value[:1]) != prefix {
+				t.Fatalf("read %q, committed before this process started", r.Value)
+			}
+			seen[string(r.Value)] = true
+		})
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+}
+
 // requireCommittedToEnd waits until the group has committed the end
 // offset of every partition of topic.
 func requireCommittedToEnd(t *testing.T, ctx context.Context, adm *kadm.Client, topic, groupID string, ends kadm.ListedOffsets) {
@@ -239,22 +262,7 @@ func TestKgoStaticMember(t *testing.T) {
 		defer cl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		seen := map[string]bool{}
-		for len(seen) < n {
-			fetches := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("read %d of %d records", len(seen), n)
-			}
-			fetches.EachRecord(func(r *kgo.Record) {
-				if string(r.Value[:1]) != prefix {
-					t.Fatalf("read %q, committed before this process started", r.Value)
-				}
-				seen[string(r.Value)] = true
-			})
-		}
-		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
-			t.Fatalf("commit: %v", err)
-		}
+		consumeOnlyNew(t, ctx, cl, prefix, n)
 		described, err := kadm.NewClient(cl).DescribeGroups(ctx, groupID)
 		if err != nil {
 			t.Fatal(err)

@@ -397,10 +397,14 @@ func (n *Node) appendGroupRecords(now time.Time, hc *hostedCoordinator, a group.
 
 // groupToken registers a request waiting for a coordinator's answer.
 func (n *Node) groupToken(id ConnID, c *conn, h requestHeader) group.Token {
+	return n.addGroupWait(groupWait{conn: id, seq: c.take(), header: h})
+}
+
+// addGroupWait registers w under a new token for a coordinator's answer.
+func (n *Node) addGroupWait(w groupWait) group.Token {
 	n.groups.nextToken++
-	token := n.groups.nextToken
-	n.groups.waits[token] = groupWait{conn: id, seq: c.take(), header: h}
-	return token
+	n.groups.waits[n.groups.nextToken] = w
+	return n.groups.nextToken
 }
 
 // partitionKnown tells a coordinator whether a committed partition exists.

@@ -336,7 +336,6 @@ func (n *Node) handleDescribeGroups(now time.Time, req *kmsg.DescribeGroupsReque
 func (n *Node) handleDeleteGroups(now time.Time, id ConnID, c *conn, h requestHeader, req *kmsg.DeleteGroupsRequest) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	d := &groupDeletes{wait: groupWait{conn: id, seq: c.take(), header: h}, resp: resp, waiting: 1}
-	n.initGroups()
 	for i, name := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = name
@@ -346,11 +345,8 @@ func (n *Node) handleDeleteGroups(now time.Time, id ConnID, c *conn, h requestHe
 			resp.Groups[i].ErrorCode = code
 			continue
 		}
-		n.groups.nextToken++
-		token := n.groups.nextToken
-		n.groups.waits[token] = groupWait{deletes: d, index: i}
 		d.waiting++
-		hc.core.DeleteGroup(now, token, name)
+		hc.core.DeleteGroup(now, n.addGroupWait(groupWait{deletes: d, index: i}), name)
 		n.afterGroup(now, hc)
 	}
 	// The request's own count: its groups may all be answered already.
