@@ -12,4 +12,26 @@
 //
 // A Node must never read the wall clock, draw global randomness, start
 // goroutines or block; Server is where those live.
+//
+// # Adding an API
+//
+// Every Kafka API the node answers is one row of apiTable (apis.go) and one
+// handler file, handle_<api>.go (or one file for a small family, as
+// handle_controller.go). To add one:
+//
+//  1. Write the handler with the one signature,
+//     func (n *Node) handleThing(r *request, req *kmsg.ThingRequest): answer
+//     now with n.answer(r, resp), or keep r.take()'s number with whatever
+//     waits and respond with it later. A request for a coordinator (a
+//     group's, and later a transaction's) goes through route or toGroup
+//     (coordinator_route.go), which answers it with an error where this
+//     broker is not the coordinator.
+//  2. Add the row, in key order: the versions implemented in full and why
+//     the minimum is what it is, interBroker if clients must not see it,
+//     frameBytesMax if the default limit does not fit, and
+//     handles((*Node).handleThing).
+//  3. Regenerate docs/APIS.md: go test ./replica -run TestAPITable -rewrite.
+//
+// ApiVersions, the version and frame-size checks of DecodeRequest and
+// dispatch all read the table; there is no other list to keep in step.
 package replica

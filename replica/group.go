@@ -396,8 +396,8 @@ func (n *Node) appendGroupRecords(now time.Time, hc *hostedCoordinator, a group.
 }
 
 // groupToken registers a request waiting for a coordinator's answer.
-func (n *Node) groupToken(id ConnID, c *conn, h requestHeader) group.Token {
-	return n.addGroupWait(groupWait{conn: id, seq: c.take(), header: h})
+func (n *Node) groupToken(r *request) group.Token {
+	return n.addGroupWait(groupWait{conn: r.conn, seq: r.take(), header: r.header})
 }
 
 // addGroupWait registers w under a new token for a coordinator's answer.

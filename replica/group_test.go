@@ -384,10 +384,7 @@ func groupFuzzSeeds() [][]byte {
 	formatter := kmsg.NewRequestFormatter(kmsg.FormatterClientID("fuzz"))
 	var out [][]byte
 	add := func(req kmsg.Request) {
-		for _, r := range apiRanges {
-			if r.key != req.Key() {
-				continue
-			}
+		if r := apiFor(req.Key()); r != nil {
 			for _, v := range []int16{r.min, r.max} {
 				req.SetVersion(v)
 				frame := formatter.AppendRequest(nil, req, 7)

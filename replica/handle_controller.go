@@ -2,7 +2,6 @@ package replica
 
 import (
 	"encoding/binary"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,7 +13,8 @@ import (
 // and propose ISR changes, as in KRaft. Answers wait for the records they
 // depend on to commit.
 
-func (n *Node) handleBrokerRegistration(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.BrokerRegistrationRequest) {
+func (n *Node) handleBrokerRegistration(r *request, req *kmsg.BrokerRegistrationRequest) {
+	now, id, seq, h := r.now, r.conn, r.take(), r.header
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
 	c := n.meta.active
 	switch {
@@ -42,7 +42,8 @@ func (n *Node) handleBrokerRegistration(now time.Time, id ConnID, seq uint64, h 
 	n.answerAfter(n.commitController(now), id, seq, h, resp)
 }
 
-func (n *Node) handleBrokerHeartbeat(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.BrokerHeartbeatRequest) {
+func (n *Node) handleBrokerHeartbeat(r *request, req *kmsg.BrokerHeartbeatRequest) {
+	now, id, seq, h := r.now, r.conn, r.take(), r.header
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 	c := n.meta.active
 	if c == nil {
@@ -61,7 +62,8 @@ func (n *Node) handleBrokerHeartbeat(now time.Time, id ConnID, seq uint64, h req
 	n.answerAfter(n.commitController(now), id, seq, h, resp)
 }
 
-func (n *Node) handleAlterPartition(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.AlterPartitionRequest) {
+func (n *Node) handleAlterPartition(r *request, req *kmsg.AlterPartitionRequest) {
+	now, id, seq, h := r.now, r.conn, r.take(), r.header
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
 	c := n.meta.active
 	if c == nil {
@@ -84,33 +86,4 @@ func (n *Node) handleAlterPartition(now time.Time, id ConnID, seq uint64, h requ
 		resp.Topics = append(resp.Topics, out)
 	}
 	n.answerAfter(n.commitController(now), id, seq, h, resp)
-}
-
-// handleOffsetForLeaderEpoch answers, as leader, where a leader epoch ends
-// in its log: followers truncate by it (KIP-101, KIP-279) and consumers
-// validate their position after a leader change (KIP-320).
-func (n *Node) handleOffsetForLeaderEpoch(req *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
-	for _, rt := range req.Topics {
-		out := kmsg.NewOffsetForLeaderEpochResponseTopic()
-		out.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			part := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-			part.Partition = rp.Partition
-			part.LeaderEpoch, part.EndOffset = -1, -1
-			p := n.partition(rt.Topic, rp.Partition)
-			switch {
-			case p == nil && n.imagePartitionExists(rt.Topic, rp.Partition):
-				part.ErrorCode = kerr.NotLeaderForPartition.Code
-			case p == nil:
-				part.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			default:
-				epoch, end, code := p.core.EpochEndOffset(rp.CurrentLeaderEpoch, rp.LeaderEpoch)
-				part.LeaderEpoch, part.EndOffset, part.ErrorCode = epoch, end, int16(code)
-			}
-			out.Partitions = append(out.Partitions, part)
-		}
-		resp.Topics = append(resp.Topics, out)
-	}
-	return resp
 }

@@ -24,7 +24,7 @@ func configSource(override bool) int8 {
 	return sourceDefault
 }
 
-func (n *Node) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Response {
+func (n *Node) handleDescribeConfigs(r *request, req *kmsg.DescribeConfigsRequest) {
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for i := range req.Resources {
 		rr := &req.Resources[i]
@@ -65,7 +65,7 @@ func (n *Node) handleDescribeConfigs(req *kmsg.DescribeConfigsRequest) kmsg.Resp
 		}
 		resp.Resources = append(resp.Resources, out)
 	}
-	return resp
+	n.answer(r, resp)
 }
 
 func wanted(names []string, key string) bool {

@@ -26,7 +26,8 @@ type fetchWait struct {
 	highWatermarks []int64
 }
 
-func (n *Node) handleFetch(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.FetchRequest) {
+func (n *Node) handleFetch(r *request, req *kmsg.FetchRequest) {
+	now, id, seq, h := r.now, r.conn, r.take(), r.header
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, n.config.FetchWaitMax)
 	w := &fetchWait{conn: id, seq: seq, header: h, req: req, deadline: now.Add(wait)}
 	if req.SessionID != 0 || req.SessionEpoch > 0 {

@@ -13,7 +13,7 @@ const (
 	listOffsetsEarliest = -2
 )
 
-func (n *Node) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
+func (n *Node) handleListOffsets(r *request, req *kmsg.ListOffsetsRequest) {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, len(req.Topics))
 	for i := range req.Topics {
@@ -32,7 +32,7 @@ func (n *Node) handleListOffsets(req *kmsg.ListOffsetsRequest) kmsg.Response {
 			}
 		}
 	}
-	return resp
+	n.answer(r, resp)
 }
 
 func (n *Node) listOffset(req *kmsg.ListOffsetsRequest, topicName string, rp *kmsg.ListOffsetsRequestTopicPartition, part *kmsg.ListOffsetsResponseTopicPartition) {

@@ -16,7 +16,11 @@ const authorizedOperationsOmitted = -2147483648
 
 // handleMetadata answers from the metadata image: live brokers, the active
 // controller, and every partition's leader, epoch, replicas and ISR.
-func (n *Node) handleMetadata(now time.Time, req *kmsg.MetadataRequest) kmsg.Response {
+func (n *Node) handleMetadata(r *request, req *kmsg.MetadataRequest) {
+	n.answer(r, n.metadataResponse(r.now, req))
+}
+
+func (n *Node) metadataResponse(now time.Time, req *kmsg.MetadataRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	for _, b := range n.meta.image.Brokers() {
 		if b.Fenced {

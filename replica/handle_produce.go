@@ -34,7 +34,8 @@ type produceSlot struct {
 	part *kmsg.ProduceResponseTopicPartition
 }
 
-func (n *Node) handleProduce(now time.Time, id ConnID, c *conn, h requestHeader, req *kmsg.ProduceRequest) {
+func (n *Node) handleProduce(r *request, req *kmsg.ProduceRequest) {
+	now, id, c, h := r.now, r.conn, r.c, r.header
 	acks := core.Acks(req.Acks)
 	w := &produceWait{conn: id, header: h, pending: 1, deadline: now.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)}
 	if acks != 0 {

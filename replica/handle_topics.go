@@ -12,7 +12,8 @@ import (
 // controller; the answer leaves once the controller's records commit. A
 // node that is not the active controller answers NOT_CONTROLLER, and
 // clients retry at the controller Metadata names.
-func (n *Node) handleCreateTopics(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.CreateTopicsRequest) {
+func (n *Node) handleCreateTopics(r *request, req *kmsg.CreateTopicsRequest) {
+	now, id, seq, h := r.now, r.conn, r.take(), r.header
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
@@ -107,7 +108,8 @@ func (n *Node) liveBrokers() int {
 	return live
 }
 
-func (n *Node) handleDeleteTopics(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.DeleteTopicsRequest) {
+func (n *Node) handleDeleteTopics(r *request, req *kmsg.DeleteTopicsRequest) {
+	now, id, seq, h := r.now, r.conn, r.take(), r.header
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
 		name *string

@@ -77,10 +77,8 @@ func (h *harness) crash() {
 // advertises, as a negotiating client would.
 func (h *harness) send(conn ConnID, req kmsg.Request) {
 	if req.GetVersion() == 0 {
-		for _, r := range apiRanges {
-			if r.key == req.Key() {
-				req.SetVersion(r.max)
-			}
+		if r := apiFor(req.Key()); r != nil {
+			req.SetVersion(r.max)
 		}
 	}
 	h.nextCorr++
@@ -153,7 +151,7 @@ func (h *harness) decode(frame []byte) kmsg.Response {
 	body := frame[8:]
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() && resp.Key() != apiKeyApiVersions {
+	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
 		rest, err := skipTaggedFields(body)
 		if err != nil {
 			h.t.Fatalf("response header: %v", err)

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/diskfault"
 )
@@ -130,18 +131,18 @@ func TestMetricsOfARunningBroker(t *testing.T) {
 func TestResponseTimerSkipsUnanswered(t *testing.T) {
 	var timer responseTimer
 	start := time.Now()
-	timer.requested(1, apiKeyProduce, start) // acks=0: never answered
-	timer.requested(2, apiKeyMetadata, start)
+	timer.requested(1, kmsg.Produce.Int16(), start) // acks=0: never answered
+	timer.requested(2, kmsg.Metadata.Int16(), start)
 	frame := []byte{0, 0, 0, 8, 0, 0, 0, 2, 0, 0, 0, 0}
 	got, ok := timer.responded(frame)
-	if !ok || got.apiKey != apiKeyMetadata {
+	if !ok || got.apiKey != kmsg.Metadata.Int16() {
 		t.Fatalf("response to correlation 2 matched %+v, %v; want the Metadata request", got, ok)
 	}
 	if _, ok := timer.responded(frame); ok {
 		t.Error("one request matched two responses")
 	}
 	for i := 0; i < 10*pendingMax; i++ {
-		timer.requested(int32(i), apiKeyProduce, start)
+		timer.requested(int32(i), kmsg.Produce.Int16(), start)
 	}
 	if pending := len(timer.pending) - timer.head; pending > pendingMax {
 		t.Errorf("%d requests pending, want at most %d", pending, pendingMax)
@@ -159,8 +160,8 @@ func TestRequestCountingDoesNotAllocate(t *testing.T) {
 	frame := []byte{0, 0, 0, 8, 0, 0, 0, 7, 0, 0, 0, 0}
 	now := time.Now()
 	allocations := testing.AllocsPerRun(1000, func() {
-		metrics.requestReceived(apiKeyProduce, 100)
-		timer.requested(7, apiKeyProduce, now)
+		metrics.requestReceived(kmsg.Produce.Int16(), 100)
+		timer.requested(7, kmsg.Produce.Int16(), now)
 		if request, ok := timer.responded(frame); ok {
 			metrics.responseSent(len(frame))
 			metrics.api(request.apiKey).observe(time.Since(request.received))

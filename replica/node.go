@@ -204,18 +204,20 @@ type Request struct {
 
 // DecodeRequest parses one request frame (without its size prefix). A
 // decoded Produce refers into frame, so frame must stay untouched until the
-// request has been handled.
+// request has been handled. What it checks comes from the registry
+// (apis.go): the key, the version and the frame's size.
 func DecodeRequest(frame []byte) Request {
 	h, body, req, err := parseRequestHeader(frame)
+	a := apiFor(h.apiKey)
 	switch {
 	case err != nil:
 		return Request{header: h, refusal: "malformed request header", err: err}
-	case req == nil:
+	case req == nil || a == nil:
 		return Request{header: h, refusal: "unknown api key", err: fmt.Errorf("api key %d", h.apiKey)}
-	case h.apiKey != apiKeyProduce && len(frame) > nonProduceFrameBytesMax:
+	case len(frame) > a.frameBytesMax:
 		return Request{header: h, refusal: "oversized request", err: fmt.Errorf("%s of %d bytes", kmsg.NameForKey(h.apiKey), len(frame))}
-	case !versionSupported(h.apiKey, h.apiVersion):
-		if h.apiKey == apiKeyApiVersions {
+	case !a.supports(h.apiVersion):
+		if a.key == kmsg.ApiVersions {
 			return Request{header: h, unsupportedApiVersions: true}
 		}
 		return Request{header: h, refusal: "unsupported version", err: fmt.Errorf("%s v%d", kmsg.NameForKey(h.apiKey), h.apiVersion)}
@@ -273,68 +275,16 @@ func (n *Node) closeConn(id ConnID) {
 	n.ready.Close = append(n.ready.Close, id)
 }
 
-func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, req kmsg.Request) {
-	switch r := req.(type) {
-	case *kmsg.ApiVersionsRequest:
-		n.respond(id, c.take(), h, n.handleApiVersions(r))
-	case *kmsg.MetadataRequest:
-		n.respond(id, c.take(), h, n.handleMetadata(now, r))
-	case *kmsg.ProduceRequest:
-		n.handleProduce(now, id, c, h, r)
-	case *kmsg.FetchRequest:
-		n.handleFetch(now, id, c.take(), h, r)
-	case *kmsg.ListOffsetsRequest:
-		n.respond(id, c.take(), h, n.handleListOffsets(r))
-	case *kmsg.CreateTopicsRequest:
-		n.handleCreateTopics(now, id, c.take(), h, r)
-	case *kmsg.DeleteTopicsRequest:
-		n.handleDeleteTopics(now, id, c.take(), h, r)
-	case *kmsg.OffsetForLeaderEpochRequest:
-		n.respond(id, c.take(), h, n.handleOffsetForLeaderEpoch(r))
-	case *kmsg.BrokerRegistrationRequest:
-		n.handleBrokerRegistration(now, id, c.take(), h, r)
-	case *kmsg.BrokerHeartbeatRequest:
-		n.handleBrokerHeartbeat(now, id, c.take(), h, r)
-	case *kmsg.AlterPartitionRequest:
-		n.handleAlterPartition(now, id, c.take(), h, r)
-	case *kmsg.DescribeConfigsRequest:
-		n.respond(id, c.take(), h, n.handleDescribeConfigs(r))
-	case *kmsg.InitProducerIDRequest:
-		n.respond(id, c.take(), h, n.handleInitProducerID(now, r))
-	case *kmsg.AllocateProducerIDsRequest:
-		n.handleAllocateProducerIDs(now, id, c.take(), h, r)
-	// Consumer groups (handle_group.go).
-	case *kmsg.FindCoordinatorRequest:
-		n.respond(id, c.take(), h, n.handleFindCoordinator(now, r))
-	case *kmsg.JoinGroupRequest:
-		n.handleJoinGroup(now, id, c, h, r)
-	case *kmsg.SyncGroupRequest:
-		n.handleSyncGroup(now, id, c, h, r)
-	case *kmsg.HeartbeatRequest:
-		n.handleHeartbeat(now, id, c, h, r)
-	case *kmsg.LeaveGroupRequest:
-		n.handleLeaveGroup(now, id, c, h, r)
-	case *kmsg.OffsetCommitRequest:
-		n.handleOffsetCommit(now, id, c, h, r)
-	case *kmsg.OffsetFetchRequest:
-		n.respond(id, c.take(), h, n.handleOffsetFetch(now, r))
-	case *kmsg.OffsetDeleteRequest:
-		n.handleOffsetDelete(now, id, c, h, r)
-	case *kmsg.ListGroupsRequest:
-		n.respond(id, c.take(), h, n.handleListGroups(now, r))
-	case *kmsg.DescribeGroupsRequest:
-		n.respond(id, c.take(), h, n.handleDescribeGroups(now, r))
-	case *kmsg.DeleteGroupsRequest:
-		n.handleDeleteGroups(now, id, c, h, r)
-	case *kmsg.ConsumerGroupHeartbeatRequest:
-		n.handleConsumerGroupHeartbeat(now, id, c, h, r)
-	case *kmsg.ConsumerGroupDescribeRequest:
-		n.respond(id, c.take(), h, n.handleConsumerGroupDescribe(now, r))
-	default:
-		// versionSupported admitted a key with no handler: a bug here,
-		// not in the client. Close rather than guess.
+// dispatch hands a decoded request to its API's handler (apis.go).
+func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, body kmsg.Request) {
+	a := apiFor(h.apiKey)
+	if a == nil {
+		// DecodeRequest admitted a key the registry does not hold: a bug
+		// here, not in the client. Close rather than guess.
 		n.refuse(id, "no handler", fmt.Errorf("%s", kmsg.NameForKey(h.apiKey)))
+		return
 	}
+	a.handle(n, &request{now: now, conn: id, c: c, header: h}, body)
 }
 
 // respond encodes resp as the answer to the request numbered seq on conn.

@@ -8,7 +8,6 @@ import (
 	"path"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/core"
@@ -59,40 +58,6 @@ type producerIDs struct {
 	pendingFirst int64
 	requestedAt  time.Time
 	nextExpiry   time.Time
-}
-
-// handleInitProducerID answers InitProducerId for idempotent producers.
-// As in Kafka, a producer without a transactional id always gets a fresh
-// id at epoch 0, also when it asks for an epoch bump (KIP-360): nothing of
-// its old id needs fencing, and the client restarts its sequences.
-func (n *Node) handleInitProducerID(now time.Time, req *kmsg.InitProducerIDRequest) kmsg.Response {
-	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
-	resp.ProducerID, resp.ProducerEpoch = -1, -1
-	switch {
-	case req.TransactionalID != nil:
-		resp.ErrorCode = kerr.InvalidRequest.Code // transactions come later
-		return resp
-	case req.ProducerID < -1 || req.ProducerEpoch < -1:
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		return resp
-	}
-	if n.pids.next >= n.pids.end {
-		// A standalone broker's own controller commits at once; a
-		// clustered broker waits for its controller's answer.
-		n.requestProducerIDs(now)
-	}
-	if n.pids.next >= n.pids.end {
-		// Kafka's answer while a broker waits for its next block; clients
-		// retry it.
-		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
-		return resp
-	}
-	resp.ProducerID, resp.ProducerEpoch = n.pids.next, 0
-	n.pids.next++
-	if n.pids.end-n.pids.next < controller.DefaultProducerIDBlockSize/10 {
-		n.requestProducerIDs(now) // ask ahead, so producers rarely wait
-	}
-	return resp
 }
 
 // requestProducerIDs asks the controller for the next block of ids, unless
@@ -147,26 +112,6 @@ func (n *Node) onPeerAllocateProducerIDs(r *kmsg.AllocateProducerIDsResponse) {
 
 // producerIDCallFailed forgets a remote allocation that got no answer.
 func (n *Node) producerIDCallFailed() { n.pids.requested = false }
-
-// handleAllocateProducerIDs is the controller's side: the answer waits for
-// the block's record to commit.
-func (n *Node) handleAllocateProducerIDs(now time.Time, id ConnID, seq uint64, h requestHeader, req *kmsg.AllocateProducerIDsRequest) {
-	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
-	c := n.meta.active
-	if c == nil {
-		resp.ErrorCode = kerr.NotController.Code
-		n.respond(id, seq, h, resp)
-		return
-	}
-	first, count, err := c.AllocateProducerIDs(now, req.BrokerID, req.BrokerEpoch)
-	if err != nil {
-		resp.ErrorCode = err.Code
-		n.respond(id, seq, h, resp)
-		return
-	}
-	resp.ProducerIDStart, resp.ProducerIDLen = first, int32(count)
-	n.answerAfter(n.commitController(now), id, seq, h, resp)
-}
 
 // producerBatch reads the producer fields of a batch header.
 func producerBatch(h *batch.Header) core.ProducerBatch {

@@ -415,7 +415,7 @@ func (c *clusterShell) stopPeersLocked() {
 
 // isFetch reports whether a request frame (size prefix included) is a Fetch.
 func isFetch(frame []byte) bool {
-	return len(frame) >= frameSizeBytes+2 && int16(binary.BigEndian.Uint16(frame[frameSizeBytes:])) == apiKeyFetch
+	return len(frame) >= frameSizeBytes+2 && int16(binary.BigEndian.Uint16(frame[frameSizeBytes:])) == kmsg.Fetch.Int16()
 }
 
 // requestName names the API of a request frame, for debug logs.

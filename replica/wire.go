@@ -102,7 +102,7 @@ func appendResponseFrame(dst []byte, correlationID int32, resp kmsg.Response) []
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(correlationID))
-	if resp.IsFlexible() && resp.Key() != apiKeyApiVersions {
+	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
 		dst = append(dst, 0)
 	}
 	dst = resp.AppendTo(dst)

@@ -1,0 +1,50 @@
+package replica
+
+import (
+	"cairn/core/group"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The consumer group protocol of KIP-848: ConsumerGroupHeartbeat and
+// ConsumerGroupDescribe.
+
+// handleConsumerGroupHeartbeat hands a KIP-848 heartbeat to the group's
+// coordinator, after giving it the current topics.
+func (n *Node) handleConsumerGroupHeartbeat(r *request, req *kmsg.ConsumerGroupHeartbeatRequest) {
+	refuse := func(code int16) kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = code
+		return resp
+	}
+	n.toGroup(r, req.Group, refuse, func(hc *hostedCoordinator, token group.Token) {
+		n.updateCoordinatorTopics(r.now, hc)
+		hc.core.ConsumerGroupHeartbeat(r.now, token, req, r.header.clientID, "/"+n.config.AdvertisedHost)
+	})
+}
+
+// handleConsumerGroupDescribe describes consumer-protocol groups, each
+// from its coordinator here.
+func (n *Node) handleConsumerGroupDescribe(r *request, req *kmsg.ConsumerGroupDescribeRequest) {
+	now := r.now
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	for _, name := range req.Groups {
+		hc, code := n.coordinatorFor(now, name)
+		if code != 0 {
+			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			dg.Group, dg.ErrorCode = name, code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		if name == "" {
+			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+			dg.ErrorCode = kerr.InvalidGroupID.Code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		n.updateCoordinatorTopics(now, hc)
+		resp.Groups = append(resp.Groups, hc.core.ConsumerGroupDescribe(name))
+	}
+	n.answer(r, resp)
+}

@@ -1,0 +1,31 @@
+package replica
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleDescribeGroups describes each group named from its coordinator
+// here, or answers it with the error routing it gave.
+func (n *Node) handleDescribeGroups(r *request, req *kmsg.DescribeGroupsRequest) {
+	now := r.now
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	for _, name := range req.Groups {
+		hc, code := n.coordinatorFor(now, name)
+		if code != 0 {
+			dg := kmsg.NewDescribeGroupsResponseGroup()
+			dg.Group, dg.ErrorCode = name, code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
+		dg := hc.core.DescribeGroup(name)
+		if req.Version < 6 {
+			dg.ErrorMessage = nil
+		}
+		if req.Version >= 6 && dg.State == "Dead" {
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+		}
+		resp.Groups = append(resp.Groups, dg)
+	}
+	n.answer(r, resp)
+}
