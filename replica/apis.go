@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/replica/transport"
 )
 
 // The registry of the APIs the node answers. Every API is one row of
@@ -32,7 +34,7 @@ type request struct {
 	now    time.Time
 	conn   ConnID
 	c      *conn
-	header requestHeader
+	header transport.RequestHeader
 }
 
 // take numbers the response this request will get on its connection;
@@ -52,7 +54,7 @@ func handles[R kmsg.Request](f func(n *Node, r *request, body R)) handler {
 		if !ok {
 			// The table pairs a key with another key's handler: a bug
 			// here, not in the client. Close rather than guess.
-			n.refuse(r.conn, "handler of another api", fmt.Errorf("%s", kmsg.NameForKey(r.header.apiKey)))
+			n.refuse(r.conn, "handler of another api", fmt.Errorf("%s", kmsg.NameForKey(r.header.APIKey)))
 			return
 		}
 		f(n, r, typed)
@@ -81,7 +83,7 @@ type api struct {
 // apiTable is sorted by key, the order ApiVersions lists them in. Adding an
 // API is a row here and a handle_<api>.go file with its handler (doc.go).
 var apiTable = []api{
-	{key: kmsg.Produce, min: 3, max: 9, frameBytesMax: RequestFrameBytesMax, handle: handles((*Node).handleProduce),
+	{key: kmsg.Produce, min: 3, max: 9, frameBytesMax: transport.RequestFrameBytesMax, handle: handles((*Node).handleProduce),
 		versions: "v3: record batches (magic 2); v9: flexible"},
 	{key: kmsg.Fetch, min: 4, max: 12, handle: handles((*Node).handleFetch),
 		versions: "v4: record batches; v12: flexible, no topic ids yet"},

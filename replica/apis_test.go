@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/replica/transport"
 )
 
 // apisDocPath is the generated table of APIs.
@@ -77,7 +79,7 @@ func TestAPIRegistry(t *testing.T) {
 		for _, v := range []int16{a.min, a.max, a.max + 1} {
 			req := a.key.Request()
 			req.SetVersion(v)
-			frame := formatter.AppendRequest(nil, req, 1)[frameSizeBytes:]
+			frame := formatter.AppendRequest(nil, req, 1)[transport.FrameSizeBytes:]
 			got := DecodeRequest(frame)
 			accepted := got.refusal == "" && !got.unsupportedApiVersions
 			if accepted != (v <= a.max) {
@@ -88,7 +90,7 @@ func TestAPIRegistry(t *testing.T) {
 	if len(advertised) != len(apiTable)-4 {
 		t.Errorf("%d APIs advertised; want every one but the four inter-broker APIs", len(advertised))
 	}
-	metadata := formatter.AppendRequest(nil, kmsg.NewPtrMetadataRequest(), 1)[frameSizeBytes:]
+	metadata := formatter.AppendRequest(nil, kmsg.NewPtrMetadataRequest(), 1)[transport.FrameSizeBytes:]
 	oversized := append(metadata, make([]byte, nonProduceFrameBytesMax)...)
 	if got := DecodeRequest(oversized); got.refusal != "oversized request" {
 		t.Errorf("a Metadata frame of %d bytes: refusal %q, want oversized request", len(oversized), got.refusal)

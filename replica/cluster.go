@@ -1,11 +1,9 @@
 package replica
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/controller"
+	"cairn/replica/transport"
 )
 
 // A metadata log entry is one batch of controller records, prefixed with
@@ -52,7 +51,7 @@ type pendingAnswer struct {
 	seq     uint64 // the proposal that must commit first
 	conn    ConnID
 	respSeq uint64
-	header  requestHeader
+	header  transport.RequestHeader
 	resp    kmsg.Response
 }
 
@@ -284,7 +283,7 @@ func (n *Node) commitController(now time.Time) uint64 {
 func (n *Node) ProposalFailed(now time.Time) { n.dropController(now, "proposal failed") }
 
 // answerAfter holds resp until proposal seq commits; seq 0 answers now.
-func (n *Node) answerAfter(seq uint64, id ConnID, respSeq uint64, h requestHeader, resp kmsg.Response) {
+func (n *Node) answerAfter(seq uint64, id ConnID, respSeq uint64, h transport.RequestHeader, resp kmsg.Response) {
 	if seq == 0 || seq <= n.meta.committedSeq {
 		n.respond(id, respSeq, h, resp)
 		return
@@ -414,11 +413,11 @@ func (n *Node) reconcilePartition(now time.Time, topicName string, index int32) 
 	if p.core.Role() == core.RoleLeader && p.core.LeaderEpoch() != epochBefore {
 		p.producerBecameLeader()
 	}
-	level := slog.LevelDebug
+	log := n.logger.Debug
 	if p.core.Role() != before {
-		level = slog.LevelInfo
+		log = n.logger.Info
 	}
-	n.logger.Log(context.Background(), level, "leadership", "topic", topicName, "partition", index, "role", p.core.Role().String(),
+	log("leadership", "topic", topicName, "partition", index, "role", p.core.Role().String(),
 		"was", before.String(), "leader", ip.Leader, "epoch", ip.LeaderEpoch, "isr", ip.ISR, "end", p.core.EndOffset(),
 		"high-watermark", p.core.HighWatermark())
 	n.afterCore(now, p)

@@ -11,6 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/diskfault"
+	"cairn/replica/transport"
 )
 
 // clusterHarness is a harness whose node is broker 0 of a three-broker
@@ -133,7 +134,7 @@ func TestLostLocalISRProposal(t *testing.T) {
 		lose: func(c *clusterHarness) { c.node.SetControllerLeader(c.now, 1) },
 		retried: func(c *clusterHarness) bool {
 			return slices.ContainsFunc(c.peerSends, func(m PeerMessage) bool {
-				return m.To == 1 && binary.BigEndian.Uint16(m.Frame[frameSizeBytes:]) == uint16(kmsg.AlterPartition)
+				return m.To == 1 && binary.BigEndian.Uint16(m.Frame[transport.FrameSizeBytes:]) == uint16(kmsg.AlterPartition)
 			})
 		},
 	}} {

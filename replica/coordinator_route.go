@@ -3,11 +3,11 @@ package replica
 import (
 	"time"
 
-	"cairn/core"
-	"cairn/core/group"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core"
+	"cairn/core/group"
 )
 
 // Routing of coordinator requests. A group's requests are answered by the

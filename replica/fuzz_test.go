@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/replica/transport"
 )
 
 // fuzzSeeds are well-formed requests of every kind the node answers, at
@@ -18,7 +20,7 @@ func fuzzSeeds() [][]byte {
 			for _, v := range []int16{r.min, r.max} {
 				req.SetVersion(v)
 				frame := formatter.AppendRequest(nil, req, 7)
-				out = append(out, frame[frameSizeBytes:])
+				out = append(out, frame[transport.FrameSizeBytes:])
 			}
 		}
 	}
@@ -95,7 +97,7 @@ func FuzzHandleFrame(f *testing.F) {
 		h.runSyncs()
 		h.tick(time.Minute)
 		for _, out := range h.frames[1] {
-			if len(out) < 8 || int(binary.BigEndian.Uint32(out)) != len(out)-frameSizeBytes {
+			if len(out) < 8 || int(binary.BigEndian.Uint32(out)) != len(out)-transport.FrameSizeBytes {
 				t.Fatalf("malformed response frame of %d bytes", len(out))
 			}
 		}

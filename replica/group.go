@@ -11,6 +11,7 @@ import (
 	"cairn/core/batch"
 	"cairn/core/group"
 	"cairn/replica/storage"
+	"cairn/replica/transport"
 )
 
 // offsetsTopic holds consumer groups: their metadata and committed
@@ -50,7 +51,7 @@ type hostedCoordinator struct {
 type groupWait struct {
 	conn   ConnID
 	seq    uint64
-	header requestHeader
+	header transport.RequestHeader
 	// deletes, when set, gathers this answer into one DeleteGroups
 	// response, at Groups[index], instead of sending it.
 	deletes *groupDeletes

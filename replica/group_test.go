@@ -10,6 +10,8 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/replica/transport"
 )
 
 // TestGroupScenarios runs the consumer group transcripts in
@@ -388,7 +390,7 @@ func groupFuzzSeeds() [][]byte {
 			for _, v := range []int16{r.min, r.max} {
 				req.SetVersion(v)
 				frame := formatter.AppendRequest(nil, req, 7)
-				out = append(out, frame[frameSizeBytes:])
+				out = append(out, frame[transport.FrameSizeBytes:])
 			}
 		}
 	}
@@ -471,7 +473,7 @@ func FuzzGroupFrames(f *testing.F) {
 		h.tick(time.Second)
 		h.runSyncs()
 		for _, out := range h.frames[1] {
-			if len(out) < 8 || int(binary.BigEndian.Uint32(out)) != len(out)-frameSizeBytes {
+			if len(out) < 8 || int(binary.BigEndian.Uint32(out)) != len(out)-transport.FrameSizeBytes {
 				t.Fatalf("malformed response frame of %d bytes", len(out))
 			}
 		}

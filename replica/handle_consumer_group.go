@@ -1,10 +1,10 @@
 package replica
 
 import (
-	"cairn/core/group"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/group"
 )
 
 // The consumer group protocol of KIP-848: ConsumerGroupHeartbeat and
@@ -20,7 +20,7 @@ func (n *Node) handleConsumerGroupHeartbeat(r *request, req *kmsg.ConsumerGroupH
 	}
 	n.toGroup(r, req.Group, refuse, func(hc *hostedCoordinator, token group.Token) {
 		n.updateCoordinatorTopics(r.now, hc)
-		hc.core.ConsumerGroupHeartbeat(r.now, token, req, r.header.clientID, "/"+n.config.AdvertisedHost)
+		hc.core.ConsumerGroupHeartbeat(r.now, token, req, r.header.ClientID, "/"+n.config.AdvertisedHost)
 	})
 }
 

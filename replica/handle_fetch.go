@@ -2,7 +2,6 @@ package replica
 
 import (
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -11,6 +10,7 @@ import (
 	"cairn/core"
 	"cairn/core/batch"
 	"cairn/replica/storage"
+	"cairn/replica/transport"
 )
 
 // fetchWait is a fetch parked until MinBytes are available or its wait ends
@@ -18,7 +18,7 @@ import (
 type fetchWait struct {
 	conn     ConnID
 	seq      uint64
-	header   requestHeader
+	header   transport.RequestHeader
 	req      *kmsg.FetchRequest
 	deadline time.Time
 	// highWatermarks, for a follower's fetch, are the partitions' high
@@ -47,7 +47,7 @@ func (n *Node) handleFetch(r *request, req *kmsg.FetchRequest) {
 		n.respondFetch(id, seq, h, resp, bytes, buffer)
 		return
 	}
-	releaseBuffer(buffer)
+	n.buffers.release(buffer)
 	w.highWatermarks = n.highWatermarks(req)
 	n.fetches = append(n.fetches, w)
 }
@@ -132,7 +132,7 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 	}
 	// Read every partition into one pooled buffer, sized up front: the
 	// response encoder copies it, so it goes back to the pool after.
-	buf := takeBuffer(int(bytes))
+	buf := n.buffers.take(int(bytes))
 	bytes = 0
 	for _, pl := range plan {
 		start := len(buf)
@@ -158,44 +158,17 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 	return resp, bytes, final, buf
 }
 
-// fetchBuffers recycles the buffers fetches read records into, so a busy
-// consumer does not make the collector sweep a fresh megabyte per fetch.
-var fetchBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-func takeBuffer(capacity int) []byte {
-	b := *fetchBuffers.Get().(*[]byte)
-	if cap(b) < capacity {
-		b = make([]byte, 0, capacity)
-	}
-	return b[:0]
-}
-
 // ReleaseFrame hands a response frame back for reuse once the driver has
-// written it. Only the runtime shell calls it; a frame not released is
-// simply collected.
-func ReleaseFrame(frame []byte) { releaseBuffer(frame) }
-
-func releaseBuffer(b []byte) {
-	if cap(b) < fetchBufferKeptMin || cap(b) > fetchBufferKeptMax {
-		return
-	}
-	b = b[:0]
-	fetchBuffers.Put(&b)
-}
-
-// fetchBufferKeptMin and fetchBufferKeptMax bound the buffers kept for
-// reuse: small ones are cheap to allocate, huge ones too costly to pin.
-const (
-	fetchBufferKeptMin = 64 << 10
-	fetchBufferKeptMax = 16 << 20
-)
+// written it, under the same serialization as every other call. Only the
+// runtime shell calls it; a frame not released is simply collected.
+func (n *Node) ReleaseFrame(frame []byte) { n.buffers.release(frame) }
 
 // respondFetch encodes a fetch response into a frame sized for its
 // records, then recycles the read buffer.
-func (n *Node) respondFetch(id ConnID, seq uint64, h requestHeader, resp *kmsg.FetchResponse, bytes int64, buffer []byte) {
-	resp.SetVersion(h.apiVersion)
-	frame := appendResponseFrame(takeBuffer(int(bytes)+fetchFrameOverheadBytes), h.correlationID, resp)
-	releaseBuffer(buffer)
+func (n *Node) respondFetch(id ConnID, seq uint64, h transport.RequestHeader, resp *kmsg.FetchResponse, bytes int64, buffer []byte) {
+	resp.SetVersion(h.APIVersion)
+	frame := transport.AppendResponseFrame(n.buffers.take(int(bytes)+fetchFrameOverheadBytes), h.CorrelationID, resp)
+	n.buffers.release(buffer)
 	n.complete(id, seq, frame)
 }
 
@@ -268,7 +241,7 @@ func (n *Node) wakeFetches(now time.Time) {
 			n.respondFetch(w.conn, w.seq, w.header, resp, bytes, buffer)
 			continue
 		}
-		releaseBuffer(buffer)
+		n.buffers.release(buffer)
 		kept = append(kept, w)
 	}
 	clear(n.fetches[len(kept):])

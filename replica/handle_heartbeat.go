@@ -1,9 +1,9 @@
 package replica
 
 import (
-	"cairn/core/group"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/group"
 )
 
 // handleHeartbeat hands a classic member's heartbeat to its coordinator.

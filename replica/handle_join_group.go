@@ -1,9 +1,9 @@
 package replica
 
 import (
-	"cairn/core/group"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/group"
 )
 
 // handleJoinGroup hands a classic member's join to its group's coordinator;
@@ -15,6 +15,6 @@ func (n *Node) handleJoinGroup(r *request, req *kmsg.JoinGroupRequest) {
 		return resp
 	}
 	n.toGroup(r, req.Group, refuse, func(hc *hostedCoordinator, token group.Token) {
-		hc.core.JoinGroup(r.now, token, req, r.header.clientID, "/"+n.config.AdvertisedHost)
+		hc.core.JoinGroup(r.now, token, req, r.header.ClientID, "/"+n.config.AdvertisedHost)
 	})
 }

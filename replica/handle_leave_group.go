@@ -1,9 +1,9 @@
 package replica
 
 import (
-	"cairn/core/group"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/group"
 )
 
 // handleLeaveGroup hands a (batched, from v3) leave to the coordinator.

@@ -3,9 +3,9 @@ package replica
 import (
 	"time"
 
-	"cairn/core"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core"
 )
 
 // handleListGroups lists the groups of the coordinators this broker runs;

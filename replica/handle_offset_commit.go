@@ -1,9 +1,9 @@
 package replica
 
 import (
-	"cairn/core/group"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/group"
 )
 
 // handleOffsetCommit hands a commit to its group's coordinator; it is

@@ -1,9 +1,9 @@
 package replica
 
 import (
-	"cairn/core/group"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/group"
 )
 
 // handleOffsetDelete hands the deletion of a group's committed offsets to

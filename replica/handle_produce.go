@@ -13,6 +13,7 @@ import (
 	"cairn/core/batch"
 	"cairn/core/mutant"
 	"cairn/replica/storage"
+	"cairn/replica/transport"
 )
 
 // produceWait is a produce request waiting for its partitions' records to
@@ -22,7 +23,7 @@ import (
 type produceWait struct {
 	conn     ConnID
 	seq      uint64
-	header   requestHeader
+	header   transport.RequestHeader
 	resp     *kmsg.ProduceResponse
 	pending  int
 	deadline time.Time

@@ -3,10 +3,10 @@ package replica
 import (
 	"time"
 
-	"cairn/core/controller"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/controller"
 )
 
 // InitProducerId for clients, and AllocateProducerIds, the controller's

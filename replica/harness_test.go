@@ -16,6 +16,7 @@ import (
 
 	"cairn/core/batch"
 	"cairn/diskfault"
+	"cairn/replica/transport"
 )
 
 // harness drives one Node by hand, the way the simulator does: requests are
@@ -84,7 +85,7 @@ func (h *harness) send(conn ConnID, req kmsg.Request) {
 	h.nextCorr++
 	h.requests[h.nextCorr] = req
 	frame := h.formatter.AppendRequest(nil, req, h.nextCorr)
-	h.node.HandleFrame(h.now, conn, frame[frameSizeBytes:])
+	h.node.HandleFrame(h.now, conn, frame[transport.FrameSizeBytes:])
 	h.drain()
 }
 
@@ -139,24 +140,21 @@ func (h *harness) take(conn ConnID) []kmsg.Response {
 
 func (h *harness) decode(frame []byte) kmsg.Response {
 	size := int(binary.BigEndian.Uint32(frame))
-	if size != len(frame)-frameSizeBytes {
-		h.t.Fatalf("frame size %d, have %d bytes", size, len(frame)-frameSizeBytes)
+	if size != len(frame)-transport.FrameSizeBytes {
+		h.t.Fatalf("frame size %d, have %d bytes", size, len(frame)-transport.FrameSizeBytes)
 	}
-	corr := int32(binary.BigEndian.Uint32(frame[4:]))
+	payload := transport.Payload(frame)
+	corr := transport.ResponseCorrelation(payload)
 	req, ok := h.requests[corr]
 	if !ok {
 		h.t.Fatalf("response to unknown correlation id %d", corr)
 	}
 	delete(h.requests, corr)
-	body := frame[8:]
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
-	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
-		rest, err := skipTaggedFields(body)
-		if err != nil {
-			h.t.Fatalf("response header: %v", err)
-		}
-		body = rest
+	body, err := transport.ResponseBody(payload, resp)
+	if err != nil {
+		h.t.Fatalf("response header: %v", err)
 	}
 	if err := resp.ReadFrom(body); err != nil {
 		h.t.Fatalf("decode %s response: %v", kmsg.NameForKey(resp.Key()), err)

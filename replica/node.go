@@ -15,6 +15,7 @@ import (
 	"cairn/core/controller"
 	"cairn/diskfault"
 	"cairn/replica/storage"
+	"cairn/replica/transport"
 )
 
 // ConnID names a client connection. The driver chooses it and never reuses it.
@@ -87,7 +88,9 @@ type Node struct {
 	peers       peerSet
 	// groups are the consumer group coordinators hosted here (group.go).
 	groups groupHost
-	ready  Ready
+	// buffers recycles fetch buffers and response frames (buffers.go).
+	buffers bufferPool
+	ready   Ready
 }
 
 // cleanShutdownName marks a data directory whose node closed cleanly.
@@ -193,7 +196,7 @@ func (n *Node) closeLogs() error {
 // shell can decode on a connection's own goroutine, outside the node's lock:
 // a request that is expensive to decode then delays only its own client.
 type Request struct {
-	header requestHeader
+	header transport.RequestHeader
 	body   kmsg.Request
 	// refusal, when set, closes the connection with this reason and err.
 	refusal string
@@ -207,23 +210,23 @@ type Request struct {
 // request has been handled. What it checks comes from the registry
 // (apis.go): the key, the version and the frame's size.
 func DecodeRequest(frame []byte) Request {
-	h, body, req, err := parseRequestHeader(frame)
-	a := apiFor(h.apiKey)
+	h, body, req, err := transport.ParseRequestHeader(frame)
+	a := apiFor(h.APIKey)
 	switch {
 	case err != nil:
 		return Request{header: h, refusal: "malformed request header", err: err}
 	case req == nil || a == nil:
-		return Request{header: h, refusal: "unknown api key", err: fmt.Errorf("api key %d", h.apiKey)}
+		return Request{header: h, refusal: "unknown api key", err: fmt.Errorf("api key %d", h.APIKey)}
 	case len(frame) > a.frameBytesMax:
-		return Request{header: h, refusal: "oversized request", err: fmt.Errorf("%s of %d bytes", kmsg.NameForKey(h.apiKey), len(frame))}
-	case !a.supports(h.apiVersion):
+		return Request{header: h, refusal: "oversized request", err: fmt.Errorf("%s of %d bytes", kmsg.NameForKey(h.APIKey), len(frame))}
+	case !a.supports(h.APIVersion):
 		if a.key == kmsg.ApiVersions {
 			return Request{header: h, unsupportedApiVersions: true}
 		}
-		return Request{header: h, refusal: "unsupported version", err: fmt.Errorf("%s v%d", kmsg.NameForKey(h.apiKey), h.apiVersion)}
+		return Request{header: h, refusal: "unsupported version", err: fmt.Errorf("%s v%d", kmsg.NameForKey(h.APIKey), h.APIVersion)}
 	}
-	if err := decode(req, body); err != nil {
-		return Request{header: h, refusal: "undecodable request", err: fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.apiKey), h.apiVersion, err)}
+	if err := transport.Decode(req, body); err != nil {
+		return Request{header: h, refusal: "undecodable request", err: fmt.Errorf("%s v%d: %w", kmsg.NameForKey(h.APIKey), h.APIVersion, err)}
 	}
 	return Request{header: h, body: req}
 }
@@ -248,18 +251,6 @@ func (n *Node) HandleRequest(now time.Time, id ConnID, r Request) {
 	}
 }
 
-// decode parses a request body. kmsg reports malformed input as errors; the
-// recover is a last line so that no byte sequence from a client can take
-// the broker down.
-func decode(req interface{ ReadFrom([]byte) error }, body []byte) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("decoder panic: %v", r)
-		}
-	}()
-	return req.ReadFrom(body)
-}
-
 // refuse logs why a connection is being closed and closes it.
 func (n *Node) refuse(id ConnID, what string, err error) {
 	n.logger.Warn("closing connection", "conn", id, "reason", what, "err", err)
@@ -276,21 +267,21 @@ func (n *Node) closeConn(id ConnID) {
 }
 
 // dispatch hands a decoded request to its API's handler (apis.go).
-func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h requestHeader, body kmsg.Request) {
-	a := apiFor(h.apiKey)
+func (n *Node) dispatch(now time.Time, id ConnID, c *conn, h transport.RequestHeader, body kmsg.Request) {
+	a := apiFor(h.APIKey)
 	if a == nil {
 		// DecodeRequest admitted a key the registry does not hold: a bug
 		// here, not in the client. Close rather than guess.
-		n.refuse(id, "no handler", fmt.Errorf("%s", kmsg.NameForKey(h.apiKey)))
+		n.refuse(id, "no handler", fmt.Errorf("%s", kmsg.NameForKey(h.APIKey)))
 		return
 	}
 	a.handle(n, &request{now: now, conn: id, c: c, header: h}, body)
 }
 
 // respond encodes resp as the answer to the request numbered seq on conn.
-func (n *Node) respond(id ConnID, seq uint64, h requestHeader, resp kmsg.Response) {
-	resp.SetVersion(h.apiVersion)
-	frame := appendResponseFrame(nil, h.correlationID, resp)
+func (n *Node) respond(id ConnID, seq uint64, h transport.RequestHeader, resp kmsg.Response) {
+	resp.SetVersion(h.APIVersion)
+	frame := transport.AppendResponseFrame(nil, h.CorrelationID, resp)
 	n.complete(id, seq, frame)
 }
 

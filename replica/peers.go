@@ -11,6 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/batch"
+	"cairn/replica/transport"
 )
 
 // Inter-broker request versions: Kafka's own protocol, as a Kafka broker
@@ -209,7 +210,7 @@ func (n *Node) PeerResponse(now time.Time, peer int32, frame []byte) {
 		n.PeerDown(now, peer)
 		return
 	}
-	corr := int32(binary.BigEndian.Uint32(frame))
+	corr := transport.ResponseCorrelation(frame)
 	call, ok := n.peers.calls[peer][corr]
 	if !ok {
 		return // answered after the connection was given up
@@ -217,16 +218,12 @@ func (n *Node) PeerResponse(now time.Time, peer int32, frame []byte) {
 	delete(n.peers.calls[peer], corr)
 	resp := call.request.ResponseKind()
 	resp.SetVersion(call.request.GetVersion())
-	body := frame[4:]
-	if resp.IsFlexible() {
-		rest, err := skipTaggedFields(body)
-		if err != nil {
-			n.failCall(now, call)
-			return
-		}
-		body = rest
+	body, err := transport.ResponseBody(frame, resp)
+	if err != nil {
+		n.failCall(now, call)
+		return
 	}
-	if err := decode(resp, body); err != nil {
+	if err := transport.Decode(resp, body); err != nil {
 		n.logger.Warn("undecodable peer response", "peer", peer, "api", kmsg.NameForKey(resp.Key()), "err", err)
 		n.failCall(now, call)
 		return

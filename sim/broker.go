@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -11,6 +10,7 @@ import (
 	"cairn/diskfault"
 	"cairn/netsim"
 	"cairn/replica"
+	"cairn/replica/transport"
 )
 
 // broker is one simulated broker process: a real replica.Node on an
@@ -61,16 +61,14 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 }
 
 // peerSession is a broker's connections to another broker between two
-// PeerDowns, shaped as replica.Server's (replica/server_peers.go): a control
+// PeerDowns. Which connection carries a request is transport.Session's
+// decision, the very policy of the runtime shell (replica/shell): a control
 // connection for every request but Fetch, and fetch connections that each
-// carry one follower fetch at a time. A leader answers a connection's
-// requests in order and parks a follower's fetch until it has data or its
-// wait ends, so on one shared connection a parked fetch for idle partitions
-// would hold back the answer to a fetch for busy ones — and heartbeats and
-// ISR changes with it.
+// carry one follower fetch at a time. The simulator owns only the netsim
+// connections and what a dialing TCP connection does: hold frames until it
+// is up.
 type peerSession struct {
-	control *peerConn
-	fetches []*peerConn
+	route transport.Session[*peerConn]
 }
 
 // peerConn is one connection of a session: frames queue while it dials.
@@ -78,21 +76,6 @@ type peerConn struct {
 	conn   netsim.ConnID
 	up     bool
 	queued [][]byte
-	// pending counts requests sent or queued and not yet answered.
-	pending int
-}
-
-// peerFetchConnectionsMax bounds the fetch connections to one peer, as
-// replica.Server does; past it, fetches share the least busy one.
-const peerFetchConnectionsMax = 8
-
-// conns lists the session's connections.
-func (s *peerSession) conns() []*peerConn {
-	var out []*peerConn
-	if s.control != nil {
-		out = append(out, s.control)
-	}
-	return append(out, s.fetches...)
 }
 
 // faultRate strikes with the probability of the disk fault now in force.
@@ -218,7 +201,7 @@ func (b *broker) onPeerEvent(w *World, peer int, ev netsim.Event) {
 		return // a connection of a session that already failed
 	}
 	var c *peerConn
-	for _, s := range session.conns() {
+	for _, s := range session.route.Conns() {
 		if s.conn == ev.Conn {
 			c = s
 		}
@@ -231,10 +214,10 @@ func (b *broker) onPeerEvent(w *World, peer int, ev netsim.Event) {
 		}
 		c.queued = nil
 	case netsim.EventDeliver:
-		c.pending--
+		session.route.Answered(c)
 		b.node.PeerResponse(w.wallTime(), int32(peer), ev.Payload)
 	case netsim.EventDialFailed, netsim.EventClosed, netsim.EventReset:
-		for _, other := range session.conns() {
+		for _, other := range session.route.Conns() {
 			b.dialed[other.conn] = -1
 			if other != c {
 				w.net.Close(w.now, other.conn, b.id)
@@ -246,7 +229,7 @@ func (b *broker) onPeerEvent(w *World, peer int, ev netsim.Event) {
 }
 
 // sendPeer sends a request frame (size prefix included) to another broker
-// on the connection replica.Server would pick, dialing first if needed.
+// on the connection the session's policy picks, dialing first if needed.
 func (b *broker) sendPeer(w *World, peer int, frame []byte) {
 	if peer < 0 || peer >= len(w.brokers) || peer == b.index {
 		return
@@ -256,86 +239,78 @@ func (b *broker) sendPeer(w *World, peer int, frame []byte) {
 		session = &peerSession{}
 		b.peers[peer] = session
 	}
-	c := b.peerConnFor(w, peer, session, len(frame) >= 6 && binary.BigEndian.Uint16(frame[4:]) == apiKeyFetch)
-	c.pending++
-	if !c.up {
-		c.queued = append(c.queued, frame[4:])
-		return
-	}
-	w.net.Send(w.now, c.conn, b.id, frame[4:])
-}
-
-// apiKeyFetch is the Fetch request's API key.
-const apiKeyFetch = 1
-
-// peerConnFor picks the connection for a request, as replica.Server's
-// connectionFor does: the control connection, or for a fetch an idle fetch
-// connection, a new one, or, at the limit, the least busy.
-func (b *broker) peerConnFor(w *World, peer int, s *peerSession, fetch bool) *peerConn {
-	dial := func() *peerConn {
+	c, _ := session.route.Route(frame, func() (*peerConn, bool) {
 		c := &peerConn{conn: w.net.Dial(w.now, b.id, w.brokers[peer].id)}
 		b.dialed[c.conn] = peer
-		return c
+		return c, true
+	})
+	if !c.up {
+		c.queued = append(c.queued, transport.Payload(frame))
+		return
 	}
-	if !fetch {
-		if s.control == nil {
-			s.control = dial()
-		}
-		return s.control
-	}
-	var best *peerConn
-	for _, c := range s.fetches {
-		if best == nil || c.pending < best.pending {
-			best = c
-		}
-	}
-	if best != nil && (best.pending == 0 || len(s.fetches) >= peerFetchConnectionsMax) {
-		return best
-	}
-	c := dial()
-	s.fetches = append(s.fetches, c)
-	return c
+	w.net.Send(w.now, c.conn, b.id, transport.Payload(frame))
 }
 
-// flush executes the node's Ready.
+// flush executes the node's Ready through replica.Node.Execute, the loop
+// the runtime shell runs too.
 func (b *broker) flush(w *World) {
-	rd := b.node.Ready()
-	for _, out := range rd.Outbound {
-		conn := netsim.ConnID(out.Conn)
-		if !b.open[conn] {
-			continue // the client is gone; so is the response
-		}
-		w.checkFetchAnswer(b, conn, out.Frame[4:])
-		w.net.Send(w.now, conn, b.id, out.Frame[4:])
+	b.node.Execute(brokerDriver{b, w})
+}
+
+// brokerDriver is the simulator as a node's replica.Driver: the network,
+// the metadata quorum, fsync latency and ticks in virtual time.
+type brokerDriver struct {
+	b *broker
+	w *World
+}
+
+func (d brokerDriver) Send(id replica.ConnID, frame []byte) {
+	b, w := d.b, d.w
+	conn := netsim.ConnID(id)
+	if !b.open[conn] {
+		return // the client is gone; so is the response
 	}
-	for _, id := range rd.Close {
-		conn := netsim.ConnID(id)
-		if b.open[conn] {
-			delete(b.open, conn)
-			w.net.Close(w.now, conn, b.id)
-			b.node.ConnClosed(id)
-		}
+	payload := transport.Payload(frame)
+	w.checkFetchAnswer(b, conn, payload)
+	w.net.Send(w.now, conn, b.id, payload)
+}
+
+func (d brokerDriver) Close(id replica.ConnID) {
+	b, w := d.b, d.w
+	conn := netsim.ConnID(id)
+	if b.open[conn] {
+		delete(b.open, conn)
+		w.net.Close(w.now, conn, b.id)
+		b.node.ConnClosed(id)
 	}
-	for _, m := range rd.PeerSends {
-		b.sendPeer(w, int(m.To), m.Frame)
+}
+
+func (d brokerDriver) SendPeer(m replica.PeerMessage) { d.b.sendPeer(d.w, int(m.To), m.Frame) }
+
+func (d brokerDriver) Propose(entries [][]byte) {
+	for _, entry := range entries {
+		d.w.proposeMetadata(d.b.index, entry)
 	}
-	for _, entry := range rd.Proposals {
-		w.proposeMetadata(b.index, entry)
+}
+
+func (d brokerDriver) StartSync(task *replica.SyncTask) {
+	w := d.w
+	latency := w.options.FsyncLatencyMin
+	if spread := w.options.FsyncLatencyMax - w.options.FsyncLatencyMin; spread > 0 {
+		latency += time.Duration(w.latencyRng.Int64N(int64(spread)))
 	}
-	for _, task := range rd.Syncs {
-		latency := w.options.FsyncLatencyMin
-		if spread := w.options.FsyncLatencyMax - w.options.FsyncLatencyMin; spread > 0 {
-			latency += time.Duration(w.latencyRng.Int64N(int64(spread)))
-		}
-		w.schedule(w.now+latency, eventSyncDone, b.index, b.incarnation, task)
+	w.schedule(w.now+latency, eventSyncDone, d.b.index, d.b.incarnation, task)
+}
+
+func (d brokerDriver) TickBy(deadline time.Time) {
+	b, w := d.b, d.w
+	if deadline.IsZero() {
+		return
 	}
-	b.node.Advance()
-	if !rd.Deadline.IsZero() {
-		at := max(rd.Deadline.Sub(w.epoch), w.now)
-		if !b.tickPending || at < b.tickAt {
-			b.tickAt, b.tickPending = at, true
-			w.schedule(at, eventBrokerTick, b.index, b.incarnation, nil)
-		}
+	at := max(deadline.Sub(w.epoch), w.now)
+	if !b.tickPending || at < b.tickAt {
+		b.tickAt, b.tickPending = at, true
+		w.schedule(at, eventBrokerTick, b.index, b.incarnation, nil)
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // TestPeerSessions checks the simulator's side of broker-to-broker traffic,
-// which must be shaped as replica.Server's (replica/server_peers.go): each
+// which runs the runtime shell's policy (transport.Session): each
 // follower fetch in flight on a connection of its own, so that a fetch the
 // leader parks never holds back the answer to another (a leader answers a
 // connection's requests in order), other requests on one control
@@ -31,24 +31,26 @@ func TestPeerSessions(t *testing.T) {
 	}
 	follower, leader := w.brokers[1], w.brokers[0]
 	session := follower.peers[0]
-	if session == nil || session.control == nil || len(session.fetches) != 0 {
+	if session == nil || len(session.route.Conns()) != 1 {
 		t.Fatalf("after registration broker 1 should talk to the controller, broker 0, on one control connection: %+v", session)
 	}
 	// Fetches with correlation ids the node never used: it drops their
 	// answers, which the connections still count.
 	corr := int32(1 << 30)
+	pending := func(c *peerConn) int { return session.route.Pending(c) }
+	control := session.route.Conns()[0]
 	fetch := func(wait time.Duration) *peerConn {
 		corr++
 		req := kmsg.NewPtrFetchRequest()
 		req.SetVersion(12)
 		req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.SessionEpoch = 1, int32(wait/time.Millisecond), 1, -1
 		before := map[*peerConn]int{}
-		for _, c := range session.conns() {
-			before[c] = c.pending
+		for _, c := range session.route.Conns() {
+			before[c] = pending(c)
 		}
 		follower.sendPeer(w, 0, w.formatter.AppendRequest(nil, req, corr))
-		for _, c := range session.conns() {
-			if c.pending > before[c] {
+		for _, c := range session.route.Conns() {
+			if pending(c) > before[c] {
 				return c
 			}
 		}
@@ -58,16 +60,16 @@ func TestPeerSessions(t *testing.T) {
 
 	parked := fetch(500 * time.Millisecond) // nothing to read: the leader parks it
 	quick := fetch(0)                       // answered at once
-	if parked == quick || parked == session.control || quick == session.control {
+	if parked == quick || parked == control || quick == control {
 		t.Fatal("two fetches in flight and the control requests share a connection")
 	}
 	sent := w.now
-	w.runUntil(100*time.Millisecond, func() bool { return quick.pending == 0 })
-	if quick.pending != 0 || parked.pending != 1 {
+	w.runUntil(100*time.Millisecond, func() bool { return pending(quick) == 0 })
+	if pending(quick) != 0 || pending(parked) != 1 {
 		t.Fatalf("%v after sending: quick fetch pending=%d, parked fetch pending=%d; want the quick one answered while the other is parked",
-			w.now-sent, quick.pending, parked.pending)
+			w.now-sent, pending(quick), pending(parked))
 	}
-	if fetch(0) != quick || len(session.fetches) != 2 {
+	if fetch(0) != quick || len(session.route.Conns()) != 3 {
 		t.Fatal("a fetch did not reuse the idle fetch connection")
 	}
 
@@ -80,7 +82,7 @@ func TestPeerSessions(t *testing.T) {
 	if follower.peers[0] == session {
 		t.Fatal("a broken connection did not end its session")
 	}
-	for _, c := range session.conns() {
+	for _, c := range session.route.Conns() {
 		if follower.dialed[c.conn] != -1 {
 			t.Fatalf("connection %d of the failed session still maps to a peer", c.conn)
 		}

@@ -13,6 +13,7 @@ import (
 	"cairn/core/batch"
 	"cairn/linearizability"
 	"cairn/netsim"
+	"cairn/replica/transport"
 )
 
 // Client request versions: the highest each broker advertises, as a
@@ -261,7 +262,7 @@ func (c *client) send(w *World, broker int, req kmsg.Request, ops []int) {
 	frame := w.formatter.AppendRequest(nil, req, c.nextCorr)
 	c.inflight = &inflight{broker: broker, correlation: c.nextCorr, request: req, call: w.now,
 		deadline: w.now + w.options.RequestTimeout, ops: ops}
-	w.net.Send(w.now, c.links[broker].conn, c.id, frame[4:])
+	w.net.Send(w.now, c.links[broker].conn, c.id, transport.Payload(frame))
 	w.schedule(c.inflight.deadline, eventClientWake, c.index, 0, nil)
 }
 

@@ -1,13 +1,13 @@
 package sim
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/linearizability"
 	"cairn/netsim"
+	"cairn/replica/transport"
 )
 
 // The fence check (KIP-320). A fetch may name the leader epoch its sender
@@ -34,11 +34,12 @@ type namedEpochs struct {
 
 // noteFetch remembers the epochs a fetch request names, if any.
 func (w *World) noteFetch(b *broker, conn netsim.ConnID, frame []byte) {
-	req := kmsg.NewPtrFetchRequest()
-	body, corr, ok := requestBody(frame, req)
-	if !ok || req.ReadFrom(body) != nil {
-		return // the broker refuses it; nothing can be served
+	h, body, parsed, err := transport.ParseRequestHeader(frame)
+	req, ok := parsed.(*kmsg.FetchRequest)
+	if err != nil || !ok || req.ReadFrom(body) != nil {
+		return // not a fetch, or the broker refuses it: nothing can be served
 	}
+	corr := h.CorrelationID
 	named := namedEpochs{version: req.GetVersion()}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
@@ -61,7 +62,7 @@ func (w *World) checkFetchAnswer(b *broker, conn netsim.ConnID, frame []byte) {
 	if len(frame) < 4 || len(w.namedEpochs) == 0 {
 		return
 	}
-	key := fetchKey{b.index, conn, int32(binary.BigEndian.Uint32(frame))}
+	key := fetchKey{b.index, conn, transport.ResponseCorrelation(frame)}
 	named, ok := w.namedEpochs[key]
 	if !ok {
 		return
@@ -69,12 +70,9 @@ func (w *World) checkFetchAnswer(b *broker, conn netsim.ConnID, frame []byte) {
 	delete(w.namedEpochs, key)
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(named.version)
-	body := frame[4:]
-	if resp.IsFlexible() {
-		var ok bool
-		if body, ok = skipTags(body); !ok {
-			return
-		}
+	body, err := transport.ResponseBody(frame, resp)
+	if err != nil {
+		return
 	}
 	if resp.ReadFrom(body) != nil {
 		w.violation("protocol", fmt.Sprintf("b%d: undecodable fetch response", b.index))
@@ -101,49 +99,4 @@ func (w *World) checkFetchAnswer(b *broker, conn netsim.ConnID, frame []byte) {
 			}
 		}
 	}
-}
-
-// requestBody returns a request frame's body past its header (the
-// flexible header's tagged fields included) and its correlation id, when
-// the frame is a request of req's key.
-func requestBody(frame []byte, req kmsg.Request) (body []byte, corr int32, ok bool) {
-	if len(frame) < 10 || int16(binary.BigEndian.Uint16(frame)) != req.Key() {
-		return nil, 0, false
-	}
-	req.SetVersion(int16(binary.BigEndian.Uint16(frame[2:])))
-	corr = int32(binary.BigEndian.Uint32(frame[4:]))
-	rest := frame[10:]
-	if n := int16(binary.BigEndian.Uint16(frame[8:])); n > 0 {
-		if int(n) > len(rest) {
-			return nil, 0, false
-		}
-		rest = rest[n:]
-	}
-	if req.IsFlexible() {
-		if rest, ok = skipTags(rest); !ok {
-			return nil, 0, false
-		}
-	}
-	return rest, corr, true
-}
-
-// skipTags skips a header's tagged fields.
-func skipTags(b []byte) ([]byte, bool) {
-	count, n := binary.Uvarint(b)
-	if n <= 0 {
-		return nil, false
-	}
-	b = b[n:]
-	for i := uint64(0); i < count; i++ {
-		if _, n = binary.Uvarint(b); n <= 0 {
-			return nil, false
-		}
-		b = b[n:]
-		size, n := binary.Uvarint(b)
-		if n <= 0 || size > uint64(len(b)-n) {
-			return nil, false
-		}
-		b = b[n+int(size):]
-	}
-	return b, true
 }

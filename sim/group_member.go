@@ -15,6 +15,7 @@ import (
 	"cairn/core"
 	"cairn/linearizability"
 	"cairn/netsim"
+	"cairn/replica/transport"
 )
 
 // The member machinery the two consumer group workloads share: the
@@ -92,7 +93,7 @@ func (w *World) createOffsetsTopic() error {
 	}
 	controller := w.brokers[w.metadata.leader]
 	frame := w.formatter.AppendRequest(nil, req, 1)
-	controller.node.HandleFrame(w.wallTime(), directConn, frame[4:])
+	controller.node.HandleFrame(w.wallTime(), directConn, transport.Payload(frame))
 	controller.flush(w)
 	if !w.runUntil(setupTimeout, func() bool {
 		leaders := 0
@@ -557,7 +558,7 @@ func (g *memberWorld) send(w *World, m *member, broker int, req kmsg.Request, fe
 		}
 		m.inflight = in
 	}
-	w.net.Send(w.now, m.links[slot][broker].conn, m.id, frame[4:])
+	w.net.Send(w.now, m.links[slot][broker].conn, m.id, transport.Payload(frame))
 	w.schedule(in.deadline, g.wakeEvent, m.index, m.incarnation, nil)
 	return in
 }

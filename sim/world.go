@@ -20,6 +20,7 @@ import (
 	"cairn/linearizability"
 	"cairn/netsim"
 	"cairn/replica"
+	"cairn/replica/transport"
 	"cairn/specs"
 )
 
@@ -314,7 +315,7 @@ func (w *World) createTopics() error {
 	// which takes the event loop; its answer is not needed, the leaders are.
 	controller := w.brokers[w.metadata.leader]
 	frame := w.formatter.AppendRequest(nil, req, 1)
-	controller.node.HandleFrame(w.wallTime(), directConn, frame[4:])
+	controller.node.HandleFrame(w.wallTime(), directConn, transport.Payload(frame))
 	controller.flush(w)
 	if !w.runUntil(setupTimeout, w.topicsReady) {
 		return fmt.Errorf("topics got no leaders within %v", setupTimeout)
@@ -330,7 +331,7 @@ const directConn = replica.ConnID(1 << 62)
 // node until it answers, executing fsyncs at once.
 func (w *World) direct(b *broker, req kmsg.Request) (kmsg.Response, error) {
 	frame := w.formatter.AppendRequest(nil, req, 1)
-	b.node.HandleFrame(w.wallTime(), directConn, frame[4:])
+	b.node.HandleFrame(w.wallTime(), directConn, transport.Payload(frame))
 	for round := 0; round < 100; round++ {
 		rd := b.node.Ready()
 		var answer []byte
@@ -348,9 +349,9 @@ func (w *World) direct(b *broker, req kmsg.Request) (kmsg.Response, error) {
 			b.node.ConnClosed(directConn)
 			resp := req.ResponseKind()
 			resp.SetVersion(req.GetVersion())
-			body := answer[8:]
-			if resp.IsFlexible() && resp.Key() != 18 {
-				body = body[1:]
+			body, err := transport.ResponseBody(transport.Payload(answer), resp)
+			if err != nil {
+				return nil, err
 			}
 			return resp, resp.ReadFrom(body)
 		}
@@ -919,8 +920,7 @@ func describeRequest(frame []byte) string {
 	if len(frame) < 8 {
 		return fmt.Sprintf("<%d bytes>", len(frame))
 	}
-	key := int16(binary.BigEndian.Uint16(frame))
+	key := transport.RequestKey(frame)
 	version := int16(binary.BigEndian.Uint16(frame[2:]))
-	corr := int32(binary.BigEndian.Uint32(frame[4:]))
-	return fmt.Sprintf("%s v%d corr=%d (%d bytes)", kmsg.NameForKey(key), version, corr, len(frame))
+	return fmt.Sprintf("%s v%d corr=%d (%d bytes)", kmsg.NameForKey(key), version, transport.RequestCorrelation(frame), len(frame))
 }

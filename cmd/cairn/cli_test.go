@@ -17,11 +17,12 @@ import (
 
 	"cairn/diskfault"
 	"cairn/replica"
+	"cairn/replica/shell"
 )
 
 // startedServers maps the address of each broker startCairn started to its
 // server. Tests do not run in parallel.
-var startedServers = map[string]*replica.Server{}
+var startedServers = map[string]*shell.Server{}
 
 // startCairn runs a real standalone Cairn broker in this process on a free
 // port and returns its address.
@@ -39,7 +40,7 @@ func startCairn(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := replica.NewServer(node, logger)
+	server := shell.NewServer(node, logger)
 	startedServers[l.Addr().String()] = server
 	go server.Serve(l)
 	t.Cleanup(func() {

@@ -24,6 +24,7 @@ import (
 	"cairn/diskfault"
 	"cairn/replica"
 	"cairn/replica/metalog"
+	"cairn/replica/shell"
 )
 
 const serveUsage = `usage: cairn serve [flags]
@@ -153,7 +154,7 @@ func runServe(args []string) error {
 		return fmt.Errorf("%s %q: want durable or replication", label("durability"), durability)
 	}
 
-	var cluster *replica.ClusterConfig
+	var cluster *shell.ClusterConfig
 	if peers != "" {
 		if raftPortOffset < -65535 || raftPortOffset > 65535 {
 			return fmt.Errorf("%s %d: out of range", label("raft-port-offset"), raftPortOffset)
@@ -213,16 +214,16 @@ func runServe(args []string) error {
 		node.Close()
 		return err
 	}
-	var server *replica.Server
+	var server *shell.Server
 	if cluster != nil {
-		server, err = replica.NewClusteredServer(node, logger, *cluster)
+		server, err = shell.NewClusteredServer(node, logger, *cluster)
 		if err != nil {
 			l.Close()
 			node.Close()
 			return err
 		}
 	} else {
-		server = replica.NewServer(node, logger)
+		server = shell.NewServer(node, logger)
 	}
 	metricsServer, err := startMetrics(server, metricsSetting, given["metrics-addr"], l.Addr().String(), config.NodeID, logger)
 	if err != nil {
@@ -279,7 +280,7 @@ func runServe(args []string) error {
 // clusterFromFlags turns --peers and --raft-port-offset into the shell's
 // cluster configuration, refusing anything two brokers could disagree on or
 // collide over.
-func clusterFromFlags(peers string, self int32, raftPortOffset int, dataDir string) (*replica.ClusterConfig, error) {
+func clusterFromFlags(peers string, self int32, raftPortOffset int, dataDir string) (*shell.ClusterConfig, error) {
 	brokers := map[int32]string{}
 	for _, item := range strings.Split(peers, ",") {
 		item = strings.TrimSpace(item)
@@ -334,7 +335,7 @@ func clusterFromFlags(peers string, self int32, raftPortOffset int, dataDir stri
 			owner[use.address] = use.what
 		}
 	}
-	return &replica.ClusterConfig{
+	return &shell.ClusterConfig{
 		Brokers:       brokers,
 		RaftAddresses: raft,
 		RaftDir:       filepath.Join(dataDir, "raft"),
@@ -413,7 +414,7 @@ func metricsAddress(setting, listen string, nodeID int32) (string, error) {
 // (auto) and is taken, the broker runs without the endpoint and says so:
 // several brokers started with defaults on one machine (as tests do) must
 // not fail for it. An address given explicitly must work.
-func startMetrics(server *replica.Server, setting string, explicit bool, listen string, nodeID int32, logger *slog.Logger) (*http.Server, error) {
+func startMetrics(server *shell.Server, setting string, explicit bool, listen string, nodeID int32, logger *slog.Logger) (*http.Server, error) {
 	address, err := metricsAddress(setting, listen, nodeID)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics-addr %w", err)
@@ -421,7 +422,7 @@ func startMetrics(server *replica.Server, setting string, explicit bool, listen 
 	if address == "" {
 		return nil, nil
 	}
-	metrics := replica.NewMetrics()
+	metrics := shell.NewMetrics()
 	server.AttachMetrics(metrics)
 	l, err := net.Listen("tcp", address)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Rules say what a package must not do.
@@ -85,6 +86,19 @@ func Check(dir string, rules Rules) ([]string, error) {
 	}
 	sort.Strings(problems)
 	return problems, nil
+}
+
+// Enforce fails t with every problem Check finds in dir: the one call each
+// deterministic package's lint test makes.
+func Enforce(t testing.TB, dir string, rules Rules) {
+	t.Helper()
+	problems, err := Check(dir, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
 }
 
 // CheckTree applies rules to dir and every directory below it.

@@ -1,4 +1,4 @@
-package replica
+package shell
 
 import (
 	"encoding/binary"
@@ -8,9 +8,12 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"cairn/replica"
+	"cairn/replica/transport"
 )
 
-// Server runs a Node on TCP and the real clock: the runtime shell around
+// Server runs a replica.Node on TCP and the real clock: the runtime shell around
 // the deterministic node. Goroutines live here and only here: one reader and
 // one writer per connection, one per fsync in flight, and a timer; for a
 // clustered node also a connection (writer and reader) per peer broker, a
@@ -19,10 +22,10 @@ import (
 // which executes what the node asked for.
 type Server struct {
 	mu       sync.Mutex
-	node     *Node
+	node     *replica.Node
 	logger   *slog.Logger
-	conns    map[ConnID]*serverConn
-	nextConn ConnID
+	conns    map[replica.ConnID]*serverConn
+	nextConn replica.ConnID
 	timer    *time.Timer
 	deadline time.Time
 	// lastTick is when the timer last ran Tick.
@@ -40,13 +43,16 @@ type Server struct {
 	// metrics, when not nil, counts requests, bytes and fsyncs
 	// (metrics.go); set by AttachMetrics before Serve.
 	metrics *Metrics
+	// written holds frames the writers sent, until the node takes them
+	// back.
+	written written
 }
 
 // NewServer wraps an open node. A clustered node (Config.Standalone false)
 // needs NewClusteredServer instead, which also runs its metadata log and its
 // connections to peers.
-func NewServer(node *Node, logger *slog.Logger) *Server {
-	s := &Server{node: node, logger: logger, conns: map[ConnID]*serverConn{}, registered: make(chan struct{})}
+func NewServer(node *replica.Node, logger *slog.Logger) *Server {
+	s := &Server{node: node, logger: logger, conns: map[replica.ConnID]*serverConn{}, registered: make(chan struct{})}
 	s.timer = time.AfterFunc(time.Hour, s.tick)
 	s.timer.Stop()
 	s.mu.Lock()
@@ -94,7 +100,7 @@ func (s *Server) Serve(l net.Listener) error {
 		c := newServerConn(s.nextConn, nc)
 		s.conns[c.id] = c
 		s.mu.Unlock()
-		go c.writeLoop(s.logger)
+		go c.writeLoop(s.logger, &s.written)
 		go s.readLoop(c)
 	}
 }
@@ -142,14 +148,14 @@ func (s *Server) readLoop(c *serverConn) {
 		s.node.ConnClosed(c.id)
 		s.mu.Unlock()
 	}()
-	var size [frameSizeBytes]byte
+	var size [transport.FrameSizeBytes]byte
 	var frame []byte
 	for {
 		if _, err := io.ReadFull(c.nc, size[:]); err != nil {
 			return
 		}
 		n := int32(binary.BigEndian.Uint32(size[:]))
-		if err := CheckFrameSize(n); err != nil {
+		if err := transport.CheckFrameSize(n); err != nil {
 			s.logger.Warn("closing connection", "conn", c.id, "remote", c.nc.RemoteAddr().String(), "err", err)
 			return
 		}
@@ -166,15 +172,15 @@ func (s *Server) readLoop(c *serverConn) {
 		received := time.Now()
 		// Decoding needs no node state: do it before taking the lock, so
 		// that one client's costly request does not stall the others.
-		request := DecodeRequest(frame)
+		request := replica.DecodeRequest(frame)
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			return
 		}
 		if s.metrics != nil { // metrics hook (metrics.go)
-			s.metrics.requestReceived(request.header.apiKey, int(n))
-			c.timer.requested(request.header.correlationID, request.header.apiKey, received)
+			s.metrics.requestReceived(request.APIKey(), int(n))
+			c.timer.requested(request.CorrelationID(), request.APIKey(), received)
 		}
 		s.node.HandleRequest(time.Now(), c.id, request)
 		s.flushLocked()
@@ -189,50 +195,104 @@ func (s *Server) readLoop(c *serverConn) {
 // requests.
 const largeFrameBytes = 4 << 20
 
-// flushLocked executes the node's Ready. Called with mu held.
+// flushLocked executes the node's Ready (replica.Node.Execute) and hands
+// the node back the frames the writers finished with. Called with mu held.
 func (s *Server) flushLocked() {
-	rd := s.node.Ready()
-	for _, out := range rd.Outbound {
-		if c, ok := s.conns[out.Conn]; ok {
-			if s.metrics != nil { // metrics hook (metrics.go)
-				s.metrics.responseSent(len(out.Frame))
-				if request, ok := c.timer.responded(out.Frame); ok {
-					s.metrics.api(request.apiKey).observe(time.Since(request.received))
-				}
-			}
-			c.enqueue(out.Frame)
-		}
-	}
-	for _, id := range rd.Close {
-		if c, ok := s.conns[id]; ok {
-			c.closeAfterWrites()
-		}
-	}
-	for _, task := range rd.Syncs {
-		s.syncs.Add(1)
-		go s.runSync(task)
-	}
-	if s.cluster != nil && !s.closed {
-		for _, message := range rd.PeerSends {
-			s.cluster.sendLocked(message)
-		}
-		s.cluster.proposeLocked(rd.Proposals)
-	}
-	s.node.Advance()
+	s.releaseWrittenLocked()
+	s.node.Execute(shellDriver{s})
 	s.noteRegisteredLocked()
-	s.armTimer(rd.Deadline)
+}
+
+// shellDriver is the shell as the node's replica.Driver. Its methods run
+// with the server's mu held, inside flushLocked.
+type shellDriver struct{ s *Server }
+
+func (d shellDriver) Send(id replica.ConnID, frame []byte) {
+	s := d.s
+	c, ok := s.conns[id]
+	if !ok {
+		return // the client is gone; so is the response
+	}
+	if s.metrics != nil { // metrics hook (metrics.go)
+		s.metrics.responseSent(len(frame))
+		if request, ok := c.timer.responded(frame); ok {
+			s.metrics.api(request.apiKey).observe(time.Since(request.received))
+		}
+	}
+	c.enqueue(frame)
+}
+
+func (d shellDriver) Close(id replica.ConnID) {
+	if c, ok := d.s.conns[id]; ok {
+		c.closeAfterWrites()
+	}
+}
+
+func (d shellDriver) SendPeer(message replica.PeerMessage) {
+	if s := d.s; s.cluster != nil && !s.closed {
+		s.cluster.sendLocked(message)
+	}
+}
+
+func (d shellDriver) Propose(entries [][]byte) {
+	if s := d.s; s.cluster != nil && !s.closed {
+		s.cluster.proposeLocked(entries)
+	}
+}
+
+func (d shellDriver) StartSync(task *replica.SyncTask) {
+	d.s.syncs.Add(1)
+	go d.s.runSync(task)
+}
+
+func (d shellDriver) TickBy(deadline time.Time) { d.s.armTimer(deadline) }
+
+// written collects the frames connection writers have sent, for the node to
+// reuse (replica.Node.ReleaseFrame). The writers run outside mu, and the
+// node may only be called under it, so they leave the frames here and
+// flushLocked hands them over.
+type written struct {
+	mu     sync.Mutex
+	frames [][]byte
+}
+
+// writtenFramesMax bounds the frames waiting to go back to the node; past
+// it they are left to the collector.
+const writtenFramesMax = 256
+
+func (w *written) add(frames [][]byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, frame := range frames {
+		if len(w.frames) >= writtenFramesMax {
+			return
+		}
+		w.frames = append(w.frames, frame)
+	}
+}
+
+// releaseWrittenLocked hands the written frames to the node. Called with mu
+// held.
+func (s *Server) releaseWrittenLocked() {
+	s.written.mu.Lock()
+	frames := s.written.frames
+	s.written.frames = nil
+	s.written.mu.Unlock()
+	for _, frame := range frames {
+		s.node.ReleaseFrame(frame)
+	}
 }
 
 // noteRegisteredLocked closes registered the first time the node's image
 // shows this broker registered and unfenced.
 func (s *Server) noteRegisteredLocked() {
-	if !s.registeredOnce && nodeServing(s.node) {
+	if !s.registeredOnce && s.node.Serving() {
 		s.registeredOnce = true
 		close(s.registered)
 	}
 }
 
-func (s *Server) runSync(task *SyncTask) {
+func (s *Server) runSync(task *replica.SyncTask) {
 	defer s.syncs.Done()
 	started := time.Now()
 	err := task.Run()
@@ -271,7 +331,7 @@ func (s *Server) tick() {
 // serverConn is one client connection's outbound side: frames queue here and
 // a writer goroutine sends them, many per system call.
 type serverConn struct {
-	id     ConnID
+	id     replica.ConnID
 	nc     net.Conn
 	mu     sync.Mutex
 	queue  [][]byte
@@ -283,7 +343,7 @@ type serverConn struct {
 	timer responseTimer
 }
 
-func newServerConn(id ConnID, nc net.Conn) *serverConn {
+func newServerConn(id replica.ConnID, nc net.Conn) *serverConn {
 	return &serverConn{id: id, nc: nc, wake: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
@@ -316,7 +376,7 @@ func (c *serverConn) shutdown() {
 	})
 }
 
-func (c *serverConn) writeLoop(logger *slog.Logger) {
+func (c *serverConn) writeLoop(logger *slog.Logger, written *written) {
 	var batch net.Buffers
 	for {
 		select {
@@ -337,10 +397,8 @@ func (c *serverConn) writeLoop(logger *slog.Logger) {
 				return
 			}
 			// Written: the frames' memory can serve the next responses.
-			for i, frame := range frames {
-				ReleaseFrame(frame)
-				frames[i] = nil
-			}
+			written.add(frames)
+			clear(frames)
 		}
 		if done {
 			c.shutdown()

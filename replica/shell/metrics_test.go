@@ -1,4 +1,4 @@
-package replica
+package shell
 
 import (
 	"context"
@@ -17,15 +17,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/diskfault"
+	"cairn/replica"
 )
 
 // TestMetricsOfARunningBroker produces to a real standalone server with
 // metrics attached and reads them back as a scrape would.
 func TestMetricsOfARunningBroker(t *testing.T) {
-	config := DefaultConfig()
+	config := replica.DefaultConfig()
 	config.DataDir = t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	node, err := Open(config, Env{FS: diskfault.OS{}, Logger: logger, Rand: rand.New(rand.NewPCG(1, 2))}, time.Now())
+	node, err := replica.Open(config, replica.Env{FS: diskfault.OS{}, Logger: logger, Rand: rand.New(rand.NewPCG(1, 2))}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,10 +223,10 @@ func histogram(t *testing.T, families map[string]*dto.MetricFamily, name, label,
 // TestMetricsAfterClose: a scrape of a closed server still answers, without
 // the node's state.
 func TestMetricsAfterClose(t *testing.T) {
-	config := DefaultConfig()
+	config := replica.DefaultConfig()
 	config.DataDir = t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	node, err := Open(config, Env{FS: diskfault.OS{}, Logger: logger, Rand: rand.New(rand.NewPCG(1, 2))}, time.Now())
+	node, err := replica.Open(config, replica.Env{FS: diskfault.OS{}, Logger: logger, Rand: rand.New(rand.NewPCG(1, 2))}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package replica
+package shell
 
 import (
 	"context"
@@ -7,28 +7,24 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/replica"
+	"cairn/replica/transport"
 )
 
-// Connections to peer brokers.
-//
-// The node talks to each peer over a session: a control connection for
-// every request but Fetch, and a small pool of fetch connections, each
-// carrying one follower fetch at a time. A Kafka broker answers the requests
-// of one connection in order, and a leader parks a follower's fetch until
-// it has data or its wait ends (peerFetchWait), so on a single connection a
-// fetch for idle partitions would hold back the answer to a fetch for busy
-// ones, and with it every acks=all produce there, by up to the whole wait.
-// The node keeps at most one fetch in flight per partition precisely so that
-// a parked fetch holds up no other partition; separate connections make it
-// so. Each connection keeps its requests in the node's order; responses are
-// matched by correlation id, as the node does.
+// Connections to peer brokers: the sockets, goroutines and timeouts of the
+// peer sessions whose policy (a control connection and a pool of fetch
+// connections per peer, failing as a whole) is transport.Session, which the
+// simulator runs too. Each connection keeps its requests in the node's
+// order; responses are matched by correlation id, as the node does.
 //
 // A session fails as a whole: when any of its connections breaks, all
 // close, and once every one has stopped the node hears PeerDown once, after
@@ -52,13 +48,9 @@ const (
 	// is given up, and the node retries after its backoff.
 	peerQueueBytesMax  = 64 << 20
 	peerQueueFramesMax = 4096
-	// peerFetchConnectionsMax bounds the fetch connections to one peer.
-	// The node has at most one fetch in flight per partition; past this
-	// many, fetches share the least busy connection.
-	peerFetchConnectionsMax = 8
 	// peerResponseBytesMax is the largest response frame accepted from a
 	// peer, the same bound as a client's request.
-	peerResponseBytesMax = RequestFrameBytesMax
+	peerResponseBytesMax = transport.RequestFrameBytesMax
 )
 
 var errServerClosed = errors.New("server closed")
@@ -78,9 +70,8 @@ type peerLink struct {
 type peerSession struct {
 	shell *clusterShell
 	link  *peerLink
-	// control and fetches are guarded by the server's mu.
-	control *peerConnection
-	fetches []*peerConnection
+	// route picks each request's connection; guarded by the server's mu.
+	route transport.Session[*peerConnection]
 	// failed is closed, under mu, when the session fails.
 	failed  chan struct{}
 	mu      sync.Mutex
@@ -93,9 +84,6 @@ type peerSession struct {
 type peerConnection struct {
 	session *peerSession
 	wake    chan struct{}
-	// pending counts requests queued or written and not yet answered; a
-	// fetch goes to a connection where it is zero.
-	pending atomic.Int32
 
 	mu          sync.Mutex
 	nc          net.Conn
@@ -109,53 +97,31 @@ type peerConnection struct {
 
 // sendLocked hands a request frame to its peer's session, starting one if
 // needed.
-func (c *clusterShell) sendLocked(message PeerMessage) {
+func (c *clusterShell) sendLocked(message replica.PeerMessage) {
 	link := c.links[message.To]
 	if link == nil {
 		link = &peerLink{broker: message.To, address: c.config.Brokers[message.To]}
 		c.links[message.To] = link
 	}
 	if logger := c.server.logger; logger.Enabled(context.Background(), slog.LevelDebug) {
-		logger.Debug("peer request", "peer", message.To, "api", requestName(message.Frame),
-			"correlation", requestCorrelation(message.Frame), "bytes", len(message.Frame), "fetch", describeFetch(message.Frame))
+		payload := transport.Payload(message.Frame)
+		logger.Debug("peer request", "peer", message.To, "api", kmsg.NameForKey(transport.RequestKey(payload)),
+			"correlation", transport.RequestCorrelation(payload), "bytes", len(message.Frame), "fetch", describeFetch(message.Frame))
 	}
 	if link.session == nil {
 		link.session = &peerSession{shell: c, link: link, failed: make(chan struct{})}
 		c.goroutines.Add(1)
 		go link.session.watch()
 	}
-	conn := link.session.connectionFor(isFetch(message.Frame))
-	if conn == nil {
+	session := link.session
+	conn, ok := session.route.Route(message.Frame, func() (*peerConnection, bool) {
+		conn := session.start()
+		return conn, conn != nil
+	})
+	if !ok {
 		return // the session failed; PeerDown will fail this request
 	}
 	conn.enqueue(message.Frame)
-}
-
-// connectionFor picks the connection for a request: the control connection,
-// or for a fetch an idle fetch connection, a new one, or, at the limit, the
-// least busy. It returns nil once the session has failed. Called with the
-// server's mu held.
-func (s *peerSession) connectionFor(fetch bool) *peerConnection {
-	if !fetch {
-		if s.control == nil {
-			s.control = s.start()
-		}
-		return s.control
-	}
-	var best *peerConnection
-	for _, conn := range s.fetches {
-		if best == nil || conn.pending.Load() < best.pending.Load() {
-			best = conn
-		}
-	}
-	if best != nil && (best.pending.Load() == 0 || len(s.fetches) >= peerFetchConnectionsMax) {
-		return best
-	}
-	conn := s.start()
-	if conn != nil {
-		s.fetches = append(s.fetches, conn)
-	}
-	return conn
 }
 
 // start adds a connection to the session and dials it, unless the session
@@ -226,7 +192,6 @@ func (p *peerConnection) enqueue(frame []byte) {
 	}
 	p.queue = append(p.queue, frame)
 	p.queuedBytes += len(frame)
-	p.pending.Add(1)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -308,7 +273,7 @@ func (p *peerConnection) writeLoop(nc net.Conn) {
 }
 
 func (p *peerConnection) readLoop(nc net.Conn) {
-	var size [frameSizeBytes]byte
+	var size [transport.FrameSizeBytes]byte
 	for {
 		if _, err := io.ReadFull(nc, size[:]); err != nil {
 			p.session.fail(fmt.Errorf("read: %w", err))
@@ -330,7 +295,7 @@ func (p *peerConnection) readLoop(nc net.Conn) {
 			p.session.fail(err)
 			return
 		}
-		p.session.shell.deliver(p.session, frame)
+		p.session.shell.deliver(p, frame)
 	}
 }
 
@@ -343,7 +308,6 @@ func (p *peerConnection) answered(nc net.Conn) error {
 		return errors.New("a response to no request")
 	}
 	p.outstanding--
-	p.pending.Add(-1)
 	if p.outstanding == 0 {
 		return nc.SetReadDeadline(time.Time{})
 	}
@@ -363,16 +327,18 @@ func (c *clusterShell) connected(session *peerSession) {
 	link.down = false
 }
 
-// deliver hands one response to the node.
-func (c *clusterShell) deliver(session *peerSession, frame []byte) {
+// deliver hands one response, which arrived on conn, to the node.
+func (c *clusterShell) deliver(conn *peerConnection, frame []byte) {
 	s := c.server
+	session := conn.session
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || session.link.session != session {
 		return
 	}
+	session.route.Answered(conn)
 	if s.logger.Enabled(context.Background(), slog.LevelDebug) {
-		s.logger.Debug("peer response", "peer", session.link.broker, "correlation", int32(binary.BigEndian.Uint32(frame)), "bytes", len(frame))
+		s.logger.Debug("peer response", "peer", session.link.broker, "correlation", transport.ResponseCorrelation(frame), "bytes", len(frame))
 	}
 	s.node.PeerResponse(time.Now(), session.link.broker, frame)
 	s.flushLocked()
@@ -406,47 +372,25 @@ func (c *clusterShell) lost(session *peerSession) {
 
 // stopPeersLocked closes every peer session for shutdown.
 func (c *clusterShell) stopPeersLocked() {
-	for _, id := range sortedKeys(c.links) {
+	for _, id := range slices.Sorted(maps.Keys(c.links)) {
 		if session := c.links[id].session; session != nil {
 			session.fail(errServerClosed)
 		}
 	}
 }
 
-// isFetch reports whether a request frame (size prefix included) is a Fetch.
-func isFetch(frame []byte) bool {
-	return len(frame) >= frameSizeBytes+2 && int16(binary.BigEndian.Uint16(frame[frameSizeBytes:])) == kmsg.Fetch.Int16()
-}
-
-// requestName names the API of a request frame, for debug logs.
-func requestName(frame []byte) string {
-	if len(frame) < frameSizeBytes+2 {
-		return "?"
-	}
-	return kmsg.NameForKey(int16(binary.BigEndian.Uint16(frame[frameSizeBytes:])))
-}
-
-// requestCorrelation returns a request frame's correlation id, for debug
-// logs.
-func requestCorrelation(frame []byte) int32 {
-	if len(frame) < frameSizeBytes+8 {
-		return -1
-	}
-	return int32(binary.BigEndian.Uint32(frame[frameSizeBytes+4:]))
-}
-
 // describeFetch lists the partitions and offsets of a Fetch request frame as
 // topic/partition@offset, for debug logs; other requests give "".
 func describeFetch(frame []byte) string {
-	if !isFetch(frame) {
+	if !transport.IsFetch(frame) {
 		return ""
 	}
-	h, body, req, err := parseRequestHeader(frame[frameSizeBytes:])
+	h, body, req, err := transport.ParseRequestHeader(transport.Payload(frame))
 	if err != nil || req == nil {
 		return "undecodable"
 	}
-	req.SetVersion(h.apiVersion)
-	if decode(req, body) != nil {
+	req.SetVersion(h.APIVersion)
+	if transport.Decode(req, body) != nil {
 		return "undecodable"
 	}
 	var parts []string

@@ -1,4 +1,4 @@
-package replica
+package shell
 
 import (
 	"encoding/binary"
@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"cairn/diskfault"
+	"cairn/replica"
 )
 
 // fakePeer is a broker that records the correlation id of every request it
@@ -116,11 +117,11 @@ func (c *fakePeerConn) expectClosed(t *testing.T) {
 // breaks, the whole session closes and the next request starts a new one.
 func TestPeerSessions(t *testing.T) {
 	peer := newFakePeer(t)
-	config := DefaultConfig()
+	config := replica.DefaultConfig()
 	config.Standalone = false
 	config.DataDir = t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	node, err := Open(config, Env{FS: diskfault.OS{}, Logger: logger, Rand: rand.New(rand.NewPCG(1, 2))}, time.Now())
+	node, err := replica.Open(config, replica.Env{FS: diskfault.OS{}, Logger: logger, Rand: rand.New(rand.NewPCG(1, 2))}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +136,11 @@ func TestPeerSessions(t *testing.T) {
 	send := func(correlation int32, req kmsg.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		c.sendLocked(PeerMessage{To: 1, Frame: formatter.AppendRequest(nil, req, correlation)})
+		c.sendLocked(replica.PeerMessage{To: 1, Frame: formatter.AppendRequest(nil, req, correlation)})
 	}
 	fetch := func() kmsg.Request {
 		r := kmsg.NewPtrFetchRequest()
-		r.SetVersion(peerFetchVersion)
+		r.SetVersion(12) // the version followers fetch with
 		return r
 	}
 	heartbeat := kmsg.NewPtrBrokerHeartbeatRequest()
@@ -162,7 +163,8 @@ func TestPeerSessions(t *testing.T) {
 	if !waitUntil(5*time.Second, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return c.links[1].session.fetches[1].pending.Load() == 0
+		route := &c.links[1].session.route
+		return route.Pending(route.Conns()[2]) == 0 // control, first, second
 	}) {
 		t.Fatal("the answer to fetch 2 was not counted")
 	}

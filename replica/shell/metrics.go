@@ -1,11 +1,8 @@
-package replica
+package shell
 
 import (
-	"maps"
 	"math"
 	"net/http"
-	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -14,8 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"cairn/core"
-	"cairn/core/controller"
+	"cairn/replica"
+	"cairn/replica/transport"
 )
 
 // Metrics is a broker's Prometheus registry: what the runtime shell counts
@@ -160,7 +157,7 @@ func (m *Metrics) api(key int16) *apiMetrics {
 // excluded) for API key.
 func (m *Metrics) requestReceived(key int16, frameBytes int) {
 	m.api(key).requests.Add(1)
-	m.receivedBytes.Add(uint64(frameBytes + frameSizeBytes))
+	m.receivedBytes.Add(uint64(frameBytes + transport.FrameSizeBytes))
 }
 
 // responseSent counts one response frame (size prefix included).
@@ -210,14 +207,14 @@ func (c metricsCollector) Collect(ch chan<- prometheus.Metric) {
 	if s := m.server.Load(); s != nil {
 		s.mu.Lock()
 		closed := s.closed // a closing node's logs may already be closed
-		var state nodeState
+		var state replica.NodeState
 		if !closed {
-			state = readNodeState(s.node)
-			groups = s.node.groupCount()
+			state = s.node.State()
 		}
 		s.mu.Unlock()
 		if !closed {
-			state.collect(ch)
+			collectNodeState(state, ch)
+			groups = state.Groups
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descGroups, prometheus.GaugeValue, float64(groups))
@@ -243,108 +240,30 @@ func collectAPI(ch chan<- prometheus.Metric, name string, a *apiMetrics) {
 	ch <- prometheus.MustNewConstHistogram(descRequestDuration, count, sum, buckets, name)
 }
 
-// nodeState is what a scrape reads from the node, copied under the
-// server's lock and turned into metrics after it is released.
-type nodeState struct {
-	partitions                 []partitionState
-	underReplicated, offline   int
-	failed                     int
-	controllerActive           bool
-	controllerID               int32
-	metadataApplied            uint64
-	brokersFenced, brokersLive int
-	groupOffsets               []groupOffsetState
-}
-
-// groupOffsetState is one committed offset of a group this broker
-// coordinates; lag is -1 where this broker does not host the partition.
-type groupOffsetState struct {
-	group, topic, partition string
-	committed, lag          int64
-}
-
-type partitionState struct {
-	topic, partition                string
-	logStart, logEnd, highWatermark int64
-	isrSize, replicas               int
-	leader                          bool
-}
-
-// readNodeState copies what the metrics need. Called with the server's
-// lock held.
-func readNodeState(n *Node) nodeState {
-	state := nodeState{controllerActive: n.meta.active != nil, controllerID: n.meta.controllerID, metadataApplied: n.meta.applied}
-	for _, info := range n.Partitions() {
-		replicas := len(info.ISR)
-		if assigned, ok := n.meta.image.Partition(info.Topic, info.Partition); ok {
-			replicas = len(assigned.Replicas)
-		}
-		leader := info.Role == core.RoleLeader
-		state.partitions = append(state.partitions, partitionState{
-			topic: info.Topic, partition: strconv.Itoa(int(info.Partition)),
-			logStart: info.StartOffset, logEnd: info.EndOffset, highWatermark: info.HighWatermark,
-			isrSize: len(info.ISR), replicas: replicas, leader: leader,
-		})
-		if leader && len(info.ISR) < replicas {
-			state.underReplicated++
-		}
-		if info.Failed {
-			state.failed++
-		}
-	}
-	for _, t := range n.meta.image.Topics() {
-		for _, p := range n.meta.image.Partitions(t.Name) {
-			if p.Leader == controller.NoLeader {
-				state.offline++
-			}
-		}
-	}
-	for _, index := range slices.Sorted(maps.Keys(n.groups.coordinators)) {
-		hc := n.groups.coordinators[index]
-		for _, name := range hc.core.Groups() {
-			for _, o := range hc.core.AllCommitted(name) {
-				g := groupOffsetState{group: name, topic: o.Topic, partition: strconv.Itoa(int(o.Partition)), committed: o.Offset, lag: -1}
-				if p := n.partition(o.Topic, o.Partition); p != nil {
-					g.lag = max(0, p.core.HighWatermark()-o.Offset)
-				}
-				state.groupOffsets = append(state.groupOffsets, g)
-			}
-		}
-	}
-	for _, b := range n.meta.image.Brokers() {
-		if b.Fenced {
-			state.brokersFenced++
-		} else {
-			state.brokersLive++
-		}
-	}
-	return state
-}
-
-func (s nodeState) collect(ch chan<- prometheus.Metric) {
+func collectNodeState(s replica.NodeState, ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, value float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, value, labels...)
 	}
-	for _, p := range s.partitions {
-		gauge(descLogStart, float64(p.logStart), p.topic, p.partition)
-		gauge(descLogEnd, float64(p.logEnd), p.topic, p.partition)
-		gauge(descHighWatermark, float64(p.highWatermark), p.topic, p.partition)
-		gauge(descISRSize, float64(p.isrSize), p.topic, p.partition)
-		gauge(descReplicas, float64(p.replicas), p.topic, p.partition)
-		gauge(descLeader, boolValue(p.leader), p.topic, p.partition)
+	for _, p := range s.Partitions {
+		gauge(descLogStart, float64(p.LogStart), p.Topic, p.Partition)
+		gauge(descLogEnd, float64(p.LogEnd), p.Topic, p.Partition)
+		gauge(descHighWatermark, float64(p.HighWatermark), p.Topic, p.Partition)
+		gauge(descISRSize, float64(p.ISRSize), p.Topic, p.Partition)
+		gauge(descReplicas, float64(p.Replicas), p.Topic, p.Partition)
+		gauge(descLeader, boolValue(p.Leader), p.Topic, p.Partition)
 	}
-	gauge(descUnderReplicated, float64(s.underReplicated))
-	gauge(descOffline, float64(s.offline))
-	gauge(descFailed, float64(s.failed))
-	gauge(descControllerActive, boolValue(s.controllerActive))
-	gauge(descControllerID, float64(s.controllerID))
-	gauge(descMetadataOffset, float64(min(s.metadataApplied, math.MaxInt64)))
-	gauge(descBrokers, float64(s.brokersLive), "unfenced")
-	gauge(descBrokers, float64(s.brokersFenced), "fenced")
-	for _, g := range s.groupOffsets {
-		gauge(descGroupCommitted, float64(g.committed), g.group, g.topic, g.partition)
-		if g.lag >= 0 {
-			gauge(descGroupLag, float64(g.lag), g.group, g.topic, g.partition)
+	gauge(descUnderReplicated, float64(s.UnderReplicated))
+	gauge(descOffline, float64(s.Offline))
+	gauge(descFailed, float64(s.Failed))
+	gauge(descControllerActive, boolValue(s.ControllerActive))
+	gauge(descControllerID, float64(s.ControllerID))
+	gauge(descMetadataOffset, float64(min(s.MetadataApplied, math.MaxInt64)))
+	gauge(descBrokers, float64(s.BrokersLive), "unfenced")
+	gauge(descBrokers, float64(s.BrokersFenced), "fenced")
+	for _, g := range s.GroupOffsets {
+		gauge(descGroupCommitted, float64(g.Committed), g.Group, g.Topic, g.Partition)
+		if g.Lag >= 0 {
+			gauge(descGroupLag, float64(g.Lag), g.Group, g.Topic, g.Partition)
 		}
 	}
 }
@@ -402,7 +321,7 @@ func (t *responseTimer) requested(correlationID int32, key int16, now time.Time)
 // responded finds the request answered by frame (size prefix included)
 // and returns it.
 func (t *responseTimer) responded(frame []byte) (pendingResponse, bool) {
-	if len(frame) < frameSizeBytes+4 {
+	if len(frame) < transport.FrameSizeBytes+4 {
 		return pendingResponse{}, false
 	}
 	id := int32(uint32(frame[4])<<24 | uint32(frame[5])<<16 | uint32(frame[6])<<8 | uint32(frame[7]))

@@ -1,4 +1,4 @@
-package replica
+package shell
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"cairn/replica"
 	"cairn/replica/metalog"
 )
 
@@ -108,11 +109,11 @@ type clusterShell struct {
 // false) and starts its replica of the metadata log, whose committed
 // entries it feeds to the node. If it fails, the node is still open and the
 // caller closes it.
-func NewClusteredServer(node *Node, logger *slog.Logger, config ClusterConfig) (*Server, error) {
-	if node.config.Standalone {
-		return nil, errors.New("replica: NewClusteredServer needs a clustered node (Config.Standalone false)")
+func NewClusteredServer(node *replica.Node, logger *slog.Logger, config ClusterConfig) (*Server, error) {
+	if node.Config().Standalone {
+		return nil, errors.New("replica: NewClusteredServer needs a clustered node (replica.Config.Standalone false)")
 	}
-	self := node.config.NodeID
+	self := node.Config().NodeID
 	if err := config.validate(self); err != nil {
 		return nil, err
 	}
@@ -128,7 +129,7 @@ func NewClusteredServer(node *Node, logger *slog.Logger, config ClusterConfig) (
 		Peers:          peers,
 		DataDir:        config.RaftDir,
 		RTTMillisecond: uint64(config.RaftRTT / time.Millisecond),
-		DeploymentID:   deploymentID(node.clusterID),
+		DeploymentID:   deploymentID(node.ClusterID()),
 		ProposeTimeout: proposeTimeout,
 	}, c.apply, c.leaderChanged)
 	if err != nil {
@@ -152,7 +153,7 @@ func NewClusteredServer(node *Node, logger *slog.Logger, config ClusterConfig) (
 func newClusterShell(s *Server, config ClusterConfig) *clusterShell {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &clusterShell{
-		server: s, config: config, self: s.node.config.NodeID,
+		server: s, config: config, self: s.node.Config().NodeID,
 		opened: make(chan struct{}), ctx: ctx, cancel: cancel,
 		links: map[int32]*peerLink{}, proposalWake: make(chan struct{}, 1),
 		raftLeader: -1,
@@ -183,14 +184,6 @@ func deploymentID(clusterID string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(clusterID))
 	return max(h.Sum64(), 1)
-}
-
-// nodeServing reports whether the node's metadata image shows this broker
-// registered, as this process, and unfenced. It reads the node's image in
-// place: the node has no accessor for its own broker record yet.
-func nodeServing(n *Node) bool {
-	b, ok := n.meta.image.Broker(n.config.NodeID)
-	return ok && !b.Fenced && b.Incarnation == n.meta.incarnation
 }
 
 // clampDeadline keeps a clustered node's timer between clusterTickSpacingMin
