@@ -4,14 +4,17 @@
 //
 // Node is deterministic and single-threaded: every input — a request frame,
 // a finished fsync, the passing of time — is a method call carrying the
-// current time, and every output — response frames, fsyncs to run, the next
-// deadline — is collected in a Ready. The simulator (package sim) drives a
-// Node from one goroutine over the in-memory disk; Server drives the very
-// same Node over TCP and the real disk, with goroutines around it that never
-// reach inside.
+// current time, and every output — response frames, fsyncs to run, peer
+// requests, metadata proposals, the next deadline — is collected in a Ready,
+// which Execute hands to a Driver. The simulator (package sim) drives a
+// Node from one goroutine over netsim and the in-memory disk; the runtime
+// shell (replica/shell) drives the very same Node over TCP and the real
+// disk, with goroutines around it that never reach inside. Both frame and
+// route their traffic with replica/transport.
 //
 // A Node must never read the wall clock, draw global randomness, start
-// goroutines or block; Server is where those live.
+// goroutines, take locks or block; TestNodeIsDeterministic holds it to the
+// rules of specs/lint, and the shell is where those things live.
 //
 // # Adding an API
 //
