@@ -21,15 +21,26 @@ BIN       := bin/cairn
 FUZZTIME  ?= 30s
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run cluster cluster-stop test deps deps-apt deps-npm vet fuzz bench sim mutants chaos clean
+.PHONY: all build mutants-bin run cluster cluster-stop test deps deps-apt deps-npm vet fuzz bench sim mutants chaos clean
 SEEDS     ?= 1-5000
 GROUP_SEEDS ?= 1-2000
 CHAOS_DURATION ?= 10m
 
 all: build
 
+# The version and commit that `cairn version` prints, stamped at link time
+# (GOFLAGS has -buildvcs=false here, so Go's own VCS stamp is off).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/cairn
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/cairn
+
+# A cairn binary with the catalogued bugs compiled in, for
+# `bin/cairn-mutants sim --mutant NAME` (make mutants runs them as tests).
+mutants-bin:
+	$(GO) build -tags cairn_mutants -ldflags "$(LDFLAGS)" -o bin/cairn-mutants ./cmd/cairn
 
 run: build
 	./$(BIN) serve
@@ -100,7 +111,7 @@ vet:
 # sweep, and the real-client compatibility tests, which need deps).
 test: deps vet
 	$(GO) test -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -timeout 10m -tags cairn_mutants -run 'Mutant|TeachingCase' ./sim ./specs ./core/group
+	$(GO) test -count=1 -timeout 10m -tags cairn_mutants -run 'Mutant|TeachingCase' ./sim ./specs ./core/group ./cmd/cairn
 
 # What the tests need beyond Go modules: real Kafka clients from Debian and
 # npm. Each step runs only when its tool is missing.
@@ -136,7 +147,7 @@ sim:
 	$(GO) run ./cmd/cairn sim --seeds $(GROUP_SEEDS) --group 3 --group-protocol mixed
 
 mutants:
-	$(GO) test -count=1 -timeout 30m -tags cairn_mutants -run 'Mutant' -v ./sim ./specs ./core/group | grep -E '^(---|ok|FAIL)|mutant '
+	$(GO) test -count=1 -timeout 30m -tags cairn_mutants -run 'Mutant' -v ./sim ./specs ./core/group ./cmd/cairn | grep -E '^(---|ok|FAIL)|mutant '
 
 # Chaos (compat/chaos_test.go): three `cairn serve` processes under franz-go
 # producers, consumers and a committing consumer group while a nemesis

@@ -21,12 +21,23 @@ import (
 // and the pre-check's violations as annotations on a "violations" row.
 // res must come from CheckLog: the visualization replays its model.
 func WriteReport(dir string, name string, h History, res Result) (paths []string, err error) {
+	return writeReport(dir, name, h, res, false)
+}
+
+// WriteReportAll is WriteReport for every partition checked, linearizable
+// or not: a run that failed some other guarantee (a durability or ownership
+// check) still gets the picture of what its clients saw.
+func WriteReportAll(dir string, name string, h History, res Result) (paths []string, err error) {
+	return writeReport(dir, name, h, res, true)
+}
+
+func writeReport(dir string, name string, h History, res Result, all bool) (paths []string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("linearizability: create report directory: %w", err)
 	}
 	for i := range res.Partitions {
 		partition := &res.Partitions[i]
-		if partition.Verdict == VerdictOK {
+		if partition.Verdict == VerdictOK && !all {
 			continue
 		}
 		if partition.model == nil {

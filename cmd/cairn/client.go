@@ -55,19 +55,20 @@ func runSubcommands(command, usage string, verbs []subcommand, args []string) er
 }
 
 func dispatch(ctx context.Context, command, usage string, verbs []subcommand, args []string, std streams) error {
-	printUsage := func() {
-		fmt.Fprint(std.err, usage)
-		fmt.Fprintf(std.err, "\ncommands:\n")
+	printUsage := func(w io.Writer) {
+		fmt.Fprint(w, usage)
+		fmt.Fprintf(w, "\ncommands:\n")
 		for _, v := range verbs {
-			fmt.Fprintf(std.err, "  %-14s %s\n", v.name, v.summary)
+			fmt.Fprintf(w, "  %-14s %s\n", v.name, v.summary)
 		}
-		fmt.Fprintf(std.err, "\nRun 'cairn %s <command> -h' for a command's flags and examples.\n", command)
+		fmt.Fprintf(w, "\nRun 'cairn %s <command> -h' for a command's flags and examples.\n", command)
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printUsage()
-		if len(args) == 0 {
-			return fmt.Errorf("give a command: %s", verbNames(verbs))
-		}
+	if len(args) == 0 {
+		printUsage(std.err)
+		return fmt.Errorf("give a command: %s", verbNames(verbs))
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(std.out)
 		return nil
 	}
 	for _, v := range verbs {
@@ -79,8 +80,7 @@ func dispatch(ctx context.Context, command, usage string, verbs []subcommand, ar
 			return err
 		}
 	}
-	printUsage()
-	return fmt.Errorf("unknown command %q: want one of %s", args[0], verbNames(verbs))
+	return fmt.Errorf("unknown command %q: want one of %s (run 'cairn %s -h')", args[0], verbNames(verbs), command)
 }
 
 func verbNames(verbs []subcommand) string {
@@ -97,8 +97,8 @@ func newFlagSet(name, usage string, std streams) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(std.err)
 	fs.Usage = func() {
-		fmt.Fprint(std.err, usage)
-		fmt.Fprint(std.err, "\nflags:\n")
+		fmt.Fprint(fs.Output(), usage)
+		fmt.Fprint(fs.Output(), "\nflags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -107,10 +107,10 @@ func newFlagSet(name, usage string, std streams) *flag.FlagSet {
 // parseInterleaved parses flags that may come before, between or after the
 // positional arguments (cairn topic create demo --partitions 3), and
 // returns the positional ones. "--" ends the flags.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterleaved(fs *flag.FlagSet, args []string, help io.Writer) ([]string, error) {
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args, help); err != nil {
 			return nil, err
 		}
 		args = fs.Args()

@@ -39,7 +39,7 @@ examples:
   cairn cluster info --brokers 10.0.0.1:9092
 `, std)
 	cf := addClientFlags(fs)
-	if rest, err := parseInterleaved(fs, args); err != nil {
+	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q: cluster info takes no arguments", rest[0])
@@ -145,7 +145,7 @@ examples:
   until cairn cluster health >/dev/null; do sleep 1; done
 `, std)
 	cf := addClientFlags(fs)
-	if rest, err := parseInterleaved(fs, args); err != nil {
+	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q: cluster health takes no arguments", rest[0])

@@ -151,7 +151,7 @@ func (s settingSources) given(name string) bool { return s[name] != "" }
 // same way and named with its source. Unknown YAML keys are refused.
 // lookupEnv is os.LookupEnv outside tests.
 func parseSettings(fs *flag.FlagSet, byName map[string]setting, args []string, lookupEnv func(string) (string, bool)) (settingSources, error) {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {

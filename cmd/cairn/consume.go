@@ -69,7 +69,7 @@ func consume(ctx context.Context, args []string, std streams) error {
 	fs.StringVar(format, "f", `%v\n`, "short for --format")
 	var partitionList stringList
 	fs.Var(&partitionList, "partition", "read only this partition (repeat or comma-separate); not with --group")
-	topics, err := parseInterleaved(fs, args)
+	topics, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ examples:
   cairn group list --brokers 10.0.0.1:9092
 `, std)
 	cf := addClientFlags(fs)
-	if rest, err := parseInterleaved(fs, args); err != nil {
+	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q: group list takes no group names (see cairn group describe)", rest[0])
@@ -79,7 +79,7 @@ examples:
   cairn group describe billing audit
 `, std)
 	cf := addClientFlags(fs)
-	groups, err := parseInterleaved(fs, args)
+	groups, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ examples:
 	var partitionList stringList
 	fs.Var(&partitionList, "partition", "reset only this partition (repeat or comma-separate)")
 	dryRun := fs.Bool("dry-run", false, "print the new offsets without committing them")
-	positional, err := parseInterleaved(fs, args)
+	positional, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}
@@ -431,7 +431,7 @@ examples:
   cairn group delete old-1 old-2
 `, std)
 	cf := addClientFlags(fs)
-	groups, err := parseInterleaved(fs, args)
+	groups, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}

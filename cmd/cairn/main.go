@@ -4,7 +4,10 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -24,37 +27,46 @@ func commands() []command {
 		{"cluster", "show brokers and controller; check the cluster's health", runCluster},
 		{"perf", "load-test a cluster: produce or consume, report throughput and latency", runPerf},
 		{"sim", "run the broker in the deterministic simulator under seeded faults", runSim},
+		{"version", "print the version, commit and Go version", func([]string) error { printVersion(os.Stdout); return nil }},
 	}
 }
 
-func usage() {
-	fmt.Fprintf(os.Stderr, "usage: cairn <command> [flags]\n\ncommands:\n")
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: cairn <command> [flags]\n\ncommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(os.Stderr, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nRun 'cairn <command> -h' for a command's flags and examples.\n")
-	fmt.Fprintf(os.Stderr, "The client commands (topic ... perf) work against any Kafka-compatible cluster;\n")
-	fmt.Fprintf(os.Stderr, "--brokers (or CAIRN_BROKERS) names it, 127.0.0.1:9092 by default.\n")
+	fmt.Fprintf(w, "\nRun 'cairn <command> -h' for a command's flags and examples.\n")
+	fmt.Fprintf(w, "The client commands (topic ... perf) work against any Kafka-compatible cluster;\n")
+	fmt.Fprintf(w, "--brokers (or CAIRN_BROKERS) names it, 127.0.0.1:9092 by default.\n")
 }
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
-		if len(os.Args) < 2 {
-			os.Exit(2)
-		}
+	if len(os.Args) < 2 {
+		usage(os.Stderr)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "-h", "--help", "help":
+		usage(os.Stdout)
+		return
+	case "--version", "-version":
+		printVersion(os.Stdout)
 		return
 	}
 	for _, c := range commands() {
 		if c.name == os.Args[1] {
-			if err := c.run(os.Args[2:]); err != nil {
+			err := c.run(os.Args[2:])
+			if errors.Is(err, flag.ErrHelp) {
+				return // -h: the usage went to stdout
+			}
+			if err != nil {
 				fmt.Fprintf(os.Stderr, "cairn %s: %v\n", c.name, err)
 				os.Exit(1)
 			}
 			return
 		}
 	}
-	fmt.Fprintf(os.Stderr, "cairn: unknown command %q\n\n", os.Args[1])
-	usage()
+	fmt.Fprintf(os.Stderr, "cairn: unknown command %q (run 'cairn -h' for the list)\n", os.Args[1])
 	os.Exit(2)
 }

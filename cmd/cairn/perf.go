@@ -39,11 +39,12 @@ Run 'cairn perf produce -h' or 'cairn perf consume -h' for the flags.
 `
 
 func runPerf(args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(os.Stderr, perfUsage)
-		if len(args) == 0 {
-			return errors.New("give produce or consume")
-		}
+		return errors.New("give produce or consume")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stdout, perfUsage)
 		return nil
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,8 +56,7 @@ func runPerf(args []string) error {
 	case "consume":
 		err = runPerfConsume(ctx, args[1:], os.Stdout, os.Stderr)
 	default:
-		fmt.Fprint(os.Stderr, perfUsage)
-		return fmt.Errorf("unknown perf command %q: give produce or consume", args[0])
+		return fmt.Errorf("unknown perf command %q: give produce or consume (run 'cairn perf -h')", args[0])
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -88,8 +88,8 @@ func parseAcks(text string) (int, error) {
 }
 
 // parsePerfFlags parses a perf subcommand's flags and rejects arguments.
-func parsePerfFlags(flags *flag.FlagSet, args []string) error {
-	if err := flags.Parse(args); err != nil {
+func parsePerfFlags(flags *flag.FlagSet, args []string, help io.Writer) error {
+	if err := parseFlags(flags, args, help); err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {
@@ -130,10 +130,10 @@ func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer
 	asJSON := flags.Bool("json", false, "print the result as one JSON object")
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
 	flags.Usage = func() {
-		fmt.Fprint(stderr, "usage: cairn perf produce [flags]\n\nSends records as fast as allowed and reports throughput and per-record ack latency.\n\nexamples:\n  cairn perf produce --topic load --records 1000000 --record-size 1024 --partitions 4\n  cairn perf produce --brokers 10.0.0.1:9092,10.0.0.2:9092 --topic load --rate 10000 --acks 1 --json\n\nflags:\n")
+		fmt.Fprint(flags.Output(), "usage: cairn perf produce [flags]\n\nSends records as fast as allowed and reports throughput and per-record ack latency.\n\nexamples:\n  cairn perf produce --topic load --records 1000000 --record-size 1024 --partitions 4\n  cairn perf produce --brokers 10.0.0.1:9092,10.0.0.2:9092 --topic load --rate 10000 --acks 1 --json\n\nflags:\n")
 		flags.PrintDefaults()
 	}
-	if err := parsePerfFlags(flags, args); err != nil {
+	if err := parsePerfFlags(flags, args, stdout); err != nil {
 		return err
 	}
 	acksValue, err := parseAcks(*acks)
@@ -198,10 +198,10 @@ func runPerfConsume(ctx context.Context, args []string, stdout, stderr io.Writer
 	asJSON := flags.Bool("json", false, "print the result as one JSON object")
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
 	flags.Usage = func() {
-		fmt.Fprint(stderr, "usage: cairn perf consume [flags]\n\nReads a topic from the start of every partition, without a consumer group, and reports throughput.\n\nexamples:\n  cairn perf consume --topic load\n  cairn perf consume --topic load --records 500000 --json\n\nflags:\n")
+		fmt.Fprint(flags.Output(), "usage: cairn perf consume [flags]\n\nReads a topic from the start of every partition, without a consumer group, and reports throughput.\n\nexamples:\n  cairn perf consume --topic load\n  cairn perf consume --topic load --records 500000 --json\n\nflags:\n")
 		flags.PrintDefaults()
 	}
-	if err := parsePerfFlags(flags, args); err != nil {
+	if err := parsePerfFlags(flags, args, stdout); err != nil {
 		return err
 	}
 	for name, value := range map[string]int{"--fetch-bytes": *fetchBytes, "--fetch-partition-bytes": *fetchPartitionBytes} {

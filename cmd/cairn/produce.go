@@ -55,7 +55,7 @@ func produce(ctx context.Context, args []string, std streams) error {
 	partition := fs.Int("partition", -1, "send every record to this partition; -1 chooses by key")
 	acks := fs.String("acks", "all", "acknowledgment: all (-1), 1 (leader) or 0 (none)")
 	compression := fs.String("compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
-	positional, err := parseInterleaved(fs, args)
+	positional, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, out); err != nil {
 		return err
 	}
 	if *mutantName != "" {
@@ -107,6 +107,10 @@ flags:
 	switch {
 	case *seeds != "" && *seed != 0:
 		return errors.New("give --seeds or --seed, not both")
+	case *seeds != "" && (*trace || *faults != "" || *produces != 0):
+		return errors.New("--trace, --faults and --produces replay one seed: give them with --seed N, not --seeds")
+	case *seeds == "" && *stopAtFirst:
+		return errors.New("--first stops a sweep: give it with --seeds A-B")
 	case *seeds != "":
 		first, last, err := parseRange(*seeds)
 		if err != nil {
@@ -119,6 +123,13 @@ flags:
 			kept, err := sim.ParseFaults(*faults)
 			if err != nil {
 				return err
+			}
+			if scheduled := len(scenario(*seed).Faults); len(kept) > 0 {
+				for _, i := range kept {
+					if i >= scheduled {
+						return fmt.Errorf("--faults: seed %d schedules %d fault(s), numbered 0 to %d; there is no fault %d", *seed, scheduled, scheduled-1, i)
+					}
+				}
 			}
 			reduction.Faults = kept
 		}
@@ -186,11 +197,15 @@ func single(out io.Writer, scenario func(uint64) sim.Options, seed uint64, reduc
 // leading space) that a replay of a failing seed needs besides --seed.
 func sweep(out io.Writer, scenario func(uint64) sim.Options, first, last uint64, workers int, reportDir string, shrink, stopAtFirst bool, replayFlags string) error {
 	var firstFailure uint64
-	summary := sim.Sweep(first, last, workers, scenario, func(r sim.Result) {
+	meter := newSweepProgress(first, last)
+	summary := sim.SweepUntil(first, last, workers, scenario, func(r sim.Result) bool {
 		if r.Failed() && (firstFailure == 0 || r.Options.Seed < firstFailure) {
 			firstFailure = r.Options.Seed
 		}
+		meter.seen(r)
+		return stopAtFirst && r.Failed()
 	})
+	meter.finish()
 	shown := summary.Failures
 	if stopAtFirst && len(shown) > 1 {
 		shown = shown[:1]
@@ -219,4 +234,41 @@ func sweep(out io.Writer, scenario func(uint64) sim.Options, first, last uint64,
 		return fmt.Errorf("%d of %d seeds failed", len(summary.Failures), summary.Seeds)
 	}
 	return nil
+}
+
+// sweepProgress prints, on a terminal only, one line rewritten in place:
+// seeds done of the range, failures so far, and seeds per second. Piped or
+// redirected output (CI, scripts) gets only the final summary.
+type sweepProgress struct {
+	out         io.Writer // nil when stderr is not a terminal
+	total, done uint64
+	failures    int
+	start, last time.Time
+}
+
+func newSweepProgress(first, last uint64) *sweepProgress {
+	p := &sweepProgress{total: last - first + 1, start: time.Now()}
+	if info, err := os.Stderr.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
+		p.out = os.Stderr
+	}
+	return p
+}
+
+func (p *sweepProgress) seen(r sim.Result) {
+	p.done++
+	if r.Failed() {
+		p.failures++
+	}
+	if p.out == nil || time.Since(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	rate := float64(p.done) / time.Since(p.start).Seconds()
+	fmt.Fprintf(p.out, "\rseeds %d/%d  failures %d  %.1f seeds/s ", p.done, p.total, p.failures, rate)
+}
+
+func (p *sweepProgress) finish() {
+	if p.out != nil && p.done > 0 {
+		fmt.Fprint(p.out, "\r\033[K")
+	}
 }

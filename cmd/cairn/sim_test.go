@@ -24,3 +24,33 @@ func TestSimGroupFlag(t *testing.T) {
 		t.Fatalf("--group -1: %v, want an error about --group", err)
 	}
 }
+
+// TestSimRefusesFlagsItWouldIgnore: flags that only mean something for one
+// seed, or for a sweep, are refused where they would be silently ignored,
+// and a fault index past the seed's schedule is named as such.
+func TestSimRefusesFlagsItWouldIgnore(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--seeds", "1-3", "--trace"}, "give them with --seed N"},
+		{[]string{"--seeds", "1-3", "--faults", "0"}, "give them with --seed N"},
+		{[]string{"--seeds", "1-3", "--produces", "4"}, "give them with --seed N"},
+		{[]string{"--seed", "3", "--first"}, "--first stops a sweep"},
+		{[]string{"--seed", "3", "--faults=99"}, "there is no fault 99"},
+		{[]string{"--seed", "3", "--mutant", "bogus"}, "the mutants are: "},
+		{[]string{"--seed", "3", "--bogus"}, "run 'cairn sim -h'"},
+	}
+	for _, c := range cases {
+		var out strings.Builder
+		err := runSimTo(&out, c.args)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("cairn sim %s: %v, want an error saying %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+	// The mutant list names real mutants, e.g. the one the teaching case uses.
+	err := runSimTo(&strings.Builder{}, []string{"--seed", "3", "--mutant", "bogus"})
+	if err == nil || !strings.Contains(err.Error(), "elect-outside-isr") {
+		t.Fatalf("--mutant bogus: %v, want the list of mutants", err)
+	}
+}

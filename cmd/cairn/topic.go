@@ -48,7 +48,7 @@ examples:
 	var configs stringList
 	fs.Var(&configs, "config", "topic configuration key=value; repeat for more")
 	fs.Var(&configs, "c", "short for --config")
-	topics, err := parseInterleaved(fs, args)
+	topics, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ examples:
 `, std)
 	cf := addClientFlags(fs)
 	internal := fs.Bool("internal", false, "also list internal topics (__consumer_offsets, ...)")
-	if rest, err := parseInterleaved(fs, args); err != nil {
+	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q: topic list takes no topic names (see cairn topic describe)", rest[0])
@@ -149,7 +149,7 @@ examples:
 `, std)
 	cf := addClientFlags(fs)
 	allConfigs := fs.Bool("all-configs", false, "show every configuration key, defaults included")
-	topics, err := parseInterleaved(fs, args)
+	topics, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}
@@ -255,7 +255,7 @@ examples:
   cairn topic delete scratch-1 scratch-2
 `, std)
 	cf := addClientFlags(fs)
-	topics, err := parseInterleaved(fs, args)
+	topics, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}
@@ -306,7 +306,7 @@ examples:
 	var sets, deletes stringList
 	fs.Var(&sets, "set", "key=value to set; repeat for more")
 	fs.Var(&deletes, "delete", "key to return to its default; repeat for more")
-	topics, err := parseInterleaved(fs, args)
+	topics, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
 	}

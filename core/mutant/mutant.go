@@ -11,6 +11,7 @@ package mutant
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // ID names one mutant.
@@ -129,7 +130,11 @@ func Parse(name string) (ID, error) {
 			return id, nil
 		}
 	}
-	return None, fmt.Errorf("unknown mutant %q", name)
+	valid := make([]string, 0, len(names))
+	for _, id := range All() {
+		valid = append(valid, names[id])
+	}
+	return None, fmt.Errorf("unknown mutant %q; the mutants are: %s", name, strings.Join(valid, ", "))
 }
 
 // active is the mutant in force; set once, before a run, by Set.
@@ -141,7 +146,7 @@ func Active(id ID) bool { return Enabled && active == id }
 // Set puts mutant id in force for the whole process.
 func Set(id ID) error {
 	if !Enabled && id != None {
-		return fmt.Errorf("mutant %s: this binary was built without the cairn_mutants tag", id)
+		return fmt.Errorf("mutant %s: this binary was built without the cairn_mutants tag; build one with `make mutants-bin` (bin/cairn-mutants) or `go run -tags cairn_mutants ./cmd/cairn sim ...`", id)
 	}
 	active = id
 	return nil

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+)
+
+// version and commit are stamped by the Makefile's build
+// (-ldflags "-X main.version=... -X main.commit=..."): GOFLAGS on the
+// project's machines carries -buildvcs=false, so the build info alone would
+// not know the commit. A plain `go build` or `go install` falls back to what
+// debug.ReadBuildInfo has.
+var (
+	version = ""
+	commit  = ""
+)
+
+// buildVersion reports the version, commit and Go version of this binary.
+func buildVersion() (v, c, goVersion string) {
+	v, c, goVersion = version, commit, runtime.Version()
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
+			}
+		}
+	}
+	if v == "" {
+		v = "dev"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return v, c, goVersion
+}
+
+func printVersion(w io.Writer) {
+	v, c, goVersion := buildVersion()
+	fmt.Fprintf(w, "cairn %s (commit %s, %s %s/%s)\n", v, c, goVersion, runtime.GOOS, runtime.GOARCH)
+}
