@@ -12,11 +12,5 @@ import (
 func TestCoreIsPure(t *testing.T) {
 	rules := lint.Deterministic
 	rules.ForbiddenImports = append(rules.ForbiddenImports, "math/rand/v2", "log/slog", "io/ioutil")
-	problems, err := lint.CheckTree(".", rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Error(p)
-	}
+	lint.EnforceTree(t, ".", rules)
 }

@@ -10,11 +10,5 @@ import (
 // what the package doc forbids, reads the clock, draws global randomness, or
 // starts a goroutine.
 func TestNetsimIsDeterministic(t *testing.T) {
-	problems, err := lint.Check(".", lint.Deterministic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Error(p)
-	}
+	lint.Enforce(t, ".", lint.Deterministic)
 }

@@ -16,11 +16,5 @@ func TestSimIsDeterministic(t *testing.T) {
 		"sweep.go":  "parallel sweep of independent seeds",
 		"report.go": "writes a failing seed's report files after the run",
 	}
-	problems, err := lint.Check(".", rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Error(p)
-	}
+	lint.Enforce(t, ".", rules)
 }

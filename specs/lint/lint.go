@@ -92,7 +92,19 @@ func Check(dir string, rules Rules) ([]string, error) {
 // deterministic package's lint test makes.
 func Enforce(t testing.TB, dir string, rules Rules) {
 	t.Helper()
-	problems, err := Check(dir, rules)
+	report(t, dir, rules, Check)
+}
+
+// EnforceTree is Enforce over dir and every directory below it, for a
+// package tree held to one set of rules (core and its subpackages).
+func EnforceTree(t testing.TB, dir string, rules Rules) {
+	t.Helper()
+	report(t, dir, rules, CheckTree)
+}
+
+func report(t testing.TB, dir string, rules Rules, check func(string, Rules) ([]string, error)) {
+	t.Helper()
+	problems, err := check(dir, rules)
 	if err != nil {
 		t.Fatal(err)
 	}
