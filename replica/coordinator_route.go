@@ -15,7 +15,11 @@ import (
 // broker answers with an error (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
 // ...) for the client to find the coordinator again. Every coordinator-routed
 // handler goes through route, with its own lookup: groups now, and in the
-// same way transaction and share-group coordinators.
+// same way transaction and share-group coordinators. A request that names
+// several groups (DescribeGroups, DeleteGroups, OffsetFetch v8+,
+// ConsumerGroupDescribe) is not refused as a whole: it calls the same lookup
+// for each group and puts that group's error in the group's own slot, as
+// Kafka answers them.
 
 // route finds the coordinator that serves key through lookup. Where there
 // is none here, it answers r with refuse(code) and reports false.
