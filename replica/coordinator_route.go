@@ -17,9 +17,9 @@ import (
 // handler goes through route, with its own lookup: groups now, and in the
 // same way transaction and share-group coordinators. A request that names
 // several groups (DescribeGroups, DeleteGroups, OffsetFetch v8+,
-// ConsumerGroupDescribe) is not refused as a whole: it calls the same lookup
-// for each group and puts that group's error in the group's own slot, as
-// Kafka answers them.
+// ConsumerGroupDescribe) is not refused as a whole: eachGroup calls the same
+// lookup for each group, and the group's error goes in the group's own slot,
+// as Kafka answers them.
 
 // route finds the coordinator that serves key through lookup. Where there
 // is none here, it answers r with refuse(code) and reports false.
@@ -43,6 +43,19 @@ func (n *Node) toGroup(r *request, groupID string, refuse func(code int16) kmsg.
 	}
 	serve(hc, n.groupToken(r))
 	n.afterGroup(r.now, hc)
+}
+
+// eachGroup routes each group a multi-group request names: serve is called
+// for the groups coordinated here, refuse with the routing error for the
+// rest, in the request's order.
+func (n *Node) eachGroup(now time.Time, names []string, serve func(i int, name string, hc *hostedCoordinator), refuse func(i int, name string, code int16)) {
+	for i, name := range names {
+		if hc, code := n.coordinatorFor(now, name); code != 0 {
+			refuse(i, name, code)
+		} else {
+			serve(i, name, hc)
+		}
+	}
 }
 
 // loadIndex loads the coordinator of one partition by a group that maps

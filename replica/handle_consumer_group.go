@@ -27,24 +27,20 @@ func (n *Node) handleConsumerGroupHeartbeat(r *request, req *kmsg.ConsumerGroupH
 // handleConsumerGroupDescribe describes consumer-protocol groups, each
 // from its coordinator here.
 func (n *Node) handleConsumerGroupDescribe(r *request, req *kmsg.ConsumerGroupDescribeRequest) {
-	now := r.now
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	for _, name := range req.Groups {
-		hc, code := n.coordinatorFor(now, name)
-		if code != 0 {
-			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
-			dg.Group, dg.ErrorCode = name, code
-			resp.Groups = append(resp.Groups, dg)
-			continue
-		}
+	n.eachGroup(r.now, req.Groups, func(_ int, name string, hc *hostedCoordinator) {
 		if name == "" {
 			dg := kmsg.NewConsumerGroupDescribeResponseGroup()
 			dg.ErrorCode = kerr.InvalidGroupID.Code
 			resp.Groups = append(resp.Groups, dg)
-			continue
+			return
 		}
-		n.updateCoordinatorTopics(now, hc)
+		n.updateCoordinatorTopics(r.now, hc)
 		resp.Groups = append(resp.Groups, hc.core.ConsumerGroupDescribe(name))
-	}
+	}, func(_ int, name string, code int16) {
+		dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+		dg.Group, dg.ErrorCode = name, code
+		resp.Groups = append(resp.Groups, dg)
+	})
 	n.answer(r, resp)
 }

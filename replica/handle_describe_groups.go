@@ -8,16 +8,8 @@ import (
 // handleDescribeGroups describes each group named from its coordinator
 // here, or answers it with the error routing it gave.
 func (n *Node) handleDescribeGroups(r *request, req *kmsg.DescribeGroupsRequest) {
-	now := r.now
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	for _, name := range req.Groups {
-		hc, code := n.coordinatorFor(now, name)
-		if code != 0 {
-			dg := kmsg.NewDescribeGroupsResponseGroup()
-			dg.Group, dg.ErrorCode = name, code
-			resp.Groups = append(resp.Groups, dg)
-			continue
-		}
+	n.eachGroup(r.now, req.Groups, func(_ int, name string, hc *hostedCoordinator) {
 		dg := hc.core.DescribeGroup(name)
 		if req.Version < 6 {
 			dg.ErrorMessage = nil
@@ -26,6 +18,10 @@ func (n *Node) handleDescribeGroups(r *request, req *kmsg.DescribeGroupsRequest)
 			dg.ErrorCode = kerr.GroupIDNotFound.Code
 		}
 		resp.Groups = append(resp.Groups, dg)
-	}
+	}, func(_ int, name string, code int16) {
+		dg := kmsg.NewDescribeGroupsResponseGroup()
+		dg.Group, dg.ErrorCode = name, code
+		resp.Groups = append(resp.Groups, dg)
+	})
 	n.answer(r, resp)
 }
