@@ -33,11 +33,39 @@ type slogAdapter struct {
 }
 
 func (a *slogAdapter) log(level slog.Level, format string, args ...interface{}) {
+	if routine(format) && level > slog.LevelDebug {
+		level = slog.LevelDebug
+	}
 	if level < a.minimum.Level() {
 		return
 	}
 	a.logger.Log(context.Background(), level, fmt.Sprintf(format, args...))
 }
+
+// routineFormats are dragonboat messages, by their format strings, that
+// it logs at WARNING although nothing is wrong, so that every healthy
+// start and every election would print them: the Raft transport is plain
+// TCP by design (Cairn's quorum runs on the brokers' own network, as
+// KRaft's does without TLS configured), and the pre-vote and vote steps of
+// an election are how a quorum forms. They are kept at DEBUG. What an
+// operator must see stays a warning: a lost quorum, an unreachable peer,
+// dropped proposals, mismatched deployments.
+var routineFormats = map[string]bool{
+	"mutual TLS disabled, communication is insecure":          true,
+	"%s became PreVote candidate":                             true,
+	"%s became candidate":                                     true,
+	"%s received %s from %s":                                  true,
+	"%s sent RequestPreVote to %s":                            true,
+	"%s sent RequestVote to %s":                               true,
+	"%s cast preVote from %s index %d term %d, log term: %d":  true,
+	"%s cast vote from %s index %d term %d, log term: %d":     true,
+	"%s received %d votes and %d rejections, quorum is %d":    true,
+	"%s received %d preVotes and %d rejections, quorum is %d": true,
+	"%s become follower after receiving higher term from %s":  true,
+	"%s received %s with higher term (%d) from %s":            true,
+}
+
+func routine(format string) bool { return routineFormats[format] }
 
 // SetLevel lets dragonboat raise or lower one package's verbosity.
 func (a *slogAdapter) SetLevel(level logger.LogLevel) {
