@@ -45,6 +45,11 @@ func (k settingKind) String() string {
 	return [...]string{"string", "integer", "true/false", "duration"}[k]
 }
 
+// phrase is the kind with its article, for "want ...".
+func (k settingKind) phrase() string {
+	return [...]string{"a string", "an integer", "true or false", "a duration such as 30s"}[k]
+}
+
 func (s setting) environmentVariable() string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
 }
@@ -171,7 +176,7 @@ func parseSettings(fs *flag.FlagSet, byName map[string]setting, args []string, l
 		variable := byName[name].environmentVariable()
 		if value, ok := lookupEnv(variable); ok {
 			if err := fs.Set(name, value); err != nil {
-				return nil, fmt.Errorf("%s=%q: %v (want a %s)", variable, value, unwrapFlagError(err), byName[name].kind)
+				return nil, fmt.Errorf("%s=%q: %v (want %s)", variable, value, unwrapFlagError(err), byName[name].kind.phrase())
 			}
 			sources[name] = variable
 		}
@@ -190,7 +195,7 @@ func parseSettings(fs *flag.FlagSet, byName map[string]setting, args []string, l
 			continue
 		}
 		if err := fs.Set(name, value); err != nil {
-			return nil, fmt.Errorf("%s: %s: %q: %v (want a %s)", path, byName[name].yamlKey(), value, unwrapFlagError(err), byName[name].kind)
+			return nil, fmt.Errorf("%s: %s: %q: %v (want %s)", path, byName[name].yamlKey(), value, unwrapFlagError(err), byName[name].kind.phrase())
 		}
 		sources[name] = path
 	}

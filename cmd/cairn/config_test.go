@@ -87,7 +87,7 @@ func TestSettingsRefused(t *testing.T) {
 		{"typo", nil, nil, "durabilty: x\n", []string{"did you mean durability?"}},
 		{"longer name", nil, nil, "listen_address: x\n", []string{"did you mean listen?"}},
 		{"nothing near", nil, nil, "colour: blue\n", []string{`unknown setting "colour"; the settings are`}},
-		{"bad integer in the file", nil, nil, "node_id: one\n", []string{"node_id", `"one"`, "integer"}},
+		{"bad integer in the file", nil, nil, "node_id: one\n", []string{"node_id", `"one"`, "want an integer"}},
 		{"bad duration in the file", nil, nil, "broker_session_timeout: 9\n", []string{"broker_session_timeout", "duration"}},
 		{"list value", nil, nil, "peers:\n  - 0=a:1\n", []string{"peers", "want a single string, found a list"}},
 		{"not a mapping", nil, nil, "- a\n- b\n", []string{"want a mapping"}},

@@ -318,7 +318,7 @@ examples:
 	}
 	w.Flush()
 	if failed > 0 {
-		return fmt.Errorf("%d of %d groups not deleted", failed, len(groups))
+		return errors.New(failedOf(failed, len(groups), "group", "deleted"))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 func runGroupDescribe(ctx context.Context, args []string, std streams) error {
@@ -57,6 +58,9 @@ examples:
 		}
 		described = append(described, d)
 	}
+	if len(described) == 1 && failed == 1 && !asJSON {
+		return errors.New(*described[0].Error) // one line on stderr, not also a line on stdout
+	}
 	if asJSON {
 		err = writeJSON(std.out, struct {
 			Groups []groupDescription `json:"groups"`
@@ -65,7 +69,7 @@ examples:
 		printGroupDescriptions(std, described)
 	}
 	if err == nil && failed > 0 {
-		err = fmt.Errorf("%d of %d groups not described", failed, len(groups))
+		err = errors.New(failedOf(failed, len(groups), "group", "described"))
 	}
 	return err
 }
@@ -120,7 +124,10 @@ func describeGroup(ctx context.Context, admin *kadm.Client, name string, lags ka
 		d.Error = errorText(errors.New("no answer"))
 		return d
 	}
-	if err := g.Error(); err != nil {
+	if err := g.Error(); errors.Is(err, kerr.GroupIDNotFound) {
+		d.Error = errorText(groupMissing(name))
+		return d
+	} else if err != nil {
 		d.Error = errorText(explainGroups(err))
 		return d
 	}
@@ -146,11 +153,15 @@ func describeGroup(ctx context.Context, admin *kadm.Client, name string, lags ka
 		}
 	}
 	if d.State == "Dead" && len(d.Members) == 0 && len(g.Lag) == 0 {
-		d.Error = errorText(fmt.Errorf("group %s does not exist (cairn group list shows the groups)", name))
+		d.Error = errorText(groupMissing(name))
 		return d
 	}
 	d.Offsets, d.TotalLag = lagJSON(g.Lag, owners)
 	return d
+}
+
+func groupMissing(name string) error {
+	return fmt.Errorf("group %s does not exist (cairn group list shows the groups)", name)
 }
 
 // assignedJSON lists a member's assignment sorted by topic and records the

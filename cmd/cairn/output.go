@@ -81,3 +81,12 @@ func plural(count int64, noun string, pluralForm ...string) string {
 	}
 	return fmt.Sprintf("%d %ss", count, noun)
 }
+
+// failedOf says how many of total things a command failed on: "the topic
+// was not created" for one, "2 of 3 topics not created" for more.
+func failedOf(failed, total int, noun, participle string) string {
+	if total == 1 {
+		return fmt.Sprintf("the %s was not %s", noun, participle)
+	}
+	return fmt.Sprintf("%d of %d %ss not %s", failed, total, noun, participle)
+}

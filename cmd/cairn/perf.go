@@ -49,19 +49,28 @@ func runPerf(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch args[0] {
-	case "produce":
-		err = runPerfProduce(ctx, args[1:], os.Stdout, os.Stderr)
-	case "consume":
-		err = runPerfConsume(ctx, args[1:], os.Stdout, os.Stderr)
-	default:
-		return fmt.Errorf("unknown perf command %q: give produce or consume (run 'cairn perf -h')", args[0])
+	for _, verb := range perfCommands() {
+		if verb.name == args[0] {
+			err := verb.run(ctx, args[1:], standardStreams())
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
+	return fmt.Errorf("unknown perf command %q: give produce or consume (run 'cairn perf -h')", args[0])
+}
+
+// perfCommands are perf's verbs (its usage describes them at more length).
+func perfCommands() []subcommand {
+	return []subcommand{
+		{"produce", "send records and report throughput and ack latency", func(ctx context.Context, args []string, std streams) error {
+			return runPerfProduce(ctx, args, std.out, std.err)
+		}},
+		{"consume", "read a topic from the start and report throughput", func(ctx context.Context, args []string, std streams) error {
+			return runPerfConsume(ctx, args, std.out, std.err)
+		}},
 	}
-	return err
 }
 
 // brokerList splits a comma-separated list of host:port addresses.

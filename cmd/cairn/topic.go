@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 const topicUsage = `usage: cairn topic <command> [flags]
@@ -78,16 +79,18 @@ examples:
 	fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICAS\tSTATUS")
 	failed := 0
 	for _, r := range responses.Sorted() {
-		status := "created"
+		// A failed create has no partitions or replicas (the response
+		// says -1): dashes, and the error, say so.
 		if r.Err != nil {
 			failed++
-			status = describeError(r.Err, r.ErrMessage)
+			fmt.Fprintf(w, "%s\t-\t-\t%s\n", r.Topic, describeError(r.Err, r.ErrMessage))
+			continue
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.Topic, r.NumPartitions, r.ReplicationFactor, status)
+		fmt.Fprintf(w, "%s\t%d\t%d\tcreated\n", r.Topic, r.NumPartitions, r.ReplicationFactor)
 	}
 	w.Flush()
 	if failed > 0 {
-		return fmt.Errorf("%d of %d topics not created", failed, len(topics))
+		return errors.New(failedOf(failed, len(topics), "topic", "created"))
 	}
 	return nil
 }
@@ -206,7 +209,7 @@ examples:
 	}
 	w.Flush()
 	if failed > 0 {
-		return fmt.Errorf("%d of %d topics not deleted", failed, len(topics))
+		return errors.New(failedOf(failed, len(topics), "topic", "deleted"))
 	}
 	return nil
 }
@@ -267,15 +270,23 @@ examples:
 		fmt.Fprintf(std.out, "%s\t%s\n", r.Name, status)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d topics not altered", failed, len(topics))
+		return errors.New(failedOf(failed, len(topics), "topic", "altered"))
 	}
 	return nil
 }
 
-// describeError is a per-resource error with the broker's message, if any.
+// describeError is a per-resource error with the broker's message, if
+// any. Kafka's error text is its code's name and a description ending in a
+// full stop ("INVALID_CONFIG: Configuration is invalid."); the broker's
+// message is the specific reason, so it replaces the generic description
+// rather than being glued after it ("invalid.: unknown topic config").
 func describeError(err error, message string) string {
-	if message != "" && message != err.Error() {
-		return fmt.Sprintf("%v: %s", err, message)
+	if message == "" || message == err.Error() {
+		return err.Error()
 	}
-	return err.Error()
+	var kafkaErr *kerr.Error
+	if errors.As(err, &kafkaErr) {
+		return kafkaErr.Message + ": " + message
+	}
+	return fmt.Sprintf("%v: %s", err, message)
 }

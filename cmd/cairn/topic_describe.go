@@ -52,6 +52,9 @@ examples:
 			missing++
 		}
 	}
+	if len(described) == 1 && missing == 1 && !asJSON {
+		return fmt.Errorf("topic %s: %s; cairn topic list shows what exists", described[0].Name, *described[0].Error)
+	}
 	if asJSON {
 		err = writeJSON(std.out, struct {
 			Topics []topicDescription `json:"topics"`
@@ -60,7 +63,7 @@ examples:
 		printTopicDescriptions(std, described)
 	}
 	if err == nil && missing > 0 {
-		err = fmt.Errorf("%d of %d topics not found; cairn topic list shows what exists", missing, len(topics))
+		err = errors.New(failedOf(missing, len(topics), "topic", "found") + "; cairn topic list shows what exists")
 	}
 	return err
 }
