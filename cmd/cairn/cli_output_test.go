@@ -104,7 +104,7 @@ func testListingsAsJSON(t *testing.T, c cli) {
 		Healthy                   bool
 		Controller                *int32
 		Brokers                   []int32
-		BrokersDown               []int32  `json:"brokers_down"`
+		BrokersDown               []int32 `json:"brokers_down"`
 		Partitions                int
 		OfflinePartitions         []string `json:"offline_partitions"`
 		UnderReplicatedPartitions []string `json:"under_replicated_partitions"`

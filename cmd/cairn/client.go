@@ -98,7 +98,7 @@ func newFlagSet(name, usage string, std streams) *flag.FlagSet {
 	fs.SetOutput(std.err)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
-		fmt.Fprint(fs.Output(), "\nflags:\n")
+		fmt.Fprint(fs.Output(), "\nflags (-name and --name are the same):\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -134,7 +134,7 @@ type clientFlags struct {
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
 		brokers: addBrokersFlag(fs),
-		timeout: fs.Duration("timeout", 15*time.Second, "give up on a request (and, in produce, on delivering a record) after this long"),
+		timeout: fs.Duration("timeout", 15*time.Second, "how long to wait for the cluster before giving up"),
 	}
 }
 

@@ -94,7 +94,7 @@ func TestSettingsRefused(t *testing.T) {
 		{"not YAML", nil, nil, "node_id: [\n", []string{"not YAML"}},
 		{"duplicate key", nil, nil, "node_id: 1\nnode_id: 2\n", []string{"node_id"}},
 		{"bad environment value", nil, map[string]string{"CAIRN_NODE_ID": "two"}, "", []string{"CAIRN_NODE_ID", `"two"`, "integer"}},
-		{"bad boolean in the environment", nil, map[string]string{"CAIRN_AUTO_CREATE_TOPICS": "maybe"}, "", []string{"CAIRN_AUTO_CREATE_TOPICS", "true/false"}},
+		{"bad boolean in the environment", nil, map[string]string{"CAIRN_AUTO_CREATE_TOPICS": "maybe"}, "", []string{"CAIRN_AUTO_CREATE_TOPICS", "want true or false"}},
 		{"missing file", []string{"--config", "/nonexistent/cairn.yaml"}, nil, "", []string{"--config", "no such file"}},
 		{"argument", []string{"extra"}, nil, "", []string{`unexpected argument "extra"`}},
 	}

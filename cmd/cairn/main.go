@@ -39,11 +39,13 @@ func commands() []command {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: cairn <command> [flags]\n\ncommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'cairn <command> -h' for a command's flags and examples.\n")
 	fmt.Fprintf(w, "The client commands (topic ... perf) work against any Kafka-compatible cluster;\n")
 	fmt.Fprintf(w, "--brokers (or CAIRN_BROKERS) names it, 127.0.0.1:9092 by default.\n")
+	fmt.Fprintf(w, "Listings (topic list/describe, group list/describe, cluster info/health) print\n")
+	fmt.Fprintf(w, "JSON with --json or -o json; 'cairn completion bash|zsh|fish' completes commands.\n")
 }
 
 func main() {

@@ -42,9 +42,9 @@ examples:
   cairn topic create events -p 3 -c retention.ms=86400000 -c segment.bytes=104857600
 `, std)
 	cf := addClientFlags(fs)
-	partitions := fs.Int("partitions", -1, "partitions per topic (-1: the broker's default)")
+	partitions := fs.Int("partitions", -1, "partitions per topic; -1 is the broker's default")
 	fs.IntVar(partitions, "p", -1, "short for --partitions")
-	replication := fs.Int("replication-factor", -1, "replicas per partition (-1: the broker's default)")
+	replication := fs.Int("replication-factor", -1, "replicas per partition; -1 is the broker's default")
 	fs.IntVar(replication, "r", -1, "short for --replication-factor")
 	var configs stringList
 	fs.Var(&configs, "config", "topic configuration key=value; repeat for more")
@@ -104,6 +104,7 @@ factors.
 examples:
   cairn topic list
   cairn topic list --internal --brokers 10.0.0.1:9092
+  cairn topic list --json | jq -r '.topics[].name'
 `, std)
 	cf := addClientFlags(fs)
 	output := addOutputFlags(fs)
