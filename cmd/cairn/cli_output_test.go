@@ -58,8 +58,8 @@ func testListingsAsJSON(t *testing.T, c cli) {
 		t.Fatalf("topic describe -o json: %+v", described)
 	}
 	d := described.Topics[0]
-	if d.ID == nil || *d.ID != list.Topics[0].ID || d.PartitionCount != 2 || len(d.Partitions) != 2 {
-		t.Fatalf("topic describe -o json: %+v (list said id %s)", d, list.Topics[0].ID)
+	if d.ID == nil || list.Topics[0].ID == nil || *d.ID != *list.Topics[0].ID || d.PartitionCount != 2 || len(d.Partitions) != 2 {
+		t.Fatalf("topic describe -o json: %+v (list said id %s)", d, orText(list.Topics[0].ID, "none"))
 	}
 	if p := d.Partitions[1]; p.Partition != 1 || p.HighWatermark == nil || *p.HighWatermark != 3 || p.Leader == nil || len(p.ISR) != 1 {
 		t.Errorf("partition 1: %+v, want high watermark 3, a leader and one in-sync replica", p)
@@ -148,7 +148,7 @@ func TestCompletionScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	verbs := 0
-	for _, shell := range []string{"bash", "zsh", "fish"} {
+	for _, shell := range completionShells {
 		var script bytes.Buffer
 		if err := writeCompletion(&script, shell, tree); err != nil {
 			t.Fatal(err)
@@ -203,6 +203,9 @@ func TestCompletionScripts(t *testing.T) {
 	}
 	if got := complete("cairn", "topic", "create", "demo", "--part"); got != "--partitions" {
 		t.Errorf("cairn topic create demo --part<TAB> = %q, want --partitions", got)
+	}
+	if got := complete("cairn", "completion", "z"); got != "zsh" {
+		t.Errorf("cairn completion z<TAB> = %q, want zsh", got)
 	}
 	if got := complete("cairn", "consume", "--exit"); got != "--exit-at-end" {
 		t.Errorf("cairn consume --exit<TAB> = %q", got)

@@ -40,6 +40,10 @@ func runCompletion(args []string) error {
 	return writeCompletion(os.Stdout, fs.Arg(0), tree)
 }
 
+// completionShells are the shells cairn completion writes for, in the
+// order writeCompletion knows them; they complete after "completion".
+var completionShells = []string{"bash", "zsh", "fish"}
+
 func writeCompletion(w io.Writer, shell string, tree []completionCommand) error {
 	switch shell {
 	case "bash":
@@ -57,6 +61,7 @@ type completionCommand struct {
 	name    string
 	summary string
 	flags   []completionFlag    // a command without verbs
+	words   []string            // arguments it takes from a fixed set
 	verbs   []completionCommand // a command with verbs
 }
 
@@ -85,6 +90,9 @@ func completionTree() ([]completionCommand, error) {
 				return nil, err
 			}
 			node.flags = flags
+		}
+		if c.name == "completion" {
+			node.words = completionShells
 		}
 		if c.verbs != nil {
 			for _, v := range c.verbs() {
@@ -139,6 +147,11 @@ func spellings(flags []completionFlag) string {
 	return strings.Join(list, " ")
 }
 
+// candidates are the words and flags that complete after c.
+func (c completionCommand) candidates() string {
+	return strings.TrimSpace(strings.Join(c.words, " ") + " " + spellings(c.flags))
+}
+
 // writeBashCompletion: word 1 is the command, word 2 a verb where the
 // command has verbs, and flags after that. -o default falls back to file
 // names (for --config, and for values).
@@ -153,7 +166,7 @@ func writeBashCompletion(w io.Writer, tree []completionCommand) error {
 	for _, c := range tree {
 		fmt.Fprintf(&b, "    %s)\n", c.name)
 		if c.verbs == nil {
-			fmt.Fprintf(&b, "        COMPREPLY=($(compgen -W '%s' -- \"$cur\"))\n        ;;\n", spellings(c.flags))
+			fmt.Fprintf(&b, "        COMPREPLY=($(compgen -W '%s' -- \"$cur\"))\n        ;;\n", c.candidates())
 			continue
 		}
 		fmt.Fprintf(&b, "        if [ \"$COMP_CWORD\" -eq 2 ]; then\n            COMPREPLY=($(compgen -W '%s' -- \"$cur\"))\n            return\n        fi\n", names(c.verbs))
@@ -179,7 +192,7 @@ func writeZshCompletion(w io.Writer, tree []completionCommand) error {
 	for _, c := range tree {
 		fmt.Fprintf(&b, "    %s)\n", c.name)
 		if c.verbs == nil {
-			fmt.Fprintf(&b, "        compadd -- %s\n        ;;\n", spellings(c.flags))
+			fmt.Fprintf(&b, "        compadd -- %s\n        ;;\n", c.candidates())
 			continue
 		}
 		fmt.Fprintf(&b, "        if (( CURRENT == 3 )); then\n            compadd -- %s\n            return\n        fi\n", names(c.verbs))
@@ -210,6 +223,9 @@ func writeFishCompletion(w io.Writer, tree []completionCommand) error {
 	}
 	for _, c := range tree {
 		if c.verbs == nil {
+			for _, word := range c.words {
+				fmt.Fprintf(&b, "complete -c cairn -n '__fish_seen_subcommand_from %s' -a %s\n", c.name, word)
+			}
 			writeFishFlags(&b, "__fish_seen_subcommand_from "+c.name, c.flags)
 			continue
 		}

@@ -151,7 +151,7 @@ examples:
 // topicSummary is one topic of topic list --json.
 type topicSummary struct {
 	Name              string  `json:"name"`
-	ID                string  `json:"id"`
+	ID                *string `json:"id"`
 	Internal          bool    `json:"internal"`
 	Partitions        int     `json:"partitions"`
 	ReplicationFactor int     `json:"replication_factor"`
@@ -162,7 +162,7 @@ func topicListJSON(topics kadm.TopicDetails) any {
 	list := []topicSummary{}
 	for _, name := range topics.Names() {
 		t := topics[name]
-		list = append(list, topicSummary{Name: name, ID: kafkaTopicID(t.ID), Internal: t.IsInternal,
+		list = append(list, topicSummary{Name: name, ID: known(kafkaTopicID(t.ID), t.ID != kadm.TopicID{}), Internal: t.IsInternal,
 			Partitions: len(t.Partitions), ReplicationFactor: t.Partitions.NumReplicas(), Error: errorText(t.Err)})
 	}
 	return struct {
