@@ -92,7 +92,7 @@ func serveSettings() []setting {
 		{"producer-id-expiration", kindDuration, core.DefaultProducerIdleMax.String(), "a partition forgets an idempotent producer that has not written for this long (Kafka's producer.id.expiration.ms)"},
 		{"segment-bytes", kindInt, strconv.FormatInt(d.Log.SegmentBytesMax, 10), "roll a segment file at this size"},
 		{"metrics-addr", kindString, metricsAddressAuto, "address of the Prometheus /metrics endpoint; auto: the --listen host on port 9644 + --node-id; empty: no endpoint"},
-		{"log-format", kindString, "text", "log format on stderr: text or json"},
+		{"log-format", kindString, "text", "format of the logs on stderr and of the ready line on stdout: text or json"},
 		{"log-level", kindString, "info", "log level: debug, info, warn or error"},
 	}
 }

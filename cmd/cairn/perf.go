@@ -139,7 +139,7 @@ func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer
 	asJSON := flags.Bool("json", false, "print the result as one JSON object")
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
 	flags.Usage = func() {
-		fmt.Fprint(flags.Output(), "usage: cairn perf produce [flags]\n\nSends records as fast as allowed and reports throughput and per-record ack latency.\n\nexamples:\n  cairn perf produce --topic load --records 1000000 --record-size 1024 --partitions 4\n  cairn perf produce --brokers 10.0.0.1:9092,10.0.0.2:9092 --topic load --rate 10000 --acks 1 --json\n\nflags:\n")
+		fmt.Fprint(flags.Output(), "usage: cairn perf produce [flags]\n\nSends records as fast as allowed and reports throughput and per-record ack latency.\n\nexamples:\n  cairn perf produce --topic load --records 1000000 --record-size 1024 --partitions 4\n  cairn perf produce --brokers 10.0.0.1:9092,10.0.0.2:9092 --topic load --rate 10000 --acks 1 --json\n\nflags (-name and --name are the same):\n")
 		flags.PrintDefaults()
 	}
 	if err := parsePerfFlags(flags, args, stdout); err != nil {
@@ -207,7 +207,7 @@ func runPerfConsume(ctx context.Context, args []string, stdout, stderr io.Writer
 	asJSON := flags.Bool("json", false, "print the result as one JSON object")
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
 	flags.Usage = func() {
-		fmt.Fprint(flags.Output(), "usage: cairn perf consume [flags]\n\nReads a topic from the start of every partition, without a consumer group, and reports throughput.\n\nexamples:\n  cairn perf consume --topic load\n  cairn perf consume --topic load --records 500000 --json\n\nflags:\n")
+		fmt.Fprint(flags.Output(), "usage: cairn perf consume [flags]\n\nReads a topic from the start of every partition, without a consumer group, and reports throughput.\n\nexamples:\n  cairn perf consume --topic load\n  cairn perf consume --topic load --records 500000 --json\n\nflags (-name and --name are the same):\n")
 		flags.PrintDefaults()
 	}
 	if err := parsePerfFlags(flags, args, stdout); err != nil {

@@ -51,7 +51,7 @@ examples:
   cairn serve --config cairn.yaml --log-format json
   CAIRN_METRICS_ADDR=0.0.0.0:9644 cairn serve
 
-flags:
+flags (-name and --name are the same):
 `
 
 // envPrefix starts the environment variable of every serve flag.
