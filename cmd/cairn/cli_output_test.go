@@ -223,8 +223,28 @@ func TestConsumeWarnsOutsideTheLog(t *testing.T) {
 		t.Fatalf("consume --offset 500 --exit-at-end: %v, printed %q", r.err, r.stdout)
 	}
 	mustContain(t, "the warning", r.stderr, "--offset 500 is past the end of short/0 (offset 3)", "starting at the end, 3")
-	if r := c.run("", "consume", "short", "--offset", "1", "--exit-at-end"); r.err != nil || r.stderr != "" || r.stdout != "b\nc\n" {
-		t.Errorf("consume --offset 1: %v, stdout %q, stderr %q; want b and c, no warning", r.err, r.stdout, r.stderr)
+	// And it does what it says: it waits at the end and prints the next
+	// record produced.
+	consumed := make(chan cliResult, 1)
+	go func() { consumed <- c.run("", "consume", "short", "--offset", "500", "-n", "1") }()
+	deadline := time.Now().Add(20 * time.Second)
+	var next cliResult
+	for waiting := true; waiting; {
+		c.ok("d\n", "produce", "short")
+		select {
+		case next = <-consumed:
+			waiting = false
+		case <-time.After(500 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("consume --offset 500 -n 1 printed nothing in 20s of producing")
+			}
+		}
+	}
+	if next.err != nil || next.stdout != "d\n" {
+		t.Errorf("consume --offset 500 -n 1: %v, printed %q; want the next record, d", next.err, next.stdout)
+	}
+	if r := c.run("", "consume", "short", "--offset", "1", "--exit-at-end"); r.err != nil || r.stderr != "" || !strings.HasPrefix(r.stdout, "b\nc\nd\n") {
+		t.Errorf("consume --offset 1: %v, stdout %q, stderr %q; want b, c and the d's, no warning", r.err, r.stdout, r.stderr)
 	}
 }
 
