@@ -217,7 +217,10 @@ func printGroupDescriptions(std streams, described []groupDescription) {
 			fmt.Fprintf(std.out, "group %s: %s\n", d.Group, *d.Error)
 			continue
 		}
-		protocol := "classic, assignor " + orText(d.Assignor, "-")
+		protocol := "classic"
+		if d.Assignor != nil {
+			protocol += ", assignor " + *d.Assignor
+		}
 		if d.Protocol == "consumer" {
 			protocol = fmt.Sprintf("consumer (KIP-848), assignor %s, epoch %s", orText(d.Assignor, "-"), orText(d.Epoch, "-"))
 		}
