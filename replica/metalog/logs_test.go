@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRoutineDragonboatWarningsAreQuiet: the warnings dragonboat prints on
@@ -32,5 +33,31 @@ func TestRoutineDragonboatWarningsAreQuiet(t *testing.T) {
 	adapter.Warningf("mutual TLS disabled, communication is insecure")
 	if got := out.String(); !strings.Contains(got, "level=DEBUG") || !strings.Contains(got, "mutual TLS disabled") {
 		t.Errorf("at DEBUG the TLS notice is %q, want it at DEBUG", got)
+	}
+}
+
+// TestUnreachablePeerSaidOncePerWindow: a peer that stays down is reported
+// unreachable once per window, not on every retry; another peer, or the
+// same one after the window, is reported again.
+func TestUnreachablePeerSaidOncePerWindow(t *testing.T) {
+	var out bytes.Buffer
+	now := time.Unix(1000, 0)
+	repeats := &repeatFilter{window: 30 * time.Second, now: func() time.Time { return now }, last: map[string]time.Time{}}
+	adapter := &slogAdapter{logger: slog.New(slog.NewTextHandler(&out, nil)), repeats: repeats}
+	adapter.minimum.Set(slog.LevelWarn)
+	for range 5 {
+		adapter.Errorf("Nodehost %s failed to get a connection to %s, %v", "a:1", "b:2", "refused")
+		adapter.Warningf("breaker %s to %s failed, connect and process failed: %s", "a:1", "b:2", "refused")
+		adapter.Warningf(unreachableFormat, "b:2", 0)
+		now = now.Add(time.Second)
+	}
+	adapter.Warningf(unreachableFormat, "c:3", 0)
+	now = now.Add(30 * time.Second)
+	adapter.Warningf(unreachableFormat, "b:2", 0)
+	if got := strings.Count(out.String(), "b:2 became unreachable"); got != 2 {
+		t.Errorf("b:2 reported unreachable %d times, want 2 (once, then once after the window):\n%s", got, out.String())
+	}
+	if got := strings.Count(out.String(), "\n"); got != 3 {
+		t.Errorf("%d lines, want 3 (b:2 twice, c:3 once):\n%s", got, out.String())
 	}
 }
