@@ -21,9 +21,10 @@ Sends one record per line of standard input (the newline is not part of the
 record) and reports how many were acknowledged. By default the value is the
 whole line, with no key. A keyed record's partition is chosen by hashing
 its key (Kafka's murmur2, as the Java client does); unkeyed records are
-sticky: a batch of them goes to one partition, the next batch to another
-(KIP-480). --partitioner round-robin sends each record to the next
-partition instead, keys or not.
+sticky, as the Java client's are since Kafka 3.3 (KIP-794): they go to one
+partition until about 64 KiB have gone to it, then to another, so a few
+lines all land in one partition. --partitioner round-robin sends each
+record to the next partition instead, keys or not.
 
 --timeout bounds both the connection and each record's delivery: a broker
 that cannot be reached, or does not answer, fails the records after it
@@ -64,7 +65,7 @@ func produce(ctx context.Context, args []string, std streams) error {
 	partition := fs.Int("partition", -1, "send every record to this partition; -1 chooses by key")
 	acks := fs.String("acks", "all", "acknowledgment: all (-1), 1 (leader) or 0 (none)")
 	compression := fs.String("compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
-	partitioner := fs.String("partitioner", "sticky", "how records without --partition are spread: sticky (by key hash; unkeyed records one batch per partition) or round-robin (each record to the next partition)")
+	partitioner := fs.String("partitioner", "sticky", "how records without --partition are spread: sticky (keyed records by key hash, unkeyed ones about 64 KiB per partition in turn) or round-robin (each record to the next partition)")
 	positional, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
