@@ -283,7 +283,7 @@ func TestDescribeUnknownGroup(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := cli{t, start(t)}
 			r := c.run("", "group", "describe", "nobody")
-			if r.err == nil || !strings.Contains(r.err.Error(), "group nobody does not exist") {
+			if r.err == nil || !strings.Contains(r.err.Error(), "group nobody: does not exist") {
 				t.Errorf("describe of an unknown group: %v, stdout %q", r.err, r.stdout)
 			}
 			r = c.run("", "group", "describe", "nobody", "--json")

@@ -59,7 +59,8 @@ examples:
 		described = append(described, d)
 	}
 	if len(described) == 1 && failed == 1 && !asJSON {
-		return errors.New(*described[0].Error) // one line on stderr, not also a line on stdout
+		// One line on stderr, not also a line on stdout.
+		return fmt.Errorf("group %s: %s", described[0].Group, *described[0].Error)
 	}
 	if asJSON {
 		err = writeJSON(std.out, struct {
@@ -125,7 +126,7 @@ func describeGroup(ctx context.Context, admin *kadm.Client, name string, lags ka
 		return d
 	}
 	if err := g.Error(); errors.Is(err, kerr.GroupIDNotFound) {
-		d.Error = errorText(groupMissing(name))
+		d.Error = errorText(errGroupMissing)
 		return d
 	} else if err != nil {
 		d.Error = errorText(explainGroups(err))
@@ -153,16 +154,16 @@ func describeGroup(ctx context.Context, admin *kadm.Client, name string, lags ka
 		}
 	}
 	if d.State == "Dead" && len(d.Members) == 0 && len(g.Lag) == 0 {
-		d.Error = errorText(groupMissing(name))
+		d.Error = errorText(errGroupMissing)
 		return d
 	}
 	d.Offsets, d.TotalLag = lagJSON(g.Lag, owners)
 	return d
 }
 
-func groupMissing(name string) error {
-	return fmt.Errorf("group %s does not exist (cairn group list shows the groups)", name)
-}
+// errGroupMissing is the reason shown for a group the cluster does not
+// know, after "group NAME: ".
+var errGroupMissing = errors.New("does not exist (cairn group list shows the groups)")
 
 // assignedJSON lists a member's assignment sorted by topic and records the
 // member as the owner of each partition.
