@@ -38,7 +38,8 @@ func parseFlags(fs *flag.FlagSet, args []string, help io.Writer) error {
 // command's flags (a *flagsListed) instead of parsing: that is how cairn
 // completion learns every command's flags from the flag sets the commands
 // themselves define, so the scripts cannot drift from them. No command
-// line can carry it, since an argument cannot contain a NUL byte.
+// line can carry it, since an argument cannot contain a NUL byte. So every
+// command must reach parseFlags before it does anything else.
 const flagsProbe = "\x00cairn-list-flags"
 
 // flagsListed is parseFlags' answer to flagsProbe.
