@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -246,6 +247,35 @@ func TestConsumeWarnsOutsideTheLog(t *testing.T) {
 	if r := c.run("", "consume", "short", "--offset", "1", "--exit-at-end"); r.err != nil || r.stderr != "" || !strings.HasPrefix(r.stdout, "b\nc\nd\n") {
 		t.Errorf("consume --offset 1: %v, stdout %q, stderr %q; want b, c and the d's, no warning", r.err, r.stdout, r.stderr)
 	}
+}
+
+// TestConsumeWarnsBelowTheLogStart: against kfake, which serves
+// DeleteRecords, an offset below the log start is said too, and consume
+// starts at the log start.
+func TestConsumeWarnsBelowTheLogStart(t *testing.T) {
+	address := startKfake(t)
+	c := cli{t, address}
+	c.ok("", "topic", "create", "trimmed", "-p", "1")
+	c.ok("a\nb\nc\n", "produce", "trimmed")
+	client, err := kgo.NewClient(kgo.SeedBrokers(address))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	trim := kadm.Offsets{}
+	trim.Add(kadm.Offset{Topic: "trimmed", Partition: 0, At: 2})
+	deleted, err := kadm.NewClient(client).DeleteRecords(context.Background(), trim)
+	if err == nil {
+		err = deleted.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("", "consume", "trimmed", "--offset", "0", "-e")
+	if r.err != nil || r.stdout != "c\n" {
+		t.Errorf("consume --offset 0 of a log starting at 2: %v, printed %q; want c", r.err, r.stdout)
+	}
+	mustContain(t, "the warning", r.stderr, "--offset 0 is below the log start of trimmed/0 (offset 2): starting at the log start")
 }
 
 // TestProduceToASilentBroker: a broker that accepts connections and never
