@@ -98,7 +98,7 @@ func newFlagSet(name, usage string, std streams) *flag.FlagSet {
 	fs.SetOutput(std.err)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
-		fmt.Fprint(fs.Output(), "\nflags:\n")
+		fmt.Fprint(fs.Output(), "\nflags (-name and --name are the same):\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -134,7 +134,7 @@ type clientFlags struct {
 func addClientFlags(fs *flag.FlagSet) clientFlags {
 	return clientFlags{
 		brokers: addBrokersFlag(fs),
-		timeout: fs.Duration("timeout", 15*time.Second, "give up on a request (admin commands) after this long"),
+		timeout: fs.Duration("timeout", 15*time.Second, "how long to wait for the cluster before giving up"),
 	}
 }
 
@@ -247,9 +247,16 @@ func sortedTopicNames[V any](m map[string]V) []string {
 	return names
 }
 
-func int32sText(values []int32) string {
-	sorted := append([]int32(nil), values...)
+// sortedInt32s is a sorted copy of values, never nil (JSON's [] rather
+// than null).
+func sortedInt32s(values []int32) []int32 {
+	sorted := append([]int32{}, values...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	return sorted
+}
+
+func int32sText(values []int32) string {
+	sorted := sortedInt32s(values)
 	parts := make([]string, len(sorted))
 	for i, v := range sorted {
 		parts[i] = fmt.Sprint(v)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,21 +38,14 @@ Shows the cluster id, the active controller, every broker the cluster lists
 examples:
   cairn cluster info
   cairn cluster info --brokers 10.0.0.1:9092
+  cairn cluster info --json | jq .controller
 `, std)
-	cf := addClientFlags(fs)
-	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("unexpected argument %q: cluster info takes no arguments", rest[0])
-	}
-	client, admin, err := cf.connect(ctx)
+	metadata, asJSON, err := readMetadata(ctx, fs, "cluster info", args, std)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	metadata, err := admin.Metadata(ctx)
-	if err != nil {
-		return fmt.Errorf("read the cluster's metadata: %w", err)
+	if asJSON {
+		return writeJSON(std.out, clusterInfoJSON(metadata))
 	}
 	partitions := 0
 	for _, t := range metadata.Topics {
@@ -74,6 +68,58 @@ examples:
 	return w.Flush()
 }
 
+// readMetadata parses a cluster verb's flags (it takes no arguments),
+// connects, and reads the cluster's Metadata.
+func readMetadata(ctx context.Context, fs *flag.FlagSet, verb string, args []string, std streams) (kadm.Metadata, bool, error) {
+	cf := addClientFlags(fs)
+	output := addOutputFlags(fs)
+	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
+		return kadm.Metadata{}, false, err
+	} else if len(rest) > 0 {
+		return kadm.Metadata{}, false, fmt.Errorf("unexpected argument %q: %s takes no arguments", rest[0], verb)
+	}
+	asJSON, err := output.wantJSON()
+	if err != nil {
+		return kadm.Metadata{}, false, err
+	}
+	client, admin, err := cf.connect(ctx)
+	if err != nil {
+		return kadm.Metadata{}, false, err
+	}
+	defer client.Close()
+	metadata, err := admin.Metadata(ctx)
+	if err != nil {
+		return kadm.Metadata{}, false, fmt.Errorf("read the cluster's metadata: %w", err)
+	}
+	return metadata, asJSON, nil
+}
+
+type brokerJSON struct {
+	NodeID     int32   `json:"node_id"`
+	Host       string  `json:"host"`
+	Port       int32   `json:"port"`
+	Rack       *string `json:"rack"`
+	Controller bool    `json:"controller"`
+}
+
+func clusterInfoJSON(metadata kadm.Metadata) any {
+	partitions := 0
+	for _, t := range metadata.Topics {
+		partitions += len(t.Partitions)
+	}
+	brokers := []brokerJSON{}
+	for _, b := range metadata.Brokers {
+		brokers = append(brokers, brokerJSON{b.NodeID, b.Host, b.Port, b.Rack, b.NodeID == metadata.Controller})
+	}
+	return struct {
+		ClusterID  *string      `json:"cluster_id"`
+		Controller *int32       `json:"controller"`
+		Topics     int          `json:"topics"`
+		Partitions int          `json:"partitions"`
+		Brokers    []brokerJSON `json:"brokers"`
+	}{known(metadata.Cluster, metadata.Cluster != ""), known(metadata.Controller, metadata.Controller >= 0), len(metadata.Topics), partitions, brokers}
+}
+
 func controllerText(id int32) string {
 	if id < 0 {
 		return "unknown"
@@ -91,6 +137,21 @@ type clusterHealth struct {
 	offline         []string // topic/partition without a leader
 	underReplicated []string // topic/partition whose ISR is smaller than its replicas
 	partitions      int
+}
+
+// json is cluster health --json's document; every partition is named
+// (the text form names at most listedMax).
+func (h clusterHealth) json() any {
+	return struct {
+		Healthy                   bool     `json:"healthy"`
+		Controller                *int32   `json:"controller"`
+		Brokers                   []int32  `json:"brokers"`
+		BrokersDown               []int32  `json:"brokers_down"`
+		Partitions                int      `json:"partitions"`
+		OfflinePartitions         []string `json:"offline_partitions"`
+		UnderReplicatedPartitions []string `json:"under_replicated_partitions"`
+	}{h.healthy(), known(h.controller, h.controller >= 0), sortedInt32s(h.brokers), sortedInt32s(h.down), h.partitions,
+		append([]string{}, h.offline...), append([]string{}, h.underReplicated...)}
 }
 
 func (h clusterHealth) healthy() bool {
@@ -143,23 +204,22 @@ cairn_controller_id, cairn_brokers).
 examples:
   cairn cluster health
   until cairn cluster health >/dev/null; do sleep 1; done
+  cairn cluster health --json | jq .under_replicated_partitions
 `, std)
-	cf := addClientFlags(fs)
-	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("unexpected argument %q: cluster health takes no arguments", rest[0])
-	}
-	client, admin, err := cf.connect(ctx)
+	metadata, asJSON, err := readMetadata(ctx, fs, "cluster health", args, std)
 	if err != nil {
 		return err
-	}
-	defer client.Close()
-	metadata, err := admin.Metadata(ctx)
-	if err != nil {
-		return fmt.Errorf("read the cluster's metadata: %w", err)
 	}
 	h := assessHealth(metadata)
+	if asJSON {
+		if err := writeJSON(std.out, h.json()); err != nil {
+			return err
+		}
+		if !h.healthy() {
+			return errors.New("the cluster is not healthy")
+		}
+		return nil
+	}
 	fmt.Fprintf(std.out, "HEALTHY                     %t\n", h.healthy())
 	fmt.Fprintf(std.out, "CONTROLLER                  %s\n", controllerText(h.controller))
 	fmt.Fprintf(std.out, "BROKERS                     %s\n", int32sText(h.brokers))

@@ -45,6 +45,11 @@ func (k settingKind) String() string {
 	return [...]string{"string", "integer", "true/false", "duration"}[k]
 }
 
+// phrase is the kind with its article, for "want ...".
+func (k settingKind) phrase() string {
+	return [...]string{"a string", "an integer", "true or false", "a duration such as 30s"}[k]
+}
+
 func (s setting) environmentVariable() string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
 }
@@ -87,7 +92,7 @@ func serveSettings() []setting {
 		{"producer-id-expiration", kindDuration, core.DefaultProducerIdleMax.String(), "a partition forgets an idempotent producer that has not written for this long (Kafka's producer.id.expiration.ms)"},
 		{"segment-bytes", kindInt, strconv.FormatInt(d.Log.SegmentBytesMax, 10), "roll a segment file at this size"},
 		{"metrics-addr", kindString, metricsAddressAuto, "address of the Prometheus /metrics endpoint; auto: the --listen host on port 9644 + --node-id; empty: no endpoint"},
-		{"log-format", kindString, "text", "log format on stderr: text or json"},
+		{"log-format", kindString, "text", "format of the logs on stderr and of the ready line on stdout: text or json"},
 		{"log-level", kindString, "info", "log level: debug, info, warn or error"},
 	}
 }
@@ -171,7 +176,7 @@ func parseSettings(fs *flag.FlagSet, byName map[string]setting, args []string, l
 		variable := byName[name].environmentVariable()
 		if value, ok := lookupEnv(variable); ok {
 			if err := fs.Set(name, value); err != nil {
-				return nil, fmt.Errorf("%s=%q: %v (want a %s)", variable, value, unwrapFlagError(err), byName[name].kind)
+				return nil, fmt.Errorf("%s=%q: %v (want %s)", variable, value, unwrapFlagError(err), byName[name].kind.phrase())
 			}
 			sources[name] = variable
 		}
@@ -190,7 +195,7 @@ func parseSettings(fs *flag.FlagSet, byName map[string]setting, args []string, l
 			continue
 		}
 		if err := fs.Set(name, value); err != nil {
-			return nil, fmt.Errorf("%s: %s: %q: %v (want a %s)", path, byName[name].yamlKey(), value, unwrapFlagError(err), byName[name].kind)
+			return nil, fmt.Errorf("%s: %s: %q: %v (want %s)", path, byName[name].yamlKey(), value, unwrapFlagError(err), byName[name].kind.phrase())
 		}
 		sources[name] = path
 	}

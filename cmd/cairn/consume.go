@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -32,7 +35,10 @@ applies only to partitions without one; read records are committed.
 --format is a template: %t topic, %p partition, %o offset, %k key, %v value,
 %h headers (k=v,k=v), %T timestamp (Unix ms), %d timestamp (RFC 3339),
 %K key length, %S value length, %% a percent sign, \n newline, \t tab.
---format json prints each record as one JSON object.
+--format json prints each record as one JSON object (topic, partition,
+offset, timestamp_ms, key, value, headers); a key, value or header value
+that is not valid UTF-8 is printed in base64, with key_encoding,
+value_encoding or the header's encoding "base64" (otherwise "utf8").
 
 Groups: --group joins a consumer group (Cairn and any Kafka cluster serve
 them); a broker without groups is named as such.
@@ -126,6 +132,11 @@ func consume(ctx context.Context, args []string, std streams) error {
 			return explainGroups(fmt.Errorf("find the coordinator of group %s: %w", *group, err))
 		}
 	}
+	if start.kind == "exact" {
+		if err := warnOutOfRange(ctx, admin, topics, partitions, *group, start.value, std); err != nil {
+			return err
+		}
+	}
 	var remaining map[string]map[int32]int64
 	if *exitAtEnd {
 		remaining, err = offsetsToReach(ctx, admin, topics, partitions, *group, start)
@@ -214,6 +225,64 @@ func topicsExist(ctx context.Context, admin *kadm.Client, topics []string) error
 		return fmt.Errorf("no topic %s in the cluster: cairn topic list shows what exists, cairn topic create %s makes it", strings.Join(missing, ", "), missing[0])
 	}
 	return nil
+}
+
+// warnOutOfRange says on stderr, as kcat does, which partitions an exact
+// --offset is outside of, and where consume starts instead: the client
+// bounds the offset within the log, so past the end it waits at the end
+// for new records, and below the log start it starts at the log start.
+// Partitions whose group commit wins over --offset are not warned about.
+func warnOutOfRange(ctx context.Context, admin *kadm.Client, topics []string, partitions []int32, group string, offset int64, std streams) error {
+	starts, err := admin.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("list log start offsets: %w", err)
+	}
+	ends, err := admin.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("list end offsets: %w", err)
+	}
+	var committed kadm.OffsetResponses
+	if group != "" {
+		if committed, err = admin.FetchOffsets(ctx, group); err != nil {
+			return explainGroups(fmt.Errorf("fetch the offsets of group %s: %w", group, err))
+		}
+	}
+	wanted := map[int32]bool{}
+	for _, p := range partitions {
+		wanted[p] = true
+	}
+	for _, end := range sortedListedOffsets(ends) {
+		if end.Err != nil || (len(wanted) > 0 && !wanted[end.Partition]) {
+			continue
+		}
+		if c, ok := committed.Lookup(end.Topic, end.Partition); ok && c.Err == nil && c.At >= 0 {
+			continue
+		}
+		first, ok := starts.Lookup(end.Topic, end.Partition)
+		switch {
+		case offset > end.Offset:
+			fmt.Fprintf(std.err, "cairn consume: --offset %d is past the end of %s/%d (offset %d): starting at the end, %d, and waiting for new records\n",
+				offset, end.Topic, end.Partition, end.Offset, end.Offset)
+		case ok && first.Err == nil && offset < first.Offset:
+			fmt.Fprintf(std.err, "cairn consume: --offset %d is below the log start of %s/%d (offset %d): starting at the log start\n",
+				offset, end.Topic, end.Partition, first.Offset)
+		}
+	}
+	return nil
+}
+
+// sortedListedOffsets orders listed offsets by topic and partition, so
+// that warnings come in a stable order.
+func sortedListedOffsets(listed kadm.ListedOffsets) []kadm.ListedOffset {
+	var all []kadm.ListedOffset
+	listed.Each(func(o kadm.ListedOffset) { all = append(all, o) })
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Topic != all[j].Topic {
+			return all[i].Topic < all[j].Topic
+		}
+		return all[i].Partition < all[j].Partition
+	})
+	return all
 }
 
 // startOffset is where consume starts, as franz-go's Offset and as what
@@ -423,31 +492,47 @@ func compileFormat(format string) (recordPrinter, error) {
 	}, nil
 }
 
-// jsonRecord is --format json's shape. Key and value are strings (Kafka
-// bytes are usually text here); headers keep their order.
+// jsonRecord is --format json's shape. Keys, values and header values are
+// strings when they are valid UTF-8 (their encoding "utf8") and otherwise
+// standard base64 (encoding "base64"), as rpk prints bytes that are not
+// text: nothing is replaced by U+FFFD, so every byte survives. Headers keep
+// their order.
 type jsonRecord struct {
-	Topic     string       `json:"topic"`
-	Partition int32        `json:"partition"`
-	Offset    int64        `json:"offset"`
-	Timestamp int64        `json:"timestamp_ms"`
-	Key       *string      `json:"key"`
-	Value     string       `json:"value"`
-	Headers   []jsonHeader `json:"headers,omitempty"`
+	Topic         string       `json:"topic"`
+	Partition     int32        `json:"partition"`
+	Offset        int64        `json:"offset"`
+	Timestamp     int64        `json:"timestamp_ms"`
+	Key           *string      `json:"key"`
+	KeyEncoding   *string      `json:"key_encoding,omitempty"`
+	Value         string       `json:"value"`
+	ValueEncoding string       `json:"value_encoding"`
+	Headers       []jsonHeader `json:"headers,omitempty"`
 }
 
 type jsonHeader struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
+	Key      string `json:"key"`
+	Value    string `json:"value"`
+	Encoding string `json:"encoding"`
+}
+
+// jsonBytes is b as JSON text and the encoding it is in.
+func jsonBytes(b []byte) (text, encoding string) {
+	if utf8.Valid(b) {
+		return string(b), "utf8"
+	}
+	return base64.StdEncoding.EncodeToString(b), "base64"
 }
 
 func printJSON(b []byte, r *kgo.Record) []byte {
-	out := jsonRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli(), Value: string(r.Value)}
+	out := jsonRecord{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli()}
+	out.Value, out.ValueEncoding = jsonBytes(r.Value)
 	if r.Key != nil {
-		key := string(r.Key)
-		out.Key = &key
+		key, encoding := jsonBytes(r.Key)
+		out.Key, out.KeyEncoding = &key, &encoding
 	}
 	for _, h := range r.Headers {
-		out.Headers = append(out.Headers, jsonHeader{h.Key, string(h.Value)})
+		value, encoding := jsonBytes(h.Value)
+		out.Headers = append(out.Headers, jsonHeader{h.Key, value, encoding})
 	}
 	encoded, _ := json.Marshal(out) // cannot fail: strings and numbers only
 	b = append(b, encoded...)

@@ -17,8 +17,10 @@ const groupUsage = `usage: cairn group <command> [flags]
 Lists, describes (members, assignments, committed offsets and lag), resets
 and deletes consumer groups on any Kafka-compatible cluster.
 
-Cairn serves consumer groups (the classic protocol) with their offsets in
-__consumer_offsets; these commands work the same against any Kafka cluster.
+Cairn serves consumer groups of both protocols, the classic one (JoinGroup,
+SyncGroup) and Kafka 4's consumer protocol (KIP-848, where the broker
+assigns partitions), with their offsets in __consumer_offsets; these
+commands work the same against any Kafka cluster.
 `
 
 func groupCommands() []subcommand {
@@ -42,12 +44,18 @@ Lists the cluster's consumer groups with their state and coordinator.
 examples:
   cairn group list
   cairn group list --brokers 10.0.0.1:9092
+  cairn group list --json | jq -r '.groups[].group'
 `, std)
 	cf := addClientFlags(fs)
+	output := addOutputFlags(fs)
 	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q: group list takes no group names (see cairn group describe)", rest[0])
+	}
+	asJSON, err := output.wantJSON()
+	if err != nil {
+		return err
 	}
 	client, admin, err := cf.connect(ctx)
 	if err != nil {
@@ -58,6 +66,9 @@ examples:
 	if err != nil {
 		return explainGroups(fmt.Errorf("list groups: %w", err))
 	}
+	if asJSON {
+		return writeJSON(std.out, groupListJSON(groups))
+	}
 	w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "GROUP\tSTATE\tPROTOCOL-TYPE\tCOORDINATOR")
 	for _, g := range groups.Sorted() {
@@ -66,61 +77,22 @@ examples:
 	return w.Flush()
 }
 
-func runGroupDescribe(ctx context.Context, args []string, std streams) error {
-	fs := newFlagSet("group describe", `usage: cairn group describe GROUP... [flags]
+// listedGroupJSON is one group of group list --json.
+type listedGroupJSON struct {
+	Group        string  `json:"group"`
+	State        *string `json:"state"`
+	ProtocolType *string `json:"protocol_type"`
+	Coordinator  int32   `json:"coordinator"`
+}
 
-Shows each group's state, coordinator and members (client id, host,
-assigned partitions), then per partition the committed offset, the end of
-the log (high watermark), the lag between them, and the member that owns
-it. TOTAL-LAG sums the partitions.
-
-examples:
-  cairn group describe billing
-  cairn group describe billing audit
-`, std)
-	cf := addClientFlags(fs)
-	groups, err := parseInterleaved(fs, args, std.out)
-	if err != nil {
-		return err
+func groupListJSON(groups kadm.ListedGroups) any {
+	list := []listedGroupJSON{}
+	for _, g := range groups.Sorted() {
+		list = append(list, listedGroupJSON{g.Group, known(g.State, g.State != ""), known(g.ProtocolType, g.ProtocolType != ""), g.Coordinator})
 	}
-	if len(groups) == 0 {
-		return errors.New("give at least one group: cairn group describe GROUP (cairn group list shows them)")
-	}
-	client, admin, err := cf.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	lags, err := admin.Lag(ctx, groups...)
-	if err != nil {
-		return explainGroups(fmt.Errorf("describe groups: %w", err))
-	}
-	failed := 0
-	for i, name := range groups {
-		if i > 0 {
-			fmt.Fprintln(std.out)
-		}
-		g, ok := lags[name]
-		if !ok {
-			failed++
-			fmt.Fprintf(std.out, "group %s: no answer\n", name)
-			continue
-		}
-		if err := g.Error(); err != nil {
-			failed++
-			fmt.Fprintf(std.out, "group %s: %v\n", name, explainGroups(err))
-			continue
-		}
-		if cg, ok := describeConsumerGroup(ctx, admin, name, len(g.Members)); ok {
-			printConsumerGroupLag(std, g, cg)
-			continue
-		}
-		printGroupLag(std, g)
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d groups not described", failed, len(groups))
-	}
-	return nil
+	return struct {
+		Groups []listedGroupJSON `json:"groups"`
+	}{list}
 }
 
 // describeConsumerGroup describes a group of Kafka 4's consumer protocol
@@ -137,121 +109,6 @@ func describeConsumerGroup(ctx context.Context, admin *kadm.Client, name string,
 	}
 	cg, ok := described[name]
 	return cg, ok && cg.Err == nil
-}
-
-func totalLag(g kadm.DescribedGroupLag) int64 {
-	var total int64
-	for _, l := range g.Lag.Sorted() {
-		if l.Lag > 0 {
-			total += l.Lag
-		}
-	}
-	return total
-}
-
-// printConsumerGroupLag prints a consumer-protocol group: the broker's
-// assignment, epochs and assignor, then the lag table.
-func printConsumerGroupLag(std streams, g kadm.DescribedGroupLag, cg kadm.DescribedConsumerGroup) {
-	fmt.Fprintf(std.out, "GROUP        %s\nSTATE        %s\nCOORDINATOR  %d (%s:%d)\nPROTOCOL     consumer (KIP-848), assignor %s, epoch %d\nMEMBERS      %d\nTOTAL-LAG    %d\n",
-		g.Group, cg.State, g.Coordinator.NodeID, g.Coordinator.Host, g.Coordinator.Port, orDash(cg.AssignorName), cg.Epoch, len(cg.Members), totalLag(g))
-	owners := map[string]map[int32]string{}
-	if len(cg.Members) > 0 {
-		fmt.Fprintln(std.out)
-		w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "MEMBER\tCLIENT-ID\tHOST\tEPOCH\tASSIGNED")
-		for _, m := range cg.Members {
-			var parts []string
-			for topic, partitions := range m.Assignment {
-				ps := make([]int32, 0, len(partitions))
-				for p := range partitions {
-					ps = append(ps, p)
-					if owners[topic] == nil {
-						owners[topic] = map[int32]string{}
-					}
-					owners[topic][p] = m.MemberID
-				}
-				sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-				parts = append(parts, topic+int32sText(ps))
-			}
-			sort.Strings(parts)
-			assigned := "-"
-			if len(parts) > 0 {
-				assigned = strings.Join(parts, " ")
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", m.MemberID, m.ClientID, m.ClientHost, m.MemberEpoch, assigned)
-		}
-		w.Flush()
-	}
-	printLagTable(std, g, func(topic string, partition int32) string {
-		if id, ok := owners[topic][partition]; ok {
-			return id
-		}
-		return "-"
-	})
-}
-
-func printGroupLag(std streams, g kadm.DescribedGroupLag) {
-	total := totalLag(g)
-	fmt.Fprintf(std.out, "GROUP        %s\nSTATE        %s\nCOORDINATOR  %d (%s:%d)\nPROTOCOL     %s\nMEMBERS      %d\nTOTAL-LAG    %d\n",
-		g.Group, g.State, g.Coordinator.NodeID, g.Coordinator.Host, g.Coordinator.Port, orDash(g.Protocol), len(g.Members), total)
-	if len(g.Members) > 0 {
-		fmt.Fprintln(std.out)
-		w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "MEMBER\tCLIENT-ID\tHOST\tASSIGNED")
-		for _, m := range g.Members {
-			assigned := "-"
-			if c, ok := m.Assigned.AsConsumer(); ok {
-				var parts []string
-				for _, t := range c.Topics {
-					parts = append(parts, t.Topic+int32sText(t.Partitions))
-				}
-				sort.Strings(parts)
-				if len(parts) > 0 {
-					assigned = strings.Join(parts, " ")
-				}
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", m.MemberID, m.ClientID, m.ClientHost, assigned)
-		}
-		w.Flush()
-	}
-	printLagTable(std, g, func(topic string, partition int32) string {
-		for _, l := range g.Lag.Sorted() {
-			if l.Topic == topic && l.Partition == partition && l.Member != nil {
-				return l.Member.MemberID
-			}
-		}
-		return "-"
-	})
-}
-
-// printLagTable prints committed offset, log end and lag per partition,
-// with the member that owns each.
-func printLagTable(std streams, g kadm.DescribedGroupLag, owner func(topic string, partition int32) string) {
-	if len(g.Lag) == 0 {
-		fmt.Fprintln(std.out, "\n(no committed offsets)")
-		return
-	}
-	fmt.Fprintln(std.out)
-	w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "TOPIC\tPARTITION\tCOMMITTED\tLOG-END\tLAG\tMEMBER")
-	for _, l := range g.Lag.Sorted() {
-		committed, end, lag := "-", "-", "-"
-		if l.Commit.At >= 0 {
-			committed = fmt.Sprint(l.Commit.At)
-		}
-		if l.End.Err == nil {
-			end = fmt.Sprint(l.End.Offset)
-		}
-		if l.Lag >= 0 {
-			lag = fmt.Sprint(l.Lag)
-		}
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s", l.Topic, l.Partition, committed, end, lag, owner(l.Topic, l.Partition))
-		if l.Err != nil {
-			fmt.Fprintf(w, "\t%v", l.Err)
-		}
-		fmt.Fprintln(w)
-	}
-	w.Flush()
 }
 
 func runGroupResetOffsets(ctx context.Context, args []string, std streams) error {
@@ -313,10 +170,10 @@ examples:
 			return explainGroups(fmt.Errorf("describe group %s: %w", group, d.Err))
 		}
 		if len(d.Members) > 0 {
-			return fmt.Errorf("group %s has %d active members (state %s): stop its consumers, then reset its offsets", group, len(d.Members), d.State)
+			return fmt.Errorf("group %s has %s (state %s): stop its consumers, then reset its offsets", group, plural(int64(len(d.Members)), "active member"), d.State)
 		}
 		if cg, ok := describeConsumerGroup(ctx, admin, group, len(d.Members)); ok && len(cg.Members) > 0 {
-			return fmt.Errorf("group %s has %d active members (state %s): stop its consumers, then reset its offsets", group, len(cg.Members), cg.State)
+			return fmt.Errorf("group %s has %s (state %s): stop its consumers, then reset its offsets", group, plural(int64(len(cg.Members)), "active member"), cg.State)
 		}
 	}
 	current, err := admin.FetchOffsets(ctx, group)
@@ -461,7 +318,7 @@ examples:
 	}
 	w.Flush()
 	if failed > 0 {
-		return fmt.Errorf("%d of %d groups not deleted", failed, len(groups))
+		return errors.New(failedOf(failed, len(groups), "group", "deleted"))
 	}
 	return nil
 }

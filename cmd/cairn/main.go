@@ -11,34 +11,41 @@ import (
 	"os"
 )
 
+// command is one of cairn's commands. verbs lists a command's verbs
+// (topic create, group describe), nil for a command without them; the
+// dispatcher and the shell completion both read these tables.
 type command struct {
 	name    string
 	summary string
 	run     func(args []string) error
+	verbs   func() []subcommand
 }
 
 func commands() []command {
 	return []command{
-		{"serve", "run a broker (zero flags: single node on 127.0.0.1:9092, data in ./data)", runServe},
-		{"topic", "create, list, describe, delete and reconfigure topics", runTopic},
-		{"produce", "send lines of standard input as records", runProduce},
-		{"consume", "print records from a topic, alone or as a consumer group", runConsume},
-		{"group", "list, describe (with lag), reset and delete consumer groups", runGroup},
-		{"cluster", "show brokers and controller; check the cluster's health", runCluster},
-		{"perf", "load-test a cluster: produce or consume, report throughput and latency", runPerf},
-		{"sim", "run the broker in the deterministic simulator under seeded faults", runSim},
-		{"version", "print the version, commit and Go version", func([]string) error { printVersion(os.Stdout); return nil }},
+		{"serve", "run a broker (zero flags: single node on 127.0.0.1:9092, data in ./data)", runServe, nil},
+		{"topic", "create, list, describe, delete and reconfigure topics", runTopic, topicCommands},
+		{"produce", "send lines of standard input as records", runProduce, nil},
+		{"consume", "print records from a topic, alone or as a consumer group", runConsume, nil},
+		{"group", "list, describe (with lag), reset and delete consumer groups", runGroup, groupCommands},
+		{"cluster", "show brokers and controller; check the cluster's health", runCluster, clusterCommands},
+		{"perf", "load-test a cluster: produce or consume, report throughput and latency", runPerf, perfCommands},
+		{"sim", "run the broker in the deterministic simulator under seeded faults", runSim, nil},
+		{"completion", "print a shell completion script: bash, zsh or fish", runCompletion, nil},
+		{"version", "print the version, commit and Go version", runVersion, nil},
 	}
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: cairn <command> [flags]\n\ncommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'cairn <command> -h' for a command's flags and examples.\n")
 	fmt.Fprintf(w, "The client commands (topic ... perf) work against any Kafka-compatible cluster;\n")
 	fmt.Fprintf(w, "--brokers (or CAIRN_BROKERS) names it, 127.0.0.1:9092 by default.\n")
+	fmt.Fprintf(w, "Listings (topic list/describe, group list/describe, cluster info/health) print\n")
+	fmt.Fprintf(w, "JSON with --json or -o json; 'cairn completion bash|zsh|fish' completes commands.\n")
 }
 
 func main() {

@@ -49,19 +49,28 @@ func runPerf(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch args[0] {
-	case "produce":
-		err = runPerfProduce(ctx, args[1:], os.Stdout, os.Stderr)
-	case "consume":
-		err = runPerfConsume(ctx, args[1:], os.Stdout, os.Stderr)
-	default:
-		return fmt.Errorf("unknown perf command %q: give produce or consume (run 'cairn perf -h')", args[0])
+	for _, verb := range perfCommands() {
+		if verb.name == args[0] {
+			err := verb.run(ctx, args[1:], standardStreams())
+			if errors.Is(err, flag.ErrHelp) {
+				return nil
+			}
+			return err
+		}
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
+	return fmt.Errorf("unknown perf command %q: give produce or consume (run 'cairn perf -h')", args[0])
+}
+
+// perfCommands are perf's verbs (its usage describes them at more length).
+func perfCommands() []subcommand {
+	return []subcommand{
+		{"produce", "send records and report throughput and ack latency", func(ctx context.Context, args []string, std streams) error {
+			return runPerfProduce(ctx, args, std.out, std.err)
+		}},
+		{"consume", "read a topic from the start and report throughput", func(ctx context.Context, args []string, std streams) error {
+			return runPerfConsume(ctx, args, std.out, std.err)
+		}},
 	}
-	return err
 }
 
 // brokerList splits a comma-separated list of host:port addresses.
@@ -130,7 +139,7 @@ func runPerfProduce(ctx context.Context, args []string, stdout, stderr io.Writer
 	asJSON := flags.Bool("json", false, "print the result as one JSON object")
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
 	flags.Usage = func() {
-		fmt.Fprint(flags.Output(), "usage: cairn perf produce [flags]\n\nSends records as fast as allowed and reports throughput and per-record ack latency.\n\nexamples:\n  cairn perf produce --topic load --records 1000000 --record-size 1024 --partitions 4\n  cairn perf produce --brokers 10.0.0.1:9092,10.0.0.2:9092 --topic load --rate 10000 --acks 1 --json\n\nflags:\n")
+		fmt.Fprint(flags.Output(), "usage: cairn perf produce [flags]\n\nSends records as fast as allowed and reports throughput and per-record ack latency.\n\nexamples:\n  cairn perf produce --topic load --records 1000000 --record-size 1024 --partitions 4\n  cairn perf produce --brokers 10.0.0.1:9092,10.0.0.2:9092 --topic load --rate 10000 --acks 1 --json\n\nflags (-name and --name are the same):\n")
 		flags.PrintDefaults()
 	}
 	if err := parsePerfFlags(flags, args, stdout); err != nil {
@@ -198,7 +207,7 @@ func runPerfConsume(ctx context.Context, args []string, stdout, stderr io.Writer
 	asJSON := flags.Bool("json", false, "print the result as one JSON object")
 	quiet := flags.Bool("quiet", false, "no progress lines on stderr")
 	flags.Usage = func() {
-		fmt.Fprint(flags.Output(), "usage: cairn perf consume [flags]\n\nReads a topic from the start of every partition, without a consumer group, and reports throughput.\n\nexamples:\n  cairn perf consume --topic load\n  cairn perf consume --topic load --records 500000 --json\n\nflags:\n")
+		fmt.Fprint(flags.Output(), "usage: cairn perf consume [flags]\n\nReads a topic from the start of every partition, without a consumer group, and reports throughput.\n\nexamples:\n  cairn perf consume --topic load\n  cairn perf consume --topic load --records 500000 --json\n\nflags (-name and --name are the same):\n")
 		flags.PrintDefaults()
 	}
 	if err := parsePerfFlags(flags, args, stdout); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 
@@ -18,8 +19,16 @@ const produceUsage = `usage: cairn produce TOPIC [flags]
 
 Sends one record per line of standard input (the newline is not part of the
 record) and reports how many were acknowledged. By default the value is the
-whole line, with no key, and the partition is chosen by hashing the key
-(Kafka's murmur2, as the Java client does), or spread when there is none.
+whole line, with no key. A keyed record's partition is chosen by hashing
+its key (Kafka's murmur2, as the Java client does); unkeyed records are
+sticky, as the Java client's are since Kafka 3.3 (KIP-794): they go to one
+partition until about 64 KiB have gone to it, then to another, so a few
+lines all land in one partition. --partitioner round-robin sends each
+record to the next partition instead, keys or not.
+
+--timeout bounds both the connection and each record's delivery: a broker
+that cannot be reached, or does not answer, fails the records after it
+rather than leaving produce waiting.
 
 Line format, when the separators are given:
 
@@ -33,6 +42,7 @@ examples:
   printf 'user-1:signed up\nuser-2:paid\n' | cairn produce demo --key-delimiter :
   printf 'trace=abc,source=web|user-1:clicked\n' | cairn produce demo --header-delimiter '|' --key-delimiter :
   seq 1 1000 | cairn produce demo --partition 2 --acks 1 --header origin=seq
+  seq 1 6 | cairn produce demo --partitioner round-robin
 `
 
 // produceLineBytesMax is the longest line produce accepts: Kafka's default
@@ -55,6 +65,7 @@ func produce(ctx context.Context, args []string, std streams) error {
 	partition := fs.Int("partition", -1, "send every record to this partition; -1 chooses by key")
 	acks := fs.String("acks", "all", "acknowledgment: all (-1), 1 (leader) or 0 (none)")
 	compression := fs.String("compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
+	partitioner := fs.String("partitioner", "sticky", "how records without --partition are spread: sticky (keyed records by key hash, unkeyed ones about 64 KiB per partition in turn) or round-robin (each record to the next partition)")
 	positional, err := parseInterleaved(fs, args, std.out)
 	if err != nil {
 		return err
@@ -73,7 +84,8 @@ func produce(ctx context.Context, args []string, std streams) error {
 	}
 	// Like kcat, ask the broker to create a missing topic (it does if its
 	// auto-create-topics setting allows).
-	options := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(requiredAcks(acksValue)), kgo.AllowAutoTopicCreation()}
+	options := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(requiredAcks(acksValue)), kgo.AllowAutoTopicCreation(),
+		kgo.RecordDeliveryTimeout(*cf.timeout)}
 	if acksValue != -1 {
 		options = append(options, kgo.DisableIdempotentWrite())
 	}
@@ -82,11 +94,15 @@ func produce(ctx context.Context, args []string, std streams) error {
 		return fmt.Errorf("--%w", err)
 	}
 	options = append(options, kgo.ProducerBatchCompression(codec))
-	if *partition >= 0 {
-		if *partition > 1<<31-1 {
-			return fmt.Errorf("--partition %d: too large", *partition)
-		}
+	switch {
+	case *partition > 1<<31-1:
+		return fmt.Errorf("--partition %d: too large", *partition)
+	case *partition >= 0:
 		options = append(options, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	case *partitioner == "round-robin":
+		options = append(options, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	case *partitioner != "sticky":
+		return fmt.Errorf("--partitioner %q: want sticky or round-robin", *partitioner)
 	}
 	client, _, err := cf.connect(ctx, options...)
 	if err != nil {
@@ -133,7 +149,7 @@ func produce(ctx context.Context, args []string, std streams) error {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	fmt.Fprintf(std.err, "%d records produced to %s", acked, topic)
+	fmt.Fprintf(std.err, "%s produced to %s", plural(acked, "record"), topic)
 	if failed > 0 {
 		fmt.Fprintf(std.err, ", %d failed", failed)
 	}
@@ -145,10 +161,20 @@ func produce(ctx context.Context, args []string, std streams) error {
 		return scanErr
 	case errors.Is(firstErr, kerr.UnknownTopicOrPartition):
 		return fmt.Errorf("topic %s does not exist and the broker did not create it: create it with cairn topic create %s (or check --partition)", topic, topic)
+	case acked == 0 && noBrokerAnswered(firstErr):
+		return fmt.Errorf("no broker of %s answered within --timeout %v, so no record was delivered: is the broker up, and is the address it advertises reachable from here? (%w)", *cf.brokers, *cf.timeout, firstErr)
 	case firstErr != nil:
 		return fmt.Errorf("%d of %d records failed, the first with: %w", failed, line, firstErr)
 	}
 	return nil
+}
+
+// noBrokerAnswered reports whether a record failed for want of a broker
+// (its delivery timed out, or every connection failed) rather than because
+// a broker refused it.
+func noBrokerAnswered(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, kgo.ErrRecordTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr)
 }
 
 // parseLine splits one input line into a record.

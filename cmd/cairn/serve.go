@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -50,7 +51,7 @@ examples:
   cairn serve --config cairn.yaml --log-format json
   CAIRN_METRICS_ADDR=0.0.0.0:9644 cairn serve
 
-flags:
+flags (-name and --name are the same):
 `
 
 // envPrefix starts the environment variable of every serve flag.
@@ -260,11 +261,12 @@ func runServe(args []string) error {
 			return errors.Join(err, server.Close())
 		}
 	}
+	ready := readyLine{nodeID: config.NodeID, address: l.Addr().String(), dataDir: config.DataDir, durability: config.Durability.String()}
 	if cluster != nil {
-		fmt.Printf("cairn: broker %d ready on %s (data in %s, durability %s, cluster of %d, raft %s)\n",
-			config.NodeID, l.Addr(), config.DataDir, config.Durability, len(cluster.Brokers), cluster.RaftAddresses[config.NodeID])
-	} else {
-		fmt.Printf("cairn: broker %d ready on %s (data in %s, durability %s)\n", config.NodeID, l.Addr(), config.DataDir, config.Durability)
+		ready.brokers, ready.raft = len(cluster.Brokers), cluster.RaftAddresses[config.NodeID]
+	}
+	if err := printReady(os.Stdout, get("log-format").(string), ready); err != nil {
+		logger.Error("printing the ready line", "err", err)
 	}
 	select {
 	case sig := <-signals:
@@ -275,6 +277,41 @@ func runServe(args []string) error {
 		}
 	}
 	return server.Close()
+}
+
+// readyLine is what a broker says once it serves; brokers is 0 for a
+// standalone broker.
+type readyLine struct {
+	nodeID     int32
+	address    string
+	dataDir    string
+	durability string
+	brokers    int
+	raft       string
+}
+
+// printReady prints the ready line on standard output: in the text format
+// the line that make cluster and the compat tests wait for ("cairn: broker
+// N ready on ADDRESS"); with --log-format json one JSON log record (msg
+// "ready") in the same shape as the JSON logs on stderr, so that a log
+// shipper parsing JSON sees no stray text line.
+func printReady(w io.Writer, format string, r readyLine) error {
+	if format == "json" {
+		attributes := []any{"node_id", r.nodeID, "address", r.address, "data_dir", r.dataDir, "durability", r.durability}
+		if r.brokers > 0 {
+			attributes = append(attributes, "cluster_brokers", r.brokers, "raft_address", r.raft)
+		}
+		slog.New(slog.NewJSONHandler(w, nil)).Info("ready", attributes...)
+		return nil
+	}
+	var err error
+	if r.brokers > 0 {
+		_, err = fmt.Fprintf(w, "cairn: broker %d ready on %s (data in %s, durability %s, cluster of %d, raft %s)\n",
+			r.nodeID, r.address, r.dataDir, r.durability, r.brokers, r.raft)
+	} else {
+		_, err = fmt.Fprintf(w, "cairn: broker %d ready on %s (data in %s, durability %s)\n", r.nodeID, r.address, r.dataDir, r.durability)
+	}
+	return err
 }
 
 // clusterFromFlags turns --peers and --raft-port-offset into the shell's

@@ -37,8 +37,10 @@ func runSimTo(out io.Writer, args []string) error {
 		fmt.Fprintf(fs.Output(), `usage: cairn sim (--seeds A-B | --seed N) [flags]
 
 Runs the real broker code in the deterministic simulator under seeded faults.
-A failing seed prints seed=N first, is shrunk to a smaller reproduction, and
-its trace and linearizability report are written to --report-dir.
+A failing seed prints seed=N first, is shrunk to a smaller reproduction (in
+a sweep), and its trace (seed-N.trace.txt) and, per partition whose history
+is not linearizable, Porcupine's visualization (seed-N-TOPIC-PARTITION.html,
+for a browser) are written to --report-dir.
 
 examples:
   cairn sim --seeds 1-500
@@ -48,7 +50,7 @@ examples:
   cairn sim --seeds 1-2000 --group 3                  # with a three-member consumer group
   cairn sim --seeds 1-1000 --group 3 --group-protocol consumer   # the group on KIP-848's protocol
 
-flags:
+flags (-name and --name are the same):
 `)
 		fs.PrintDefaults()
 	}

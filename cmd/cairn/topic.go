@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 const topicUsage = `usage: cairn topic <command> [flags]
@@ -41,9 +42,9 @@ examples:
   cairn topic create events -p 3 -c retention.ms=86400000 -c segment.bytes=104857600
 `, std)
 	cf := addClientFlags(fs)
-	partitions := fs.Int("partitions", -1, "partitions per topic (-1: the broker's default)")
+	partitions := fs.Int("partitions", -1, "partitions per topic; -1 is the broker's default")
 	fs.IntVar(partitions, "p", -1, "short for --partitions")
-	replication := fs.Int("replication-factor", -1, "replicas per partition (-1: the broker's default)")
+	replication := fs.Int("replication-factor", -1, "replicas per partition; -1 is the broker's default")
 	fs.IntVar(replication, "r", -1, "short for --replication-factor")
 	var configs stringList
 	fs.Var(&configs, "config", "topic configuration key=value; repeat for more")
@@ -78,16 +79,18 @@ examples:
 	fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICAS\tSTATUS")
 	failed := 0
 	for _, r := range responses.Sorted() {
-		status := "created"
+		// A failed create has no partitions or replicas (the response
+		// says -1): dashes, and the error, say so.
 		if r.Err != nil {
 			failed++
-			status = describeError(r.Err, r.ErrMessage)
+			fmt.Fprintf(w, "%s\t-\t-\t%s\n", r.Topic, describeError(r.Err, r.ErrMessage))
+			continue
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.Topic, r.NumPartitions, r.ReplicationFactor, status)
+		fmt.Fprintf(w, "%s\t%d\t%d\tcreated\n", r.Topic, r.NumPartitions, r.ReplicationFactor)
 	}
 	w.Flush()
 	if failed > 0 {
-		return fmt.Errorf("%d of %d topics not created", failed, len(topics))
+		return errors.New(failedOf(failed, len(topics), "topic", "created"))
 	}
 	return nil
 }
@@ -101,13 +104,19 @@ factors.
 examples:
   cairn topic list
   cairn topic list --internal --brokers 10.0.0.1:9092
+  cairn topic list --json | jq -r '.topics[].name'
 `, std)
 	cf := addClientFlags(fs)
+	output := addOutputFlags(fs)
 	internal := fs.Bool("internal", false, "also list internal topics (__consumer_offsets, ...)")
 	if rest, err := parseInterleaved(fs, args, std.out); err != nil {
 		return err
 	} else if len(rest) > 0 {
 		return fmt.Errorf("unexpected argument %q: topic list takes no topic names (see cairn topic describe)", rest[0])
+	}
+	asJSON, err := output.wantJSON()
+	if err != nil {
+		return err
 	}
 	client, admin, err := cf.connect(ctx)
 	if err != nil {
@@ -123,6 +132,9 @@ examples:
 	if err != nil {
 		return fmt.Errorf("list topics: %w", err)
 	}
+	if asJSON {
+		return writeJSON(std.out, topicListJSON(topics))
+	}
 	w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICAS")
 	for _, name := range topics.Names() {
@@ -136,113 +148,26 @@ examples:
 	return w.Flush()
 }
 
-func runTopicDescribe(ctx context.Context, args []string, std streams) error {
-	fs := newFlagSet("topic describe", `usage: cairn topic describe TOPIC... [flags]
-
-Shows each topic's id, its configuration keys that differ from the broker's
-defaults (all with --all-configs), and per partition its leader, leader
-epoch, replicas, in-sync replicas, log start offset and high watermark.
-
-examples:
-  cairn topic describe orders
-  cairn topic describe orders --all-configs
-`, std)
-	cf := addClientFlags(fs)
-	allConfigs := fs.Bool("all-configs", false, "show every configuration key, defaults included")
-	topics, err := parseInterleaved(fs, args, std.out)
-	if err != nil {
-		return err
-	}
-	if len(topics) == 0 {
-		return errors.New("give the name of at least one topic: cairn topic describe TOPIC")
-	}
-	client, admin, err := cf.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	details, err := admin.ListTopics(ctx, topics...)
-	if err != nil {
-		return fmt.Errorf("describe topics: %w", err)
-	}
-	starts, err := admin.ListStartOffsets(ctx, topics...)
-	if err != nil {
-		return fmt.Errorf("list log start offsets: %w", err)
-	}
-	ends, err := admin.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return fmt.Errorf("list high watermarks: %w", err)
-	}
-	configs, configsErr := admin.DescribeTopicConfigs(ctx, topics...)
-	missing := 0
-	for i, name := range topics {
-		if i > 0 {
-			fmt.Fprintln(std.out)
-		}
-		t, ok := details[name]
-		if !ok || t.Err != nil {
-			missing++
-			reason := "not in the cluster's metadata"
-			if ok {
-				reason = t.Err.Error()
-			}
-			fmt.Fprintf(std.out, "topic %s: %s\n", name, reason)
-			continue
-		}
-		fmt.Fprintf(std.out, "NAME        %s\nID          %s\nPARTITIONS  %d\nREPLICAS    %d\n", name, t.ID, len(t.Partitions), t.Partitions.NumReplicas())
-		printTopicConfigs(std, name, configs, configsErr, *allConfigs)
-		fmt.Fprintln(std.out)
-		w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tLOG-START\tHIGH-WATERMARK")
-		for _, p := range t.Partitions.Sorted() {
-			start, end := "-", "-"
-			if o, ok := starts.Lookup(name, p.Partition); ok && o.Err == nil {
-				start = fmt.Sprint(o.Offset)
-			}
-			if o, ok := ends.Lookup(name, p.Partition); ok && o.Err == nil {
-				end = fmt.Sprint(o.Offset)
-			}
-			leader := fmt.Sprint(p.Leader)
-			if p.Leader < 0 {
-				leader = "none"
-			}
-			fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%s\t%s", p.Partition, leader, p.LeaderEpoch, int32sText(p.Replicas), int32sText(p.ISR), start, end)
-			if p.Err != nil {
-				fmt.Fprintf(w, "\t%v", p.Err)
-			}
-			fmt.Fprintln(w)
-		}
-		w.Flush()
-	}
-	if missing > 0 {
-		return fmt.Errorf("%d of %d topics not found; cairn topic list shows what exists", missing, len(topics))
-	}
-	return nil
+// topicSummary is one topic of topic list --json.
+type topicSummary struct {
+	Name              string  `json:"name"`
+	ID                *string `json:"id"`
+	Internal          bool    `json:"internal"`
+	Partitions        int     `json:"partitions"`
+	ReplicationFactor int     `json:"replication_factor"`
+	Error             *string `json:"error"`
 }
 
-func printTopicConfigs(std streams, topic string, configs kadm.ResourceConfigs, err error, all bool) {
-	if err != nil {
-		fmt.Fprintf(std.out, "CONFIGS     (not available: %v)\n", explainUnsupported(err, "DescribeConfigs"))
-		return
+func topicListJSON(topics kadm.TopicDetails) any {
+	list := []topicSummary{}
+	for _, name := range topics.Names() {
+		t := topics[name]
+		list = append(list, topicSummary{Name: name, ID: known(kafkaTopicID(t.ID), t.ID != kadm.TopicID{}), Internal: t.IsInternal,
+			Partitions: len(t.Partitions), ReplicationFactor: t.Partitions.NumReplicas(), Error: errorText(t.Err)})
 	}
-	resource, err := configs.On(topic, nil)
-	if err != nil || resource.Err != nil {
-		return
-	}
-	shown := 0
-	for _, c := range resource.Configs {
-		if !all && (c.Source == 5 || c.Source == 4) { // DEFAULT_CONFIG, STATIC_BROKER_CONFIG
-			continue
-		}
-		if shown == 0 {
-			fmt.Fprintln(std.out, "CONFIGS")
-		}
-		shown++
-		fmt.Fprintf(std.out, "  %s=%s\n", c.Key, c.MaybeValue())
-	}
-	if shown == 0 {
-		fmt.Fprintln(std.out, "CONFIGS     (all defaults; --all-configs lists them)")
-	}
+	return struct {
+		Topics []topicSummary `json:"topics"`
+	}{list}
 }
 
 func runTopicDelete(ctx context.Context, args []string, std streams) error {
@@ -285,7 +210,7 @@ examples:
 	}
 	w.Flush()
 	if failed > 0 {
-		return fmt.Errorf("%d of %d topics not deleted", failed, len(topics))
+		return errors.New(failedOf(failed, len(topics), "topic", "deleted"))
 	}
 	return nil
 }
@@ -346,15 +271,23 @@ examples:
 		fmt.Fprintf(std.out, "%s\t%s\n", r.Name, status)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d topics not altered", failed, len(topics))
+		return errors.New(failedOf(failed, len(topics), "topic", "altered"))
 	}
 	return nil
 }
 
-// describeError is a per-resource error with the broker's message, if any.
+// describeError is a per-resource error with the broker's message, if
+// any. Kafka's error text is its code's name and a description ending in a
+// full stop ("INVALID_CONFIG: Configuration is invalid."); the broker's
+// message is the specific reason, so it replaces the generic description
+// rather than being glued after it ("invalid.: unknown topic config").
 func describeError(err error, message string) string {
-	if message != "" && message != err.Error() {
-		return fmt.Sprintf("%v: %s", err, message)
+	if message == "" || message == err.Error() {
+		return err.Error()
 	}
-	return err.Error()
+	var kafkaErr *kerr.Error
+	if errors.As(err, &kafkaErr) {
+		return kafkaErr.Message + ": " + message
+	}
+	return fmt.Sprintf("%v: %s", err, message)
 }

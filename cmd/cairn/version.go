@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/debug"
 )
@@ -42,4 +44,20 @@ func buildVersion() (v, c, goVersion string) {
 func printVersion(w io.Writer) {
 	v, c, goVersion := buildVersion()
 	fmt.Fprintf(w, "cairn %s (commit %s, %s %s/%s)\n", v, c, goVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+// runVersion is cairn version: no flags, no arguments (-h says so).
+func runVersion(args []string) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: cairn version\n\nPrints the version, the commit and the Go version this binary was built with.\n")
+	}
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: cairn version takes none", fs.Arg(0))
+	}
+	printVersion(os.Stdout)
+	return nil
 }

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+const completionUsage = `usage: cairn completion bash|zsh|fish
+
+Prints a script that completes cairn's commands, their verbs (topic create,
+group describe, ...) and their flags. The script is generated from the same
+tables and flag sets the commands use, so it always matches this binary.
+
+examples:
+  source <(cairn completion bash)                     # this shell; add it to ~/.bashrc to keep it
+  cairn completion bash > /etc/bash_completion.d/cairn
+  source <(cairn completion zsh)                      # after compinit, e.g. in ~/.zshrc
+  cairn completion fish > ~/.config/fish/completions/cairn.fish
+`
+
+func runCompletion(args []string) error {
+	fs := flag.NewFlagSet("completion", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), completionUsage) }
+	if err := parseFlags(fs, args, os.Stdout); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("give one shell: cairn completion bash, zsh or fish")
+	}
+	tree, err := completionTree()
+	if err != nil {
+		return err
+	}
+	return writeCompletion(os.Stdout, fs.Arg(0), tree)
+}
+
+// completionShells are the shells cairn completion writes for, in the
+// order writeCompletion knows them; they complete after "completion".
+var completionShells = []string{"bash", "zsh", "fish"}
+
+func writeCompletion(w io.Writer, shell string, tree []completionCommand) error {
+	switch shell {
+	case "bash":
+		return writeBashCompletion(w, tree)
+	case "zsh":
+		return writeZshCompletion(w, tree)
+	case "fish":
+		return writeFishCompletion(w, tree)
+	}
+	return fmt.Errorf("shell %q: want bash, zsh or fish", shell)
+}
+
+// completionCommand is a command or verb with what completes after it.
+type completionCommand struct {
+	name    string
+	summary string
+	flags   []completionFlag    // a command without verbs
+	words   []string            // arguments it takes from a fixed set
+	verbs   []completionCommand // a command with verbs
+}
+
+type completionFlag struct {
+	name  string // without dashes
+	usage string
+}
+
+// spelling is how the flag is typed: --name, or -x for a one-letter flag.
+func (f completionFlag) spelling() string {
+	if len(f.name) == 1 {
+		return "-" + f.name
+	}
+	return "--" + f.name
+}
+
+// completionTree asks every command and verb in the dispatcher's tables
+// for its flags (see flagsProbe).
+func completionTree() ([]completionCommand, error) {
+	var tree []completionCommand
+	for _, c := range commands() {
+		node := completionCommand{name: c.name, summary: c.summary}
+		if c.verbs == nil {
+			flags, err := probeFlags(c.name, func() error { return c.run([]string{flagsProbe}) })
+			if err != nil {
+				return nil, err
+			}
+			node.flags = flags
+		}
+		if c.name == "completion" {
+			node.words = completionShells
+		}
+		if c.verbs != nil {
+			for _, v := range c.verbs() {
+				run := v.run
+				flags, err := probeFlags(c.name+" "+v.name, func() error {
+					return run(context.Background(), []string{flagsProbe}, streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard})
+				})
+				if err != nil {
+					return nil, err
+				}
+				node.verbs = append(node.verbs, completionCommand{name: v.name, summary: v.summary, flags: flags})
+			}
+		}
+		tree = append(tree, node)
+	}
+	return tree, nil
+}
+
+// probeFlags runs one command with flagsProbe and returns its flags,
+// sorted, with -h.
+func probeFlags(name string, run func() error) ([]completionFlag, error) {
+	var listed *flagsListed
+	if err := run(); !errors.As(err, &listed) {
+		return nil, fmt.Errorf("completion: cairn %s did not list its flags (%v)", name, err)
+	}
+	flags := []completionFlag{{"h", "show the command's usage, flags and examples"}}
+	for _, f := range listed.flags {
+		flags = append(flags, completionFlag{f.Name, firstLine(f.Usage)})
+	}
+	sort.Slice(flags, func(i, j int) bool { return flags[i].name < flags[j].name })
+	return flags, nil
+}
+
+func firstLine(text string) string {
+	line, _, _ := strings.Cut(text, "\n")
+	return line
+}
+
+func names(commands []completionCommand) string {
+	list := make([]string, len(commands))
+	for i, c := range commands {
+		list[i] = c.name
+	}
+	return strings.Join(list, " ")
+}
+
+func spellings(flags []completionFlag) string {
+	list := make([]string, len(flags))
+	for i, f := range flags {
+		list[i] = f.spelling()
+	}
+	return strings.Join(list, " ")
+}
+
+// candidates are the words and flags that complete after c.
+func (c completionCommand) candidates() string {
+	return strings.TrimSpace(strings.Join(c.words, " ") + " " + spellings(c.flags))
+}
+
+// writeBashCompletion: word 1 is the command, word 2 a verb where the
+// command has verbs, and flags after that. -o default falls back to file
+// names (for --config, and for values).
+func writeBashCompletion(w io.Writer, tree []completionCommand) error {
+	var b strings.Builder
+	b.WriteString("# bash completion for cairn (generated by `cairn completion bash`)\n")
+	b.WriteString("_cairn() {\n")
+	b.WriteString("    local cur=${COMP_WORDS[COMP_CWORD]}\n")
+	b.WriteString("    COMPREPLY=()\n")
+	fmt.Fprintf(&b, "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n        COMPREPLY=($(compgen -W '%s' -- \"$cur\"))\n        return\n    fi\n", names(tree))
+	b.WriteString("    case \"${COMP_WORDS[1]}\" in\n")
+	for _, c := range tree {
+		fmt.Fprintf(&b, "    %s)\n", c.name)
+		if c.verbs == nil {
+			fmt.Fprintf(&b, "        COMPREPLY=($(compgen -W '%s' -- \"$cur\"))\n        ;;\n", c.candidates())
+			continue
+		}
+		fmt.Fprintf(&b, "        if [ \"$COMP_CWORD\" -eq 2 ]; then\n            COMPREPLY=($(compgen -W '%s' -- \"$cur\"))\n            return\n        fi\n", names(c.verbs))
+		b.WriteString("        case \"${COMP_WORDS[2]}\" in\n")
+		for _, v := range c.verbs {
+			fmt.Fprintf(&b, "        %s) COMPREPLY=($(compgen -W '%s' -- \"$cur\")) ;;\n", v.name, spellings(v.flags))
+		}
+		b.WriteString("        esac\n        ;;\n")
+	}
+	b.WriteString("    esac\n}\ncomplete -o default -F _cairn cairn\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeZshCompletion works both from a directory on $fpath (as _cairn)
+// and sourced after compinit.
+func writeZshCompletion(w io.Writer, tree []completionCommand) error {
+	var b strings.Builder
+	b.WriteString("#compdef cairn\n# zsh completion for cairn (generated by `cairn completion zsh`)\n")
+	b.WriteString("_cairn() {\n")
+	fmt.Fprintf(&b, "    if (( CURRENT == 2 )); then\n        compadd -- %s\n        return\n    fi\n", names(tree))
+	b.WriteString("    case ${words[2]} in\n")
+	for _, c := range tree {
+		fmt.Fprintf(&b, "    %s)\n", c.name)
+		if c.verbs == nil {
+			fmt.Fprintf(&b, "        compadd -- %s\n        ;;\n", c.candidates())
+			continue
+		}
+		fmt.Fprintf(&b, "        if (( CURRENT == 3 )); then\n            compadd -- %s\n            return\n        fi\n", names(c.verbs))
+		b.WriteString("        case ${words[3]} in\n")
+		for _, v := range c.verbs {
+			fmt.Fprintf(&b, "        %s) compadd -- %s ;;\n", v.name, spellings(v.flags))
+		}
+		b.WriteString("        esac\n        ;;\n")
+	}
+	b.WriteString("    esac\n}\n")
+	b.WriteString("if [ \"$funcstack[1]\" = \"_cairn\" ]; then\n    _cairn \"$@\"\nelse\n    compdef _cairn cairn\nfi\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// fishQuote quotes text for fish's single quotes, where only \ and ' are
+// special.
+func fishQuote(text string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(text) + "'"
+}
+
+func writeFishCompletion(w io.Writer, tree []completionCommand) error {
+	var b strings.Builder
+	b.WriteString("# fish completion for cairn (generated by `cairn completion fish`)\n")
+	b.WriteString("complete -c cairn -f\n")
+	for _, c := range tree {
+		fmt.Fprintf(&b, "complete -c cairn -n '__fish_use_subcommand' -a %s -d %s\n", c.name, fishQuote(c.summary))
+	}
+	for _, c := range tree {
+		if c.verbs == nil {
+			for _, word := range c.words {
+				fmt.Fprintf(&b, "complete -c cairn -n '__fish_seen_subcommand_from %s' -a %s\n", c.name, word)
+			}
+			writeFishFlags(&b, "__fish_seen_subcommand_from "+c.name, c.flags)
+			continue
+		}
+		noVerbYet := fmt.Sprintf("__fish_seen_subcommand_from %s; and not __fish_seen_subcommand_from %s", c.name, names(c.verbs))
+		for _, v := range c.verbs {
+			fmt.Fprintf(&b, "complete -c cairn -n %s -a %s -d %s\n", fishQuote(noVerbYet), v.name, fishQuote(v.summary))
+		}
+		for _, v := range c.verbs {
+			writeFishFlags(&b, fmt.Sprintf("__fish_seen_subcommand_from %s; and __fish_seen_subcommand_from %s", c.name, v.name), v.flags)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeFishFlags(b *strings.Builder, condition string, flags []completionFlag) {
+	for _, f := range flags {
+		option := "-l"
+		if len(f.name) == 1 {
+			option = "-s"
+		}
+		fmt.Fprintf(b, "complete -c cairn -n %s %s %s -d %s\n", fishQuote(condition), option, f.name, fishQuote(f.usage))
+	}
+}
