@@ -206,6 +206,11 @@ func runServe(args []string) error {
 		metalog.RouteDragonboatLogs(logger, raftLevel)
 	}
 
+	lock, err := lockDataDir(config.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	node, err := replica.Open(config, replica.Env{FS: diskfault.OS{}, Logger: logger, Rand: seededRand()}, time.Now())
 	if err != nil {
 		return err
