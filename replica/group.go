@@ -9,6 +9,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/batch"
+	"cairn/core/controller"
 	"cairn/core/group"
 	"cairn/replica/storage"
 	"cairn/replica/transport"
@@ -17,7 +18,7 @@ import (
 // offsetsTopic holds consumer groups: their metadata and committed
 // offsets, as Kafka's own record formats. The coordinator of a group is
 // the leader of partition groupPartition(group) of this topic.
-const offsetsTopic = "__consumer_offsets"
+const offsetsTopic = controller.OffsetsTopic
 
 // offsetsTopicReplayBytesMax bounds one read while a new leader replays
 // the partition.
@@ -423,4 +424,4 @@ func (n *Node) groupCount() int {
 }
 
 // isInternalTopic reports topics Metadata marks internal.
-func isInternalTopic(name string) bool { return name == offsetsTopic }
+func isInternalTopic(name string) bool { return controller.IsInternalTopic(name) }

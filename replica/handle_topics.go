@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/controller"
 )
 
 // handleCreateTopics validates each topic here and hands it to the active
@@ -153,6 +155,10 @@ func (n *Node) handleDeleteTopics(r *request, req *kmsg.DeleteTopicsRequest) {
 			default:
 				if err := c.DeleteTopic(now, name); err != nil {
 					out.ErrorCode = err.Code
+					if controller.IsInternalTopic(name) {
+						message := name + " is an internal topic and cannot be deleted"
+						out.ErrorMessage = &message
+					}
 				}
 			}
 		}

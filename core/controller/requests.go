@@ -107,11 +107,18 @@ func (c *Controller) unfencedBrokers() []Broker {
 	return live
 }
 
-// DeleteTopic deletes a topic and its partitions.
+// DeleteTopic deletes a topic and its partitions. An internal topic is
+// refused with INVALID_TOPIC_EXCEPTION: deleting __consumer_offsets would
+// drop every committed offset, and the topic would come back empty on next
+// use. (Kafka leaves that refusal to its command-line tool; the controller
+// makes it here so that every client, and the simulator, meets it.)
 func (c *Controller) DeleteTopic(now time.Time, name string) *kerr.Error {
 	t, ok := c.image.Topic(name)
 	if !ok {
 		return kerr.UnknownTopicOrPartition
+	}
+	if IsInternalTopic(name) {
+		return kerr.InvalidTopicException
 	}
 	c.propose(DeleteTopic{Name: name, ID: t.ID})
 	return nil
