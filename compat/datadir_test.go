@@ -96,3 +96,50 @@ func consumeValues(ctx context.Context, t *testing.T, addr, topic string, n int)
 	}
 	return got
 }
+
+// TestDataDirRefusesAnotherClusterOrNode: a data directory remembers the
+// cluster id and node id it was created under (meta.properties); starting
+// on it with another of either must fail naming both, and the right ones
+// still start.
+func TestDataDirRefusesAnotherClusterOrNode(t *testing.T) {
+	t.Parallel()
+	if shared.err != nil {
+		t.Fatalf("no broker to test: %v", shared.err)
+	}
+	dir := t.TempDir()
+	dataDir, logPath := filepath.Join(dir, "data"), filepath.Join(dir, "broker.log")
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := startServe(shared.bin, []string{"--listen", addr, "--data-dir", dataDir, "--cluster-id", "east"}, readyPrefix, addr, dataDir, logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, wrong := range []struct {
+		args []string
+		says []string
+	}{
+		{[]string{"--cluster-id", "west"}, []string{`cluster "east"`, `not "west"`, "--cluster-id east"}},
+		{[]string{"--cluster-id", "east", "--node-id", "1"}, []string{"node 0", "not node 1", "--node-id 0"}},
+	} {
+		args := append([]string{"serve", "--listen", addr, "--data-dir", dataDir}, wrong.args...)
+		out, err := exec.CommandContext(ctx, shared.bin, args...).CombinedOutput()
+		if err == nil {
+			t.Fatalf("cairn %s started on a directory of cluster east, node 0:\n%s", strings.Join(args, " "), out)
+		}
+		for _, s := range wrong.says {
+			if !strings.Contains(string(out), s) {
+				t.Errorf("cairn %s: %q does not say %q", strings.Join(args, " "), out, s)
+			}
+		}
+	}
+	p, err = startServe(shared.bin, []string{"--listen", addr, "--data-dir", dataDir, "--cluster-id", "east"}, readyPrefix, addr, dataDir, logPath)
+	if err != nil {
+		t.Fatalf("the directory's own cluster id no longer starts: %v", err)
+	}
+	p.stop()
+}

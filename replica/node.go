@@ -124,6 +124,9 @@ func Open(config Config, env Env, now time.Time) (*Node, error) {
 	if err := createDirectoryDurably(n.fs, config.DataDir); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	if err := checkMetaProperties(n.fs, config.DataDir, config.ClusterID, config.NodeID); err != nil {
+		return nil, err
+	}
 	directoryID, err := loadDirectoryID(n.fs, config.DataDir, n.rand)
 	if err != nil {
 		return nil, err
