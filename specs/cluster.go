@@ -1,0 +1,578 @@
+package specs
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"cairn/core"
+	"cairn/core/controller"
+)
+
+// Cluster is a pure harness of N core.Partition replicas of one partition
+// and the controller (core/controller) that elects their leaders. Nothing
+// moves by itself: every produce, fetch delivery, sync, crash and restart
+// is one call, so a transcript or the explorer decides every interleaving.
+// Each record carries a unique id, so that the predicates can tell two
+// records at the same offset apart.
+//
+// Requests between replicas are atomic round trips taken at delivery: a
+// follower's request (OffsetForLeaderEpoch or Fetch) is built when the core
+// asks for it and stays in flight, carrying the follower's view at that
+// time, until Deliver or Drop; meanwhile anything else may happen.
+type Cluster struct {
+	config ClusterConfig
+	now    time.Time
+	ctrl   *controller.Controller
+	nodes  []*clusterNode
+	// committed is, per offset, the record first seen below some replica's
+	// high watermark: log matching says no replica ever holds another one
+	// there below its own high watermark.
+	committed []int64
+	// acked is, per offset, the record acknowledged to acks=all (0: none).
+	acked     []int64
+	nextID    int64
+	nextToken core.Token
+	waiting   map[core.Token]pendingProduce
+	// Log is the story so far, one line per effect, for transcripts.
+	Log []string
+}
+
+// ClusterConfig fixes the harness's partition.
+type ClusterConfig struct {
+	Replicas          int
+	Durability        core.DurabilityMode
+	MinInsyncReplicas int
+}
+
+type pendingProduce struct {
+	offset, id int64
+	acks       core.Acks
+}
+
+type logRecord struct {
+	id    int64
+	epoch int32
+}
+
+type clusterNode struct {
+	id          int32
+	up          bool
+	incarnation int64
+	partition   *core.Partition
+	log         []logRecord
+	durable     int64
+	epochs      []core.EpochEntry // the checkpoint
+	request     *clusterRequest
+	lastHW      int64
+	lastEpoch   int32
+}
+
+type clusterRequest struct {
+	query bool
+	q     core.EpochQuery
+	f     core.FollowerFetch
+}
+
+func (r *clusterRequest) String() string {
+	if r.query {
+		return fmt.Sprintf("OffsetForLeaderEpoch(leader=%d current-epoch=%d epoch=%d)", r.q.Leader, r.q.CurrentLeaderEpoch, r.q.Epoch)
+	}
+	return fmt.Sprintf("Fetch(leader=%d offset=%d current-epoch=%d)", r.f.Leader, r.f.FetchOffset, r.f.CurrentLeaderEpoch)
+}
+
+const clusterTopic = "t"
+
+// clusterLagMax is replica.lag.time.max.ms: longer than any crash moves
+// the clock, so only Shrink takes followers out of the ISR.
+const clusterLagMax = time.Hour
+
+// NewCluster creates the partition with every replica up and in the ISR,
+// replica 0 leading.
+func NewCluster(config ClusterConfig) *Cluster {
+	c := &Cluster{config: config, now: time.Unix(0, 0), waiting: map[core.Token]pendingProduce{}}
+	c.ctrl = controller.New(controller.Config{
+		UncleanRestartLeavesISR:  config.Durability == core.ReplicationAcks,
+		MinInsyncReplicasDefault: config.MinInsyncReplicas,
+	}, controller.NewImage())
+	for i := range config.Replicas {
+		n := &clusterNode{id: int32(i), up: true, incarnation: 1}
+		c.nodes = append(c.nodes, n)
+		c.register(n, true)
+	}
+	if err := c.ctrl.CreateTopic(c.now, clusterTopic, 1, int16(config.Replicas), nil); err != nil {
+		panic(err)
+	}
+	c.ctrl.Advance()
+	for _, n := range c.nodes {
+		n.partition = c.open(n)
+	}
+	c.settle()
+	return c
+}
+
+func (c *Cluster) register(n *clusterNode, clean bool) {
+	if err := c.ctrl.RegisterBroker(c.now, controller.RegisterBroker{ID: n.id, Host: "h", Port: 9092 + n.id,
+		Incarnation: n.incarnation, CleanShutdown: clean}); err != nil {
+		panic(err)
+	}
+	c.ctrl.Heartbeat(c.now, n.id, n.incarnation, true)
+	c.ctrl.Advance()
+}
+
+func (c *Cluster) open(n *clusterNode) *core.Partition {
+	config := core.PartitionConfig{Topic: clusterTopic, ReplicaID: n.id, Durability: c.config.Durability,
+		MinInsyncReplicas: c.config.MinInsyncReplicas, ReplicaLagMax: clusterLagMax}
+	end := int64(len(n.log))
+	n.lastHW, n.lastEpoch = 0, -1
+	return core.NewPartition(config, core.LogState{EndOffset: end, DurableOffset: n.durable}, slices.Clone(n.epochs))
+}
+
+func (c *Cluster) logf(format string, args ...any) { c.Log = append(c.Log, fmt.Sprintf(format, args...)) }
+
+// leadership is the controller's decision as brokers learn it.
+func (c *Cluster) leadership() core.Leadership {
+	p, _ := c.ctrl.Image().Partition(clusterTopic, 0)
+	return core.Leadership{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
+		Replicas: p.Replicas, ISR: p.ISR}
+}
+
+// settle propagates metadata, executes every Ready and sends the requests
+// the followers want, until nothing changes. It is what a driver does
+// between inputs.
+func (c *Cluster) settle() {
+	for range 16 {
+		changed := false
+		l := c.leadership()
+		for _, n := range c.nodes {
+			if !n.up {
+				continue
+			}
+			before := n.partition.Leadership()
+			n.partition.SetLeadership(c.now, l)
+			if after := n.partition.Leadership(); after.PartitionEpoch != before.PartitionEpoch || after.LeaderEpoch != before.LeaderEpoch {
+				n.request = nil // a new leadership abandons the request in flight
+			}
+			changed = c.executeReady(n) || changed
+			c.poll(n)
+		}
+		if !changed {
+			return
+		}
+	}
+}
+
+func (c *Cluster) poll(n *clusterNode) {
+	if n.request != nil {
+		return
+	}
+	if q, ok := n.partition.NextEpochQuery(); ok {
+		n.request = &clusterRequest{query: true, q: q}
+	} else if f, ok := n.partition.NextFetch(); ok {
+		n.request = &clusterRequest{f: f}
+	}
+}
+
+// executeReady runs one node's Ready as the driver does; it reports whether
+// the controller's metadata changed.
+func (c *Cluster) executeReady(n *clusterNode) bool {
+	if !n.partition.HasReady() {
+		return false
+	}
+	rd := n.partition.Ready()
+	if rd.Truncate >= 0 && rd.Truncate < int64(len(n.log)) {
+		c.logf("replica %d truncates its log to %d", n.id, rd.Truncate)
+		n.log = n.log[:rd.Truncate]
+		n.durable = min(n.durable, rd.Truncate)
+	}
+	if rd.Truncate >= 0 {
+		n.partition.TruncatedTo(int64(len(n.log)))
+	}
+	if rd.EpochsChanged {
+		n.epochs = slices.Clone(n.partition.Epochs())
+	}
+	for _, a := range rd.Acks {
+		c.ack(n, a)
+	}
+	changed := false
+	if rd.Proposal != nil {
+		changed = c.propose(n, rd.Proposal)
+	}
+	n.partition.Advance()
+	return changed
+}
+
+func (c *Cluster) ack(n *clusterNode, a core.Ack) {
+	w, ok := c.waiting[a.Token]
+	if !ok {
+		panic(fmt.Sprintf("ack of unknown token %d", a.Token))
+	}
+	delete(c.waiting, a.Token)
+	if a.Error != core.ErrNone {
+		c.logf("replica %d answers produce of record %d: error %d", n.id, w.id, a.Error)
+		return
+	}
+	c.logf("replica %d acknowledges record %d at offset %d (acks=%d)", n.id, w.id, w.offset, w.acks)
+	if w.acks == -1 {
+		for int64(len(c.acked)) <= w.offset {
+			c.acked = append(c.acked, 0)
+		}
+		c.acked[w.offset] = w.id
+	}
+}
+
+func (c *Cluster) propose(n *clusterNode, p *core.ISRProposal) bool {
+	err := c.ctrl.AlterPartition(c.now, clusterTopic, 0, n.id, p.LeaderEpoch, p.PartitionEpoch, p.ISR)
+	if err != nil {
+		c.logf("controller refuses ISR %v from replica %d: %s", p.ISR, n.id, err.Message)
+		n.partition.ProposalFailed(c.now)
+		return false
+	}
+	return c.commitController()
+}
+
+func (c *Cluster) commitController() bool {
+	if !c.ctrl.HasReady() {
+		return false
+	}
+	for _, r := range c.ctrl.Ready().Records {
+		c.logf("controller: %s", r)
+	}
+	c.ctrl.Advance()
+	return true
+}
+
+// leader returns the live replica leading in the controller's epoch.
+func (c *Cluster) leader() *clusterNode {
+	l := c.leadership()
+	for _, n := range c.nodes {
+		if n.up && n.id == l.Leader && n.partition.Role() == core.RoleLeader {
+			return n
+		}
+	}
+	return nil
+}
+
+// Produce writes one record at the leader, as its driver would.
+func (c *Cluster) Produce(acks core.Acks) error {
+	n := c.leader()
+	if n == nil {
+		c.logf("produce: no leader")
+		return c.Check()
+	}
+	base, epoch, code := n.partition.CheckProduce(acks)
+	if code != core.ErrNone {
+		c.logf("replica %d refuses produce: error %d", n.id, code)
+		return c.Check()
+	}
+	c.nextID++
+	c.nextToken++
+	n.log = append(n.log, logRecord{id: c.nextID, epoch: epoch})
+	c.waiting[c.nextToken] = pendingProduce{offset: base, id: c.nextID, acks: acks}
+	c.logf("replica %d appends record %d at offset %d in epoch %d", n.id, c.nextID, base, epoch)
+	n.partition.Appended(c.nextToken, acks, base, base)
+	c.settle()
+	return c.Check()
+}
+
+// Sync makes a replica's log durable to its end.
+func (c *Cluster) Sync(id int32) error {
+	n := c.nodes[id]
+	if n.up && n.durable < int64(len(n.log)) {
+		n.durable = int64(len(n.log))
+		n.partition.Synced(n.durable)
+		c.settle()
+	}
+	return c.Check()
+}
+
+// Pending reports the request a replica has in flight, or nil.
+func (c *Cluster) Pending(id int32) fmt.Stringer {
+	if r := c.nodes[id].request; r != nil && c.nodes[id].up {
+		return r
+	}
+	return nil
+}
+
+// Drop loses a replica's request in flight with its connection.
+func (c *Cluster) Drop(id int32) error {
+	n := c.nodes[id]
+	if n.request == nil {
+		return fmt.Errorf("replica %d has no request in flight", id)
+	}
+	c.logf("replica %d's %s is lost", id, n.request)
+	if n.request.query {
+		n.partition.EpochQueryFailed(n.request.q.Seq)
+	} else {
+		n.partition.FetchFailed(n.request.f.Seq)
+	}
+	n.request = nil
+	c.settle()
+	return c.Check()
+}
+
+// Deliver runs a replica's request in flight at the replica it names and
+// brings the answer back.
+func (c *Cluster) Deliver(id int32) error {
+	n := c.nodes[id]
+	r := n.request
+	if r == nil {
+		return fmt.Errorf("replica %d has no request in flight", id)
+	}
+	n.request = nil
+	var to int32 = r.f.Leader
+	if r.query {
+		to = r.q.Leader
+	}
+	l := c.nodes[to]
+	if !l.up {
+		c.logf("replica %d's %s finds replica %d down", id, r, to)
+		if r.query {
+			n.partition.EpochQueryFailed(r.q.Seq)
+		} else {
+			n.partition.FetchFailed(r.f.Seq)
+		}
+	} else if r.query {
+		c.deliverQuery(n, l, r.q)
+	} else if err := c.deliverFetch(n, l, r.f); err != nil {
+		return err
+	}
+	c.settle()
+	return c.Check()
+}
+
+func (c *Cluster) deliverQuery(n, l *clusterNode, q core.EpochQuery) {
+	epoch, end, code := l.partition.EpochEndOffset(q.CurrentLeaderEpoch, q.Epoch)
+	c.logf("replica %d answers replica %d's OffsetForLeaderEpoch(%d): epoch %d ends at %d (error %d)", l.id, n.id, q.Epoch, epoch, end, code)
+	n.partition.EpochQueryAnswered(q.Seq, epoch, end, code)
+}
+
+// deliverFetch serves a follower fetch at the leader and appends the
+// answer at the follower, with the checks the driver makes.
+func (c *Cluster) deliverFetch(n, l *clusterNode, f core.FollowerFetch) error {
+	code := l.partition.FetchFromFollower(c.now, n.id, f.FetchOffset, f.CurrentLeaderEpoch)
+	// KIP-320: a fetch naming an older leader epoch than the one serving
+	// it is fenced, whatever it would read.
+	if code == core.ErrNone && f.CurrentLeaderEpoch >= 0 && f.CurrentLeaderEpoch < l.partition.LeaderEpoch() {
+		return fmt.Errorf("replica %d served a fetch from replica %d naming leader epoch %d in its epoch %d (KIP-320)",
+			l.id, n.id, f.CurrentLeaderEpoch, l.partition.LeaderEpoch())
+	}
+	var records []logRecord
+	if code == core.ErrNone {
+		records = slices.Clone(l.log[f.FetchOffset:])
+	}
+	hw := l.partition.HighWatermark()
+	c.settleNode(l)
+	c.logf("replica %d answers replica %d's fetch at %d: %d records, high watermark %d (error %d)", l.id, n.id, f.FetchOffset, len(records), hw, code)
+	if !n.partition.FetchCurrent(f.Seq) {
+		return nil
+	}
+	for i, rec := range records {
+		offset := f.FetchOffset + int64(i)
+		if offset < n.partition.EndOffset() {
+			continue
+		}
+		if rec.epoch < latestEpoch(n.partition.Epochs()) || rec.epoch > n.partition.LeaderEpoch() {
+			code = core.ErrKafkaStorage
+			break
+		}
+		if !n.partition.CheckReplicate(offset) {
+			code = core.ErrOffsetOutOfRange
+			break
+		}
+		n.log = append(n.log, rec)
+		n.partition.Replicated(offset, offset, rec.epoch)
+	}
+	n.partition.FetchAnswered(f.Seq, hw, code)
+	return nil
+}
+
+func (c *Cluster) settleNode(n *clusterNode) {
+	if c.executeReady(n) {
+		c.settle()
+	}
+}
+
+func latestEpoch(entries []core.EpochEntry) int32 {
+	if len(entries) == 0 {
+		return -1
+	}
+	return entries[len(entries)-1].Epoch
+}
+
+// Crash stops a replica; its log keeps keep records (anything from its
+// durable offset to its end). The controller fences it once its session
+// lapses, which this call lets happen.
+func (c *Cluster) Crash(id int32, keep int64) error {
+	n := c.nodes[id]
+	if !n.up || keep < n.durable || keep > int64(len(n.log)) {
+		return fmt.Errorf("crash of replica %d keeping %d: not up or outside [%d, %d]", id, keep, n.durable, len(n.log))
+	}
+	c.logf("replica %d crashes keeping %d of %d records", id, keep, len(n.log))
+	n.up, n.request, n.partition = false, nil, nil
+	n.log = n.log[:keep]
+	n.durable = keep
+	// The produces waiting at a crashed leader get no answer: their
+	// clients time out, and the tokens stay unanswered in c.waiting.
+	c.heartbeatLive()
+	c.now = c.now.Add(10 * time.Second)
+	c.heartbeatLive()
+	c.ctrl.Tick(c.now)
+	c.commitController()
+	c.settle()
+	return c.Check()
+}
+
+func (c *Cluster) heartbeatLive() {
+	for _, n := range c.nodes {
+		if n.up {
+			c.ctrl.Heartbeat(c.now, n.id, n.incarnation, true)
+		}
+	}
+	c.ctrl.Tick(c.now)
+	c.commitController()
+}
+
+// Restart starts a crashed replica on what its log kept: it registers as a
+// new incarnation after an unclean shutdown, catches up with the metadata
+// and is unfenced.
+func (c *Cluster) Restart(id int32) error {
+	n := c.nodes[id]
+	if n.up {
+		return fmt.Errorf("replica %d is up", id)
+	}
+	n.up = true
+	n.incarnation++
+	n.epochs = truncateEpochs(n.epochs, int64(len(n.log)))
+	n.partition = c.open(n)
+	c.logf("replica %d restarts with %d records", id, len(n.log))
+	c.register(n, false)
+	c.logControllerImage()
+	c.settle()
+	return c.Check()
+}
+
+func truncateEpochs(entries []core.EpochEntry, end int64) []core.EpochEntry {
+	cache := core.NewEpochCache(entries)
+	cache.TruncateFrom(end)
+	return slices.Clone(cache.Entries())
+}
+
+func (c *Cluster) logControllerImage() {
+	l := c.leadership()
+	c.logf("controller: leader %d epoch %d isr %v", l.Leader, l.LeaderEpoch, l.ISR)
+}
+
+// Shrink lets every follower's lag exceed replica.lag.time.max.ms and ticks
+// the leader, which proposes an ISR of those that caught up since.
+func (c *Cluster) Shrink() error {
+	c.now = c.now.Add(clusterLagMax + time.Second)
+	c.heartbeatLive()
+	if n := c.leader(); n != nil {
+		n.partition.Tick(c.now)
+	}
+	c.settle()
+	return c.Check()
+}
+
+// Elect moves leadership back to the preferred replica where it can lead.
+func (c *Cluster) Elect() error {
+	c.ctrl.ElectPreferredLeaders(c.now)
+	c.commitController()
+	c.settle()
+	return c.Check()
+}
+
+// Stabilize syncs every replica and delivers every request in flight,
+// round after round, until a round changes nothing (at most 32 rounds).
+func (c *Cluster) Stabilize() error {
+	for range 32 {
+		before := c.String()
+		for _, n := range c.nodes {
+			if err := c.Sync(n.id); err != nil {
+				return err
+			}
+			if n.up && n.request != nil {
+				if err := c.Deliver(n.id); err != nil {
+					return err
+				}
+			}
+		}
+		if c.String() == before {
+			return nil
+		}
+	}
+	return nil
+}
+
+// Check evaluates the predicates of this package over every live replica.
+func (c *Cluster) Check() error {
+	var statuses []core.PartitionStatus
+	for _, n := range c.nodes {
+		if !n.up {
+			continue
+		}
+		s := n.partition.Status()
+		statuses = append(statuses, s)
+		if err := CheckOffsets(s); err != nil {
+			return err
+		}
+		if err := CheckLogAgrees(s, int64(len(n.log)), n.durable); err != nil {
+			return err
+		}
+		if err := CheckProgress(core.PartitionStatus{HighWatermark: n.lastHW, LeaderEpoch: n.lastEpoch}, s); err != nil {
+			return err
+		}
+		n.lastHW, n.lastEpoch = s.HighWatermark, s.LeaderEpoch
+		if err := c.checkLogMatching(n, s.HighWatermark); err != nil {
+			return err
+		}
+	}
+	committedEnd := int64(len(c.acked))
+	if err := CheckReplicas(statuses, func(string, int32) int64 { return committedEnd },
+		func(string, int32, int32) int32 { return -1 }); err != nil {
+		return err
+	}
+	if l := c.leader(); l != nil {
+		return CheckLeaderComplete(l.id, ids(l.log), c.acked)
+	}
+	return nil
+}
+
+func ids(log []logRecord) []int64 {
+	out := make([]int64, len(log))
+	for i, r := range log {
+		out[i] = r.id
+	}
+	return out
+}
+
+func (c *Cluster) checkLogMatching(n *clusterNode, hw int64) error {
+	for o := int64(0); o < hw; o++ {
+		if o == int64(len(c.committed)) {
+			c.committed = append(c.committed, n.log[o].id)
+		}
+	}
+	return CheckLogMatching(n.id, ids(n.log), hw, c.committed)
+}
+
+// String describes every replica, for transcripts.
+func (c *Cluster) String() string {
+	var b strings.Builder
+	l := c.leadership()
+	fmt.Fprintf(&b, "controller: leader=%d epoch=%d isr=%v\n", l.Leader, l.LeaderEpoch, l.ISR)
+	for _, n := range c.nodes {
+		if !n.up {
+			fmt.Fprintf(&b, "replica %d: down, log %v durable=%d\n", n.id, ids(n.log), n.durable)
+			continue
+		}
+		s := n.partition.Status()
+		fmt.Fprintf(&b, "replica %d: %s epoch=%d log=%v hw=%d durable=%d", n.id, s.Role, s.LeaderEpoch, ids(n.log), s.HighWatermark, s.DurableOffset)
+		if n.request != nil {
+			fmt.Fprintf(&b, " in-flight=%s", n.request)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
