@@ -44,6 +44,10 @@ type ClusterConfig struct {
 	Replicas          int
 	Durability        core.DurabilityMode
 	MinInsyncReplicas int
+	// SyncFollowers makes a follower's log durable as soon as it
+	// replicates, as a follower with a fast disk does; it saves the
+	// explorer the sync events of followers (the leader's stay).
+	SyncFollowers bool
 }
 
 type pendingProduce struct {
@@ -64,9 +68,12 @@ type clusterNode struct {
 	log         []logRecord
 	durable     int64
 	epochs      []core.EpochEntry // the checkpoint
-	request     *clusterRequest
-	lastHW      int64
-	lastEpoch   int32
+	// requests are in flight from this replica, oldest first: a request
+	// the core has since abandoned (its leadership changed) may still
+	// arrive, as on a real network.
+	requests  []*clusterRequest
+	lastHW    int64
+	lastEpoch int32
 }
 
 type clusterRequest struct {
@@ -129,7 +136,9 @@ func (c *Cluster) open(n *clusterNode) *core.Partition {
 	return core.NewPartition(config, core.LogState{EndOffset: end, DurableOffset: n.durable}, slices.Clone(n.epochs))
 }
 
-func (c *Cluster) logf(format string, args ...any) { c.Log = append(c.Log, fmt.Sprintf(format, args...)) }
+func (c *Cluster) logf(format string, args ...any) {
+	c.Log = append(c.Log, fmt.Sprintf(format, args...))
+}
 
 // leadership is the controller's decision as brokers learn it.
 func (c *Cluster) leadership() core.Leadership {
@@ -149,11 +158,7 @@ func (c *Cluster) settle() {
 			if !n.up {
 				continue
 			}
-			before := n.partition.Leadership()
 			n.partition.SetLeadership(c.now, l)
-			if after := n.partition.Leadership(); after.PartitionEpoch != before.PartitionEpoch || after.LeaderEpoch != before.LeaderEpoch {
-				n.request = nil // a new leadership abandons the request in flight
-			}
 			changed = c.executeReady(n) || changed
 			c.poll(n)
 		}
@@ -163,14 +168,22 @@ func (c *Cluster) settle() {
 	}
 }
 
+// requestsInFlightMax bounds the requests in flight from one replica; the
+// oldest beyond it is lost.
+const requestsInFlightMax = 2
+
 func (c *Cluster) poll(n *clusterNode) {
-	if n.request != nil {
+	var r *clusterRequest
+	if q, ok := n.partition.NextEpochQuery(); ok {
+		r = &clusterRequest{query: true, q: q}
+	} else if f, ok := n.partition.NextFetch(); ok {
+		r = &clusterRequest{f: f}
+	} else {
 		return
 	}
-	if q, ok := n.partition.NextEpochQuery(); ok {
-		n.request = &clusterRequest{query: true, q: q}
-	} else if f, ok := n.partition.NextFetch(); ok {
-		n.request = &clusterRequest{f: f}
+	n.requests = append(n.requests, r)
+	if len(n.requests) > requestsInFlightMax {
+		n.requests = n.requests[1:]
 	}
 }
 
@@ -188,6 +201,10 @@ func (c *Cluster) executeReady(n *clusterNode) bool {
 	}
 	if rd.Truncate >= 0 {
 		n.partition.TruncatedTo(int64(len(n.log)))
+	}
+	if rd.SyncWanted && c.config.SyncFollowers && n.partition.Role() == core.RoleFollower {
+		n.durable = int64(len(n.log))
+		n.partition.Synced(n.durable)
 	}
 	if rd.EpochsChanged {
 		n.epochs = slices.Clone(n.partition.Epochs())
@@ -287,52 +304,55 @@ func (c *Cluster) Sync(id int32) error {
 	return c.Check()
 }
 
-// Pending reports the request a replica has in flight, or nil.
-func (c *Cluster) Pending(id int32) fmt.Stringer {
-	if r := c.nodes[id].request; r != nil && c.nodes[id].up {
-		return r
+// InFlight reports how many requests a replica has in flight.
+func (c *Cluster) InFlight(id int32) int { return len(c.nodes[id].requests) }
+
+func (c *Cluster) take(id int32, i int) (*clusterRequest, error) {
+	n := c.nodes[id]
+	if i < 0 || i >= len(n.requests) {
+		return nil, fmt.Errorf("replica %d has no request %d in flight", id, i)
 	}
-	return nil
+	r := n.requests[i]
+	n.requests = append(n.requests[:i:i], n.requests[i+1:]...)
+	return r, nil
 }
 
-// Drop loses a replica's request in flight with its connection.
-func (c *Cluster) Drop(id int32) error {
-	n := c.nodes[id]
-	if n.request == nil {
-		return fmt.Errorf("replica %d has no request in flight", id)
-	}
-	c.logf("replica %d's %s is lost", id, n.request)
-	if n.request.query {
-		n.partition.EpochQueryFailed(n.request.q.Seq)
+func (c *Cluster) failed(n *clusterNode, r *clusterRequest) {
+	if r.query {
+		n.partition.EpochQueryFailed(r.q.Seq)
 	} else {
-		n.partition.FetchFailed(n.request.f.Seq)
+		n.partition.FetchFailed(r.f.Seq)
 	}
-	n.request = nil
+}
+
+// Drop loses request i in flight from a replica with its connection.
+func (c *Cluster) Drop(id int32, i int) error {
+	r, err := c.take(id, i)
+	if err != nil {
+		return err
+	}
+	c.logf("replica %d's %s is lost", id, r)
+	c.failed(c.nodes[id], r)
 	c.settle()
 	return c.Check()
 }
 
-// Deliver runs a replica's request in flight at the replica it names and
-// brings the answer back.
-func (c *Cluster) Deliver(id int32) error {
-	n := c.nodes[id]
-	r := n.request
-	if r == nil {
-		return fmt.Errorf("replica %d has no request in flight", id)
+// Deliver runs request i in flight from a replica at the replica it names
+// and brings the answer back.
+func (c *Cluster) Deliver(id int32, i int) error {
+	r, err := c.take(id, i)
+	if err != nil {
+		return err
 	}
-	n.request = nil
-	var to int32 = r.f.Leader
+	n := c.nodes[id]
+	to := r.f.Leader
 	if r.query {
 		to = r.q.Leader
 	}
 	l := c.nodes[to]
 	if !l.up {
 		c.logf("replica %d's %s finds replica %d down", id, r, to)
-		if r.query {
-			n.partition.EpochQueryFailed(r.q.Seq)
-		} else {
-			n.partition.FetchFailed(r.f.Seq)
-		}
+		c.failed(n, r)
 	} else if r.query {
 		c.deliverQuery(n, l, r.q)
 	} else if err := c.deliverFetch(n, l, r.f); err != nil {
@@ -410,7 +430,7 @@ func (c *Cluster) Crash(id int32, keep int64) error {
 		return fmt.Errorf("crash of replica %d keeping %d: not up or outside [%d, %d]", id, keep, n.durable, len(n.log))
 	}
 	c.logf("replica %d crashes keeping %d of %d records", id, keep, len(n.log))
-	n.up, n.request, n.partition = false, nil, nil
+	n.up, n.requests, n.partition = false, nil, nil
 	n.log = n.log[:keep]
 	n.durable = keep
 	// The produces waiting at a crashed leader get no answer: their
@@ -493,8 +513,8 @@ func (c *Cluster) Stabilize() error {
 			if err := c.Sync(n.id); err != nil {
 				return err
 			}
-			if n.up && n.request != nil {
-				if err := c.Deliver(n.id); err != nil {
+			if n.up && len(n.requests) > 0 {
+				if err := c.Deliver(n.id, 0); err != nil {
 					return err
 				}
 			}
@@ -569,8 +589,8 @@ func (c *Cluster) String() string {
 		}
 		s := n.partition.Status()
 		fmt.Fprintf(&b, "replica %d: %s epoch=%d log=%v hw=%d durable=%d", n.id, s.Role, s.LeaderEpoch, ids(n.log), s.HighWatermark, s.DurableOffset)
-		if n.request != nil {
-			fmt.Fprintf(&b, " in-flight=%s", n.request)
+		for _, r := range n.requests {
+			fmt.Fprintf(&b, " in-flight=%s", r)
 		}
 		b.WriteString("\n")
 	}

@@ -19,12 +19,14 @@ import (
 //	new replicas=N [min-isr=N] [mode=durable|replication]
 //	produce [acks=all|1]      at the current leader
 //	sync r=N                  replica N's log becomes durable
-//	deliver r=N | drop r=N    replica N's request in flight
+//	deliver r=N [i=N] | drop r=N [i=N]   replica N's request i in flight (oldest 0)
 //	crash r=N [keep=N]        keep defaults to the durable offset
 //	restart r=N | shrink | elect | stabilize | status
 //	mutant name=NAME          (only under -tags cairn_mutants)
-func TestClusterTranscripts(t *testing.T) {
-	datadriven.Walk(t, "testdata/cluster", func(t *testing.T, path string) {
+func TestClusterTranscripts(t *testing.T) { runClusterTranscripts(t, "testdata/cluster") }
+
+func runClusterTranscripts(t *testing.T, dir string) {
+	datadriven.Walk(t, dir, func(t *testing.T, path string) {
 		var c *Cluster
 		defer mutant.Set(mutant.None)
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
@@ -96,10 +98,15 @@ func runClusterCommand(t *testing.T, c *Cluster, d *datadriven.TestData) error {
 		return c.Produce(acks)
 	case "sync":
 		return c.Sync(replica())
-	case "deliver":
-		return c.Deliver(replica())
-	case "drop":
-		return c.Drop(replica())
+	case "deliver", "drop":
+		i := 0
+		if d.HasArg("i") {
+			d.ScanArgs(t, "i", &i)
+		}
+		if d.Cmd == "drop" {
+			return c.Drop(replica(), i)
+		}
+		return c.Deliver(replica(), i)
 	case "crash":
 		r := replica()
 		keep := c.nodes[r].durable

@@ -23,6 +23,7 @@ type clusterEvent struct {
 	acks    core.Acks
 	replica int32
 	keep    int64
+	request int
 }
 
 func (e clusterEvent) String() string {
@@ -33,13 +34,15 @@ func (e clusterEvent) String() string {
 		return fmt.Sprintf("crash(r=%d keep=%d)", e.replica, e.keep)
 	case "shrink", "elect":
 		return e.kind
+	case "deliver":
+		return fmt.Sprintf("deliver(r=%d i=%d)", e.replica, e.request)
 	}
 	return fmt.Sprintf("%s(r=%d)", e.kind, e.replica)
 }
 
 // clusterRun is the harness plus what bounds the sequence.
 type clusterRun struct {
-	c                  *Cluster
+	c                 *Cluster
 	crashes, produces int
 }
 
@@ -51,7 +54,7 @@ func (r *clusterRun) apply(e clusterEvent) error {
 	case "sync":
 		return r.c.Sync(e.replica)
 	case "deliver":
-		return r.c.Deliver(e.replica)
+		return r.c.Deliver(e.replica, e.request)
 	case "crash":
 		r.crashes++
 		return r.c.Crash(e.replica, e.keep)
@@ -80,8 +83,8 @@ func (r *clusterRun) enabled(config ClusterExploreConfig) []clusterEvent {
 		if n.durable < end {
 			events = append(events, clusterEvent{kind: "sync", replica: n.id})
 		}
-		if n.request != nil {
-			events = append(events, clusterEvent{kind: "deliver", replica: n.id})
+		for i := range n.requests {
+			events = append(events, clusterEvent{kind: "deliver", replica: n.id, request: i})
 		}
 		if r.crashes < config.CrashesMax {
 			events = append(events, clusterEvent{kind: "crash", replica: n.id, keep: n.durable})
@@ -121,7 +124,12 @@ func ExploreReplication(config ClusterExploreConfig) (ExploreResult, error) {
 	var path []clusterEvent
 	var walk func() error
 	walk = func() error {
+		// Every sequence starts with the followers fetching: the
+		// start-up handshake is not worth depth.
 		run := &clusterRun{c: NewCluster(config.Cluster)}
+		if err := run.c.Stabilize(); err != nil {
+			return err
+		}
 		for i, e := range path {
 			result.Steps++
 			if err := run.apply(e); err != nil {
