@@ -16,6 +16,7 @@ var replicationExplorations = []struct {
 	config ClusterExploreConfig
 }{
 	{"rf2-durable", ClusterExploreConfig{Cluster: ClusterConfig{Replicas: 2, MinInsyncReplicas: 1}, Depth: 9, CrashesMax: 2, ProducesMax: 2}},
+	{"rf2-durable-minisr2", ClusterExploreConfig{Cluster: ClusterConfig{Replicas: 2, MinInsyncReplicas: 2}, Depth: 9, CrashesMax: 2, ProducesMax: 2}},
 	{"rf3-durable-minisr2", ClusterExploreConfig{Cluster: ClusterConfig{Replicas: 3, MinInsyncReplicas: 2}, Depth: 7, CrashesMax: 1, ProducesMax: 1}},
 	{"rf3-durable-fast-followers", ClusterExploreConfig{Cluster: ClusterConfig{Replicas: 3, MinInsyncReplicas: 1, SyncFollowers: true}, Depth: 8, CrashesMax: 1, ProducesMax: 1}},
 	{"rf2-replication", ClusterExploreConfig{Cluster: ClusterConfig{Replicas: 2, MinInsyncReplicas: 1, Durability: core.ReplicationAcks}, Depth: 9, CrashesMax: 1, ProducesMax: 2}},
