@@ -37,6 +37,10 @@ type Cluster struct {
 	waiting   map[core.Token]pendingProduce
 	// Log is the story so far, one line per effect, for transcripts.
 	Log []string
+	// quiet skips the predicates and the story while the explorer
+	// replays a sequence it has already checked step by step; the
+	// bookkeeping the predicates rely on still runs.
+	quiet bool
 }
 
 // ClusterConfig fixes the harness's partition.
@@ -53,6 +57,10 @@ type ClusterConfig struct {
 type pendingProduce struct {
 	offset, id int64
 	acks       core.Acks
+	// The leader process that holds the produce: once it is gone, no
+	// answer comes.
+	replica     int32
+	incarnation int64
 }
 
 type logRecord struct {
@@ -64,14 +72,17 @@ type clusterNode struct {
 	id          int32
 	up          bool
 	incarnation int64
-	partition   *core.Partition
+	core        *replicaCore
 	log         []logRecord
 	durable     int64
 	epochs      []core.EpochEntry // the checkpoint
 	// requests are in flight from this replica, oldest first: a request
 	// the core has since abandoned (its leadership changed) may still
 	// arrive, as on a real network.
-	requests  []*clusterRequest
+	requests []*clusterRequest
+	// responses were served by the leader and are on their way back,
+	// oldest first: Answer delivers one, whatever happened since.
+	responses []*clusterResponse
 	lastHW    int64
 	lastEpoch int32
 }
@@ -80,6 +91,26 @@ type clusterRequest struct {
 	query bool
 	q     core.EpochQuery
 	f     core.FollowerFetch
+}
+
+// clusterResponse is a leader's answer to a request, not yet back.
+type clusterResponse struct {
+	request *clusterRequest
+	from    int32
+	code    core.ErrorCode
+	// An OffsetForLeaderEpoch answer.
+	epoch int32
+	end   int64
+	// A fetch answer.
+	records []logRecord
+	hw      int64
+}
+
+func (r *clusterResponse) String() string {
+	if r.request.query {
+		return fmt.Sprintf("epoch %d ends at %d (error %d)", r.epoch, r.end, r.code)
+	}
+	return fmt.Sprintf("%d records, high watermark %d (error %d)", len(r.records), r.hw, r.code)
 }
 
 func (r *clusterRequest) String() string {
@@ -113,7 +144,7 @@ func NewCluster(config ClusterConfig) *Cluster {
 	}
 	c.ctrl.Advance()
 	for _, n := range c.nodes {
-		n.partition = c.open(n)
+		n.core = c.open(n)
 	}
 	c.settle()
 	return c
@@ -128,16 +159,17 @@ func (c *Cluster) register(n *clusterNode, clean bool) {
 	c.ctrl.Advance()
 }
 
-func (c *Cluster) open(n *clusterNode) *core.Partition {
+func (c *Cluster) open(n *clusterNode) *replicaCore {
 	config := core.PartitionConfig{Topic: clusterTopic, ReplicaID: n.id, Durability: c.config.Durability,
 		MinInsyncReplicas: c.config.MinInsyncReplicas, ReplicaLagMax: clusterLagMax}
-	end := int64(len(n.log))
 	n.lastHW, n.lastEpoch = 0, -1
-	return core.NewPartition(config, core.LogState{EndOffset: end, DurableOffset: n.durable}, slices.Clone(n.epochs))
+	return openReplicaCore(config, c.config.Replicas, n.log, n.durable, n.epochs)
 }
 
 func (c *Cluster) logf(format string, args ...any) {
-	c.Log = append(c.Log, fmt.Sprintf(format, args...))
+	if !c.quiet {
+		c.Log = append(c.Log, fmt.Sprintf(format, args...))
+	}
 }
 
 // leadership is the controller's decision as brokers learn it.
@@ -158,7 +190,7 @@ func (c *Cluster) settle() {
 			if !n.up {
 				continue
 			}
-			n.partition.SetLeadership(c.now, l)
+			n.core.setLeadership(c.now, l)
 			changed = c.executeReady(n) || changed
 			c.poll(n)
 		}
@@ -173,12 +205,8 @@ func (c *Cluster) settle() {
 const requestsInFlightMax = 2
 
 func (c *Cluster) poll(n *clusterNode) {
-	var r *clusterRequest
-	if q, ok := n.partition.NextEpochQuery(); ok {
-		r = &clusterRequest{query: true, q: q}
-	} else if f, ok := n.partition.NextFetch(); ok {
-		r = &clusterRequest{f: f}
-	} else {
+	r, ok := n.core.nextRequest()
+	if !ok {
 		return
 	}
 	n.requests = append(n.requests, r)
@@ -190,24 +218,24 @@ func (c *Cluster) poll(n *clusterNode) {
 // executeReady runs one node's Ready as the driver does; it reports whether
 // the controller's metadata changed.
 func (c *Cluster) executeReady(n *clusterNode) bool {
-	if !n.partition.HasReady() {
+	if !n.core.hasReady() {
 		return false
 	}
-	rd := n.partition.Ready()
+	rd := n.core.ready()
 	if rd.Truncate >= 0 && rd.Truncate < int64(len(n.log)) {
 		c.logf("replica %d truncates its log to %d", n.id, rd.Truncate)
 		n.log = n.log[:rd.Truncate]
 		n.durable = min(n.durable, rd.Truncate)
 	}
 	if rd.Truncate >= 0 {
-		n.partition.TruncatedTo(int64(len(n.log)))
+		n.core.truncatedTo(int64(len(n.log)))
 	}
-	if rd.SyncWanted && c.config.SyncFollowers && n.partition.Role() == core.RoleFollower {
+	if rd.SyncWanted && c.config.SyncFollowers && n.core.role() == core.RoleFollower {
 		n.durable = int64(len(n.log))
-		n.partition.Synced(n.durable)
+		n.core.synced(n.durable)
 	}
 	if rd.EpochsChanged {
-		n.epochs = slices.Clone(n.partition.Epochs())
+		n.epochs = n.core.epochs()
 	}
 	for _, a := range rd.Acks {
 		c.ack(n, a)
@@ -216,7 +244,7 @@ func (c *Cluster) executeReady(n *clusterNode) bool {
 	if rd.Proposal != nil {
 		changed = c.propose(n, rd.Proposal)
 	}
-	n.partition.Advance()
+	n.core.advance()
 	return changed
 }
 
@@ -243,7 +271,7 @@ func (c *Cluster) propose(n *clusterNode, p *core.ISRProposal) bool {
 	err := c.ctrl.AlterPartition(c.now, clusterTopic, 0, n.id, p.LeaderEpoch, p.PartitionEpoch, p.ISR)
 	if err != nil {
 		c.logf("controller refuses ISR %v from replica %d: %s", p.ISR, n.id, err.Message)
-		n.partition.ProposalFailed(c.now)
+		n.core.proposalFailed(c.now)
 		return false
 	}
 	return c.commitController()
@@ -264,7 +292,7 @@ func (c *Cluster) commitController() bool {
 func (c *Cluster) leader() *clusterNode {
 	l := c.leadership()
 	for _, n := range c.nodes {
-		if n.up && n.id == l.Leader && n.partition.Role() == core.RoleLeader {
+		if n.up && n.id == l.Leader && n.core.role() == core.RoleLeader {
 			return n
 		}
 	}
@@ -278,17 +306,17 @@ func (c *Cluster) Produce(acks core.Acks) error {
 		c.logf("produce: no leader")
 		return c.Check()
 	}
-	base, epoch, code := n.partition.CheckProduce(acks)
+	token := c.nextToken + 1
+	base, epoch, code := n.core.produce(token, acks)
 	if code != core.ErrNone {
 		c.logf("replica %d refuses produce: error %d", n.id, code)
 		return c.Check()
 	}
 	c.nextID++
-	c.nextToken++
+	c.nextToken = token
 	n.log = append(n.log, logRecord{id: c.nextID, epoch: epoch})
-	c.waiting[c.nextToken] = pendingProduce{offset: base, id: c.nextID, acks: acks}
+	c.waiting[token] = pendingProduce{offset: base, id: c.nextID, acks: acks, replica: n.id, incarnation: n.incarnation}
 	c.logf("replica %d appends record %d at offset %d in epoch %d", n.id, c.nextID, base, epoch)
-	n.partition.Appended(c.nextToken, acks, base, base)
 	c.settle()
 	return c.Check()
 }
@@ -298,7 +326,7 @@ func (c *Cluster) Sync(id int32) error {
 	n := c.nodes[id]
 	if n.up && n.durable < int64(len(n.log)) {
 		n.durable = int64(len(n.log))
-		n.partition.Synced(n.durable)
+		n.core.synced(n.durable)
 		c.settle()
 	}
 	return c.Check()
@@ -317,14 +345,6 @@ func (c *Cluster) take(id int32, i int) (*clusterRequest, error) {
 	return r, nil
 }
 
-func (c *Cluster) failed(n *clusterNode, r *clusterRequest) {
-	if r.query {
-		n.partition.EpochQueryFailed(r.q.Seq)
-	} else {
-		n.partition.FetchFailed(r.f.Seq)
-	}
-}
-
 // Drop loses request i in flight from a replica with its connection.
 func (c *Cluster) Drop(id int32, i int) error {
 	r, err := c.take(id, i)
@@ -332,14 +352,28 @@ func (c *Cluster) Drop(id int32, i int) error {
 		return err
 	}
 	c.logf("replica %d's %s is lost", id, r)
-	c.failed(c.nodes[id], r)
+	c.nodes[id].core.requestFailed(r)
 	c.settle()
 	return c.Check()
 }
 
 // Deliver runs request i in flight from a replica at the replica it names
-// and brings the answer back.
+// and brings the answer straight back: Serve and then Answer.
 func (c *Cluster) Deliver(id int32, i int) error {
+	if err := c.Serve(id, i); err != nil {
+		return err
+	}
+	n := c.nodes[id]
+	if len(n.responses) == 0 {
+		return nil // the leader was down: nothing comes back
+	}
+	return c.Answer(id, len(n.responses)-1)
+}
+
+// Serve runs request i in flight from a replica at the replica it names;
+// the answer stays on its way back until Answer, so that elections,
+// crashes and newer requests can overtake it.
+func (c *Cluster) Serve(id int32, i int) error {
 	r, err := c.take(id, i)
 	if err != nil {
 		return err
@@ -350,75 +384,127 @@ func (c *Cluster) Deliver(id int32, i int) error {
 		to = r.q.Leader
 	}
 	l := c.nodes[to]
-	if !l.up {
+	switch {
+	case !l.up:
 		c.logf("replica %d's %s finds replica %d down", id, r, to)
-		c.failed(n, r)
-	} else if r.query {
-		c.deliverQuery(n, l, r.q)
-	} else if err := c.deliverFetch(n, l, r.f); err != nil {
-		return err
+		n.core.requestFailed(r)
+	case r.query:
+		n.responses = append(n.responses, c.serveQuery(n, l, r))
+	default:
+		resp, err := c.serveFetch(n, l, r)
+		if err != nil {
+			return err
+		}
+		n.responses = append(n.responses, resp)
 	}
 	c.settle()
 	return c.Check()
 }
 
-func (c *Cluster) deliverQuery(n, l *clusterNode, q core.EpochQuery) {
-	epoch, end, code := l.partition.EpochEndOffset(q.CurrentLeaderEpoch, q.Epoch)
-	c.logf("replica %d answers replica %d's OffsetForLeaderEpoch(%d): epoch %d ends at %d (error %d)", l.id, n.id, q.Epoch, epoch, end, code)
-	n.partition.EpochQueryAnswered(q.Seq, epoch, end, code)
+func (c *Cluster) serveQuery(n, l *clusterNode, r *clusterRequest) *clusterResponse {
+	epoch, end, code := l.core.serveQuery(r.q)
+	c.logf("replica %d answers replica %d's OffsetForLeaderEpoch(%d): epoch %d ends at %d (error %d)", l.id, n.id, r.q.Epoch, epoch, end, code)
+	return &clusterResponse{request: r, from: l.id, code: code, epoch: epoch, end: end}
 }
 
-// deliverFetch serves a follower fetch at the leader and appends the
-// answer at the follower, with the checks the driver makes.
-func (c *Cluster) deliverFetch(n, l *clusterNode, f core.FollowerFetch) error {
-	code := l.partition.FetchFromFollower(c.now, n.id, f.FetchOffset, f.CurrentLeaderEpoch)
-	// KIP-320: a fetch naming an older leader epoch than the one serving
-	// it is fenced, whatever it would read.
-	if code == core.ErrNone && f.CurrentLeaderEpoch >= 0 && f.CurrentLeaderEpoch < l.partition.LeaderEpoch() {
-		return fmt.Errorf("replica %d served a fetch from replica %d naming leader epoch %d in its epoch %d (KIP-320)",
-			l.id, n.id, f.CurrentLeaderEpoch, l.partition.LeaderEpoch())
+// serveFetch serves a follower fetch at the leader.
+func (c *Cluster) serveFetch(n, l *clusterNode, r *clusterRequest) (*clusterResponse, error) {
+	f := r.f
+	code := l.core.serveFetch(c.now, n.id, f)
+	if err := checkFenced(l, f.CurrentLeaderEpoch, code, fmt.Sprintf("a fetch from replica %d", n.id)); err != nil {
+		return nil, err
 	}
-	var records []logRecord
+	resp := &clusterResponse{request: r, from: l.id, code: code, hw: l.core.highWatermark()}
 	if code == core.ErrNone {
-		records = slices.Clone(l.log[f.FetchOffset:])
+		resp.records = slices.Clone(l.log[f.FetchOffset:])
 	}
-	hw := l.partition.HighWatermark()
 	c.settleNode(l)
-	c.logf("replica %d answers replica %d's fetch at %d: %d records, high watermark %d (error %d)", l.id, n.id, f.FetchOffset, len(records), hw, code)
-	if !n.partition.FetchCurrent(f.Seq) {
-		return nil
+	c.logf("replica %d answers replica %d's fetch at %d: %d records, high watermark %d (error %d)", l.id, n.id, f.FetchOffset, len(resp.records), resp.hw, code)
+	return resp, nil
+}
+
+// checkFenced is KIP-320: a fetch naming an older leader epoch than the one
+// serving it is fenced, whatever it would read.
+func checkFenced(l *clusterNode, named int32, code core.ErrorCode, what string) error {
+	if code == core.ErrNone && named >= 0 && named < l.core.leaderEpoch() {
+		return fmt.Errorf("replica %d served %s naming leader epoch %d in its epoch %d (KIP-320)",
+			l.id, what, named, l.core.leaderEpoch())
 	}
-	for i, rec := range records {
-		offset := f.FetchOffset + int64(i)
-		if offset < n.partition.EndOffset() {
-			continue
-		}
-		if rec.epoch < latestEpoch(n.partition.Epochs()) || rec.epoch > n.partition.LeaderEpoch() {
-			code = core.ErrKafkaStorage
-			break
-		}
-		if !n.partition.CheckReplicate(offset) {
-			code = core.ErrOffsetOutOfRange
-			break
-		}
-		n.log = append(n.log, rec)
-		n.partition.Replicated(offset, offset, rec.epoch)
-	}
-	n.partition.FetchAnswered(f.Seq, hw, code)
 	return nil
+}
+
+// InTransit reports how many answers are on their way back to a replica.
+func (c *Cluster) InTransit(id int32) int { return len(c.nodes[id].responses) }
+
+// Answer brings answer i on its way back to a replica, which applies it
+// only if its core still waits for it.
+func (c *Cluster) Answer(id int32, i int) error {
+	n := c.nodes[id]
+	if i < 0 || i >= len(n.responses) {
+		return fmt.Errorf("replica %d has no answer %d on its way", id, i)
+	}
+	resp := n.responses[i]
+	n.responses = append(n.responses[:i:i], n.responses[i+1:]...)
+	if !n.core.current(resp.request) {
+		c.logf("replica %d ignores replica %d's stale answer to %s: %s", id, resp.from, resp.request, resp)
+	} else if resp.request.query {
+		n.core.queryAnswered(resp.request.q, resp.epoch, resp.end, resp.code)
+	} else {
+		c.applyFetch(n, resp)
+	}
+	c.settle()
+	return c.Check()
+}
+
+// applyFetch appends a fetch answer at the follower.
+func (c *Cluster) applyFetch(n *clusterNode, resp *clusterResponse) {
+	f := resp.request.f
+	from := max(f.FetchOffset, n.core.endOffset())
+	skip := from - f.FetchOffset
+	if skip > int64(len(resp.records)) {
+		skip = int64(len(resp.records))
+	}
+	taken, code := n.core.replicate(from, resp.records[skip:])
+	n.log = append(n.log, resp.records[skip:skip+int64(taken)]...)
+	if resp.code != core.ErrNone {
+		code = resp.code
+	}
+	n.core.fetchAnswered(f, resp.hw, code)
+}
+
+// Consume is a consumer's fetch at a replica from offset, naming leader
+// epoch epoch (-1: none): fenced as KIP-320 says, then served from the
+// leader below its high watermark.
+func (c *Cluster) Consume(id int32, offset int64, epoch int32) error {
+	n := c.nodes[id]
+	if !n.up {
+		c.logf("consumer finds replica %d down", id)
+		return c.Check()
+	}
+	code := n.core.checkEpoch(epoch)
+	if code == core.ErrNone && n.core.role() != core.RoleLeader {
+		code = core.ErrNotLeader
+	}
+	if err := checkFenced(n, epoch, code, "a consumer fetch"); err != nil {
+		return err
+	}
+	hw := n.core.highWatermark()
+	if code == core.ErrNone && (offset < 0 || offset > hw) {
+		code = core.ErrOffsetOutOfRange
+	}
+	var records []int64
+	if code == core.ErrNone {
+		records = ids(n.log[offset:hw])
+	}
+	c.logf("replica %d answers a consumer's fetch at %d naming epoch %d: records %v, high watermark %d (error %d)",
+		id, offset, epoch, records, hw, code)
+	return c.Check()
 }
 
 func (c *Cluster) settleNode(n *clusterNode) {
 	if c.executeReady(n) {
 		c.settle()
 	}
-}
-
-func latestEpoch(entries []core.EpochEntry) int32 {
-	if len(entries) == 0 {
-		return -1
-	}
-	return entries[len(entries)-1].Epoch
 }
 
 // Crash stops a replica; its log keeps keep records (anything from its
@@ -430,7 +516,7 @@ func (c *Cluster) Crash(id int32, keep int64) error {
 		return fmt.Errorf("crash of replica %d keeping %d: not up or outside [%d, %d]", id, keep, n.durable, len(n.log))
 	}
 	c.logf("replica %d crashes keeping %d of %d records", id, keep, len(n.log))
-	n.up, n.requests, n.partition = false, nil, nil
+	n.up, n.requests, n.responses, n.core = false, nil, nil, nil
 	n.log = n.log[:keep]
 	n.durable = keep
 	// The produces waiting at a crashed leader get no answer: their
@@ -465,7 +551,7 @@ func (c *Cluster) Restart(id int32) error {
 	n.up = true
 	n.incarnation++
 	n.epochs = truncateEpochs(n.epochs, int64(len(n.log)))
-	n.partition = c.open(n)
+	n.core = c.open(n)
 	c.logf("replica %d restarts with %d records", id, len(n.log))
 	c.register(n, false)
 	c.logControllerImage()
@@ -490,7 +576,7 @@ func (c *Cluster) Shrink() error {
 	c.now = c.now.Add(clusterLagMax + time.Second)
 	c.heartbeatLive()
 	if n := c.leader(); n != nil {
-		n.partition.Tick(c.now)
+		n.core.tick(c.now)
 	}
 	c.settle()
 	return c.Check()
@@ -504,36 +590,59 @@ func (c *Cluster) Elect() error {
 	return c.Check()
 }
 
-// Stabilize syncs every replica and delivers every request in flight,
+// Stabilize syncs every replica, brings back every answer on its way and
+// delivers every request in flight,
 // round after round, until a round changes nothing (at most 32 rounds).
 func (c *Cluster) Stabilize() error {
+	_, err := c.stabilize()
+	return err
+}
+
+// stabilize is Stabilize, returning the events it ran.
+func (c *Cluster) stabilize() ([]clusterEvent, error) {
+	var events []clusterEvent
+	run := func(e clusterEvent) error {
+		events = append(events, e)
+		return (&clusterRun{c: c}).apply(e)
+	}
 	for range 32 {
 		before := c.String()
 		for _, n := range c.nodes {
-			if err := c.Sync(n.id); err != nil {
-				return err
+			if n.up && n.durable < int64(len(n.log)) {
+				if err := run(clusterEvent{kind: "sync", replica: n.id}); err != nil {
+					return events, err
+				}
+			}
+			if n.up && len(n.responses) > 0 {
+				if err := run(clusterEvent{kind: "answer", replica: n.id}); err != nil {
+					return events, err
+				}
 			}
 			if n.up && len(n.requests) > 0 {
-				if err := c.Deliver(n.id, 0); err != nil {
-					return err
+				if err := run(clusterEvent{kind: "deliver", replica: n.id}); err != nil {
+					return events, err
 				}
 			}
 		}
 		if c.String() == before {
-			return nil
+			return events, nil
 		}
 	}
-	return nil
+	return events, nil
 }
 
 // Check evaluates the predicates of this package over every live replica.
 func (c *Cluster) Check() error {
+	if c.quiet {
+		c.recordProgress()
+		return nil
+	}
 	var statuses []core.PartitionStatus
 	for _, n := range c.nodes {
 		if !n.up {
 			continue
 		}
-		s := n.partition.Status()
+		s := n.core.status()
 		statuses = append(statuses, s)
 		if err := CheckOffsets(s); err != nil {
 			return err
@@ -569,12 +678,26 @@ func ids(log []logRecord) []int64 {
 }
 
 func (c *Cluster) checkLogMatching(n *clusterNode, hw int64) error {
-	for o := int64(0); o < hw; o++ {
-		if o == int64(len(c.committed)) {
-			c.committed = append(c.committed, n.log[o].id)
+	c.recordCommitted(n, hw)
+	return CheckLogMatching(n.id, ids(n.log), hw, c.committed)
+}
+
+// recordCommitted notes the records first seen below a high watermark.
+func (c *Cluster) recordCommitted(n *clusterNode, hw int64) {
+	for o := int64(len(c.committed)); o < hw; o++ {
+		c.committed = append(c.committed, n.log[o].id)
+	}
+}
+
+// recordProgress is what Check remembers, without checking.
+func (c *Cluster) recordProgress() {
+	for _, n := range c.nodes {
+		if n.up {
+			s := n.core.status()
+			n.lastHW, n.lastEpoch = s.HighWatermark, s.LeaderEpoch
+			c.recordCommitted(n, s.HighWatermark)
 		}
 	}
-	return CheckLogMatching(n.id, ids(n.log), hw, c.committed)
 }
 
 // String describes every replica, for transcripts.
@@ -587,10 +710,13 @@ func (c *Cluster) String() string {
 			fmt.Fprintf(&b, "replica %d: down, log %v durable=%d\n", n.id, ids(n.log), n.durable)
 			continue
 		}
-		s := n.partition.Status()
+		s := n.core.status()
 		fmt.Fprintf(&b, "replica %d: %s epoch=%d log=%v hw=%d durable=%d", n.id, s.Role, s.LeaderEpoch, ids(n.log), s.HighWatermark, s.DurableOffset)
 		for _, r := range n.requests {
 			fmt.Fprintf(&b, " in-flight=%s", r)
+		}
+		for _, r := range n.responses {
+			fmt.Fprintf(&b, " answer-to=%s:%s", r.request, r)
 		}
 		b.WriteString("\n")
 	}

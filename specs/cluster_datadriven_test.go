@@ -16,10 +16,13 @@ import (
 //
 // Commands:
 //
-//	new replicas=N [min-isr=N] [mode=durable|replication]
+//	new replicas=N [min-isr=N] [mode=durable|replication] [sync-followers]
 //	produce [acks=all|1]      at the current leader
 //	sync r=N                  replica N's log becomes durable
 //	deliver r=N [i=N] | drop r=N [i=N]   replica N's request i in flight (oldest 0)
+//	serve r=N [i=N]           the leader serves it; the answer stays on its way
+//	answer r=N [i=N]          replica N gets answer i on its way (oldest 0)
+//	consume r=N [offset=N] [epoch=N]     a consumer's fetch naming a leader epoch
 //	crash r=N [keep=N]        keep defaults to the durable offset
 //	restart r=N | shrink | elect | stabilize | status
 //	mutant name=NAME          (only under -tags cairn_mutants)
@@ -69,6 +72,7 @@ func newClusterConfig(t *testing.T, d *datadriven.TestData) ClusterConfig {
 	if d.HasArg("min-isr") {
 		d.ScanArgs(t, "min-isr", &config.MinInsyncReplicas)
 	}
+	config.SyncFollowers = d.HasArg("sync-followers")
 	if d.HasArg("mode") {
 		var mode string
 		d.ScanArgs(t, "mode", &mode)
@@ -98,15 +102,22 @@ func runClusterCommand(t *testing.T, c *Cluster, d *datadriven.TestData) error {
 		return c.Produce(acks)
 	case "sync":
 		return c.Sync(replica())
-	case "deliver", "drop":
+	case "deliver", "drop", "serve", "answer":
 		i := 0
 		if d.HasArg("i") {
 			d.ScanArgs(t, "i", &i)
 		}
-		if d.Cmd == "drop" {
-			return c.Drop(replica(), i)
+		return map[string]func(int32, int) error{"deliver": c.Deliver, "drop": c.Drop,
+			"serve": c.Serve, "answer": c.Answer}[d.Cmd](replica(), i)
+	case "consume":
+		offset, epoch := int64(0), int32(-1)
+		if d.HasArg("offset") {
+			d.ScanArgs(t, "offset", &offset)
 		}
-		return c.Deliver(replica(), i)
+		if d.HasArg("epoch") {
+			d.ScanArgs(t, "epoch", &epoch)
+		}
+		return c.Consume(replica(), offset, epoch)
 	case "crash":
 		r := replica()
 		keep := c.nodes[r].durable
