@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -182,6 +183,7 @@ type ClusterViolation struct {
 	Config ClusterConfig
 	Events []string // transcript commands, in order
 	Err    error
+	path   []clusterEvent
 }
 
 func (v *ClusterViolation) Error() string {
@@ -189,6 +191,23 @@ func (v *ClusterViolation) Error() string {
 }
 
 func (v *ClusterViolation) Unwrap() error { return v.Err }
+
+// Replay runs the sequence again on a new harness, checking every step as
+// a transcript does, and returns the first violation: the same as Err, if
+// the explorer and the transcripts see the same thing.
+func (v *ClusterViolation) Replay() error {
+	c := NewCluster(v.Config)
+	if err := c.Stabilize(); err != nil {
+		return err
+	}
+	run := &clusterRun{c: c}
+	for _, e := range v.path {
+		if err := run.apply(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Transcript is the sequence as a datadriven transcript with its outputs
 // left empty: saved under testdata/cluster (or testdata/cluster_mutants,
@@ -237,7 +256,8 @@ func ExploreReplication(config ClusterExploreConfig) (ExploreResult, error) {
 	walk = func() error {
 		run, err := replayCluster(config.Cluster, startup, path, &result)
 		if err != nil {
-			return &ClusterViolation{Config: config.Cluster, Events: eventStrings(path), Err: err}
+			return &ClusterViolation{Config: config.Cluster, Events: eventStrings(path), Err: err,
+				path: slices.Clone(path)}
 		}
 		sig := run.signature()
 		if d, ok := seen[sig]; ok && d <= len(path) {
