@@ -332,13 +332,24 @@ func (c *Cluster) Sync(id int32) error {
 	return c.Check()
 }
 
+// RefusedError is a harness command that cannot run in the current state
+// (no such request, a replica already up): a mistake in a transcript, not
+// a broken guarantee.
+type RefusedError struct{ msg string }
+
+func (e *RefusedError) Error() string { return e.msg }
+
+func refuse(format string, args ...any) error {
+	return &RefusedError{msg: fmt.Sprintf(format, args...)}
+}
+
 // InFlight reports how many requests a replica has in flight.
 func (c *Cluster) InFlight(id int32) int { return len(c.nodes[id].requests) }
 
 func (c *Cluster) take(id int32, i int) (*clusterRequest, error) {
 	n := c.nodes[id]
 	if i < 0 || i >= len(n.requests) {
-		return nil, fmt.Errorf("replica %d has no request %d in flight", id, i)
+		return nil, refuse("replica %d has no request %d in flight", id, i)
 	}
 	r := n.requests[i]
 	n.requests = append(n.requests[:i:i], n.requests[i+1:]...)
@@ -441,7 +452,7 @@ func (c *Cluster) InTransit(id int32) int { return len(c.nodes[id].responses) }
 func (c *Cluster) Answer(id int32, i int) error {
 	n := c.nodes[id]
 	if i < 0 || i >= len(n.responses) {
-		return fmt.Errorf("replica %d has no answer %d on its way", id, i)
+		return refuse("replica %d has no answer %d on its way", id, i)
 	}
 	resp := n.responses[i]
 	n.responses = append(n.responses[:i:i], n.responses[i+1:]...)
@@ -513,7 +524,7 @@ func (c *Cluster) settleNode(n *clusterNode) {
 func (c *Cluster) Crash(id int32, keep int64) error {
 	n := c.nodes[id]
 	if !n.up || keep < n.durable || keep > int64(len(n.log)) {
-		return fmt.Errorf("crash of replica %d keeping %d: not up or outside [%d, %d]", id, keep, n.durable, len(n.log))
+		return refuse("crash of replica %d keeping %d: not up or outside [%d, %d]", id, keep, n.durable, len(n.log))
 	}
 	c.logf("replica %d crashes keeping %d of %d records", id, keep, len(n.log))
 	n.up, n.requests, n.responses, n.core = false, nil, nil, nil
@@ -546,7 +557,7 @@ func (c *Cluster) heartbeatLive() {
 func (c *Cluster) Restart(id int32) error {
 	n := c.nodes[id]
 	if n.up {
-		return fmt.Errorf("replica %d is up", id)
+		return refuse("replica %d is up", id)
 	}
 	n.up = true
 	n.incarnation++

@@ -1,6 +1,7 @@
 package specs
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -55,7 +56,11 @@ func runClusterTranscripts(t *testing.T, dir string) {
 			if out != "" {
 				out += "\n"
 			}
-			if err != nil {
+			var refused *RefusedError
+			switch {
+			case errors.As(err, &refused):
+				out += "refused: " + err.Error() + "\n"
+			case err != nil:
 				out += "VIOLATION: " + err.Error() + "\n"
 			}
 			if d.Cmd == "status" || d.Cmd == "stabilize" {
