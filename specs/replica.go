@@ -145,3 +145,30 @@ func CheckReplicas(all []core.PartitionStatus, committedEnd func(topic string, p
 	}
 	return nil
 }
+
+// CheckLogMatching checks guarantee 1 across replicas: below its high
+// watermark, replica's log (record ids by offset) holds exactly the records
+// committed there (committed: the first record any replica held below its
+// high watermark at each offset).
+func CheckLogMatching(replica int32, log []int64, highWatermark int64, committed []int64) error {
+	for o := int64(0); o < highWatermark && o < int64(len(committed)); o++ {
+		if log[o] != committed[o] {
+			return fmt.Errorf("replica %d holds record %d at committed offset %d, where record %d was committed", replica, log[o], o, committed[o])
+		}
+	}
+	return nil
+}
+
+// CheckLeaderComplete checks guarantee 2 at the leader: it holds every
+// record acknowledged to acks=all (acked: record id by offset, 0 for none).
+func CheckLeaderComplete(leader int32, log []int64, acked []int64) error {
+	for o, id := range acked {
+		if id == 0 {
+			continue
+		}
+		if int64(o) >= int64(len(log)) || log[o] != id {
+			return fmt.Errorf("leader %d lacks record %d acknowledged to acks=all at offset %d", leader, id, o)
+		}
+	}
+	return nil
+}
