@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"cairn/core/mutant"
 )
 
 // Idempotent producers (KIP-98, with KIP-360's epoch bumps): each batch of
@@ -274,4 +276,43 @@ func (p *Partition) AwaitAppended(token Token, acks Acks, baseOffset, lastOffset
 	}
 	p.advanceHighWatermark()
 	p.assertInvariants()
+}
+
+// ProduceDecision is the leader's verdict on one client batch.
+type ProduceDecision struct {
+	// Code refuses the batch: nothing is written.
+	Code ErrorCode
+	// Duplicate says the batch is a retry of one already written at
+	// [FirstOffset, LastOffset]: write nothing, and answer as the original
+	// is answered once those records commit (AwaitAppended).
+	Duplicate   bool
+	FirstOffset int64
+	LastOffset  int64
+	// BaseOffset and LeaderEpoch are where and in which epoch to write a
+	// batch that is neither refused nor a duplicate; the driver reports
+	// the write with Producers.Append and Appended.
+	BaseOffset  int64
+	LeaderEpoch int32
+}
+
+// DecideProduce decides what a leader does with a client's batch from
+// producer b: first whether this replica may take a produce with acks at
+// all (CheckProduce), then the producer's sequence and epoch (Check). It
+// changes nothing: the driver executes the decision.
+func (p *Partition) DecideProduce(acks Acks, producers *Producers, b ProducerBatch) ProduceDecision {
+	base, epoch, code := p.CheckProduce(acks)
+	if code != ErrNone {
+		return ProduceDecision{Code: code}
+	}
+	verdict := producers.Check(b)
+	if verdict.Duplicate && mutant.Active(mutant.DuplicateAsOutOfOrder) {
+		verdict = ProducerCheck{Code: ErrOutOfOrderSequence}
+	}
+	switch {
+	case verdict.Code != ErrNone:
+		return ProduceDecision{Code: verdict.Code}
+	case verdict.Duplicate:
+		return ProduceDecision{Duplicate: true, FirstOffset: verdict.FirstOffset, LastOffset: verdict.LastOffset}
+	}
+	return ProduceDecision{BaseOffset: base, LeaderEpoch: epoch}
 }

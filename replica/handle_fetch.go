@@ -102,6 +102,7 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 		partition *partition
 	}
 	var plan []planned
+	reader := core.ReaderForFetch(req.ReplicaID, req.IsolationLevel)
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
@@ -117,7 +118,7 @@ func (n *Node) buildFetch(req *kmsg.FetchRequest) (resp *kmsg.FetchResponse, byt
 			// Kafka sends empty record sets, never null ones; librdkafka
 			// refuses a null (size -1) record set.
 			part.RecordBatches = []byte{}
-			read, code := n.planFetch(rt.Topic, rp, part, remaining, bytes > 0, req.ReplicaID >= 0)
+			read, code := n.planFetch(rt.Topic, rp, part, remaining, bytes > 0, reader)
 			if code != 0 {
 				part.ErrorCode = code
 				final = true
@@ -175,11 +176,10 @@ func (n *Node) respondFetch(id ConnID, seq uint64, h transport.RequestHeader, re
 // fetchFrameOverheadBytes is room for a fetch response's non-record fields.
 const fetchFrameOverheadBytes = 4096
 
-// planFetch checks one partition of a fetch and decides what to read: a
-// consumer reads committed records (below the high watermark), a follower
-// everything the leader has.
+// planFetch checks one partition of a fetch and decides what to read; how
+// far the reader may read is the core's decision (Partition.ReadBound).
 func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, part *kmsg.FetchResponseTopicPartition,
-	remaining int64, haveData, follower bool) (storage.ReadResult, int16) {
+	remaining int64, haveData bool, reader core.Reader) (storage.ReadResult, int16) {
 	p := n.partition(topicName, rp.Partition)
 	switch {
 	case p == nil && n.imagePartitionExists(topicName, rp.Partition):
@@ -187,23 +187,16 @@ func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, 
 	case p == nil:
 		return storage.ReadResult{}, kerr.UnknownTopicOrPartition.Code
 	}
-	if code := p.core.CheckEpoch(rp.CurrentLeaderEpoch); code != 0 {
+	bound, code := p.core.ReadBound(reader, rp.CurrentLeaderEpoch, rp.FetchOffset)
+	if code == core.ErrNone || code == core.ErrOffsetOutOfRange {
+		part.HighWatermark = bound.HighWatermark
+		part.LastStableOffset = bound.LastStableOffset
+		part.LogStartOffset = bound.LogStartOffset
+	}
+	if code != core.ErrNone {
 		return storage.ReadResult{}, int16(code)
 	}
-	if p.core.Role() != core.RoleLeader {
-		return storage.ReadResult{}, kerr.NotLeaderForPartition.Code
-	}
-	hw := p.core.HighWatermark()
-	part.HighWatermark = hw
-	part.LastStableOffset = hw
-	part.LogStartOffset = p.core.StartOffset()
-	if rp.FetchOffset < p.core.StartOffset() || rp.FetchOffset > p.core.EndOffset() {
-		return storage.ReadResult{}, kerr.OffsetOutOfRange.Code
-	}
-	limitOffset := hw
-	if follower {
-		limitOffset = p.core.EndOffset()
-	}
+	limitOffset := bound.Limit
 	if rp.FetchOffset >= limitOffset || remaining <= 0 {
 		return storage.ReadResult{}, 0
 	}
@@ -253,6 +246,7 @@ func (n *Node) wakeFetches(now time.Time) {
 // see — or, for a follower, a new high watermark to learn?
 func (n *Node) fetchMayHaveData(w *fetchWait) bool {
 	req := w.req
+	reader := core.ReaderForFetch(req.ReplicaID, req.IsolationLevel)
 	k := 0
 	for i := range req.Topics {
 		for j := range req.Topics[i].Partitions {
@@ -261,9 +255,9 @@ func (n *Node) fetchMayHaveData(w *fetchWait) bool {
 			switch {
 			case p == nil:
 				return true
-			case req.ReplicaID >= 0 && (p.core.EndOffset() > rp.FetchOffset || p.core.HighWatermark() != w.highWatermarks[k]):
+			case p.core.ReadLimit(reader) > rp.FetchOffset:
 				return true
-			case req.ReplicaID < 0 && p.core.HighWatermark() > rp.FetchOffset:
+			case reader == core.ReaderFollower && p.core.HighWatermark() != w.highWatermarks[k]:
 				return true
 			}
 			k++

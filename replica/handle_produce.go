@@ -11,7 +11,6 @@ import (
 
 	"cairn/core"
 	"cairn/core/batch"
-	"cairn/core/mutant"
 	"cairn/replica/storage"
 	"cairn/replica/transport"
 )
@@ -103,25 +102,19 @@ func (n *Node) produceOne(now time.Time, w *produceWait, acks core.Acks, topicNa
 	if code, message := validateProduceBatch(b); code != 0 {
 		return code, message
 	}
-	base, epoch, code := p.core.CheckProduce(acks)
-	if code != core.ErrNone {
-		return int16(code), ""
-	}
 	h, _ := batch.ParseHeader(b)
 	producer := producerBatch(&h)
-	verdict := p.producers.Check(producer)
-	if verdict.Duplicate && mutant.Active(mutant.DuplicateAsOutOfOrder) {
-		verdict = core.ProducerCheck{Code: core.ErrOutOfOrderSequence}
-	}
-	if verdict.Code != core.ErrNone {
-		return int16(verdict.Code), ""
-	}
-	if verdict.Duplicate {
+	decision := p.core.DecideProduce(acks, p.producers, producer)
+	switch {
+	case decision.Code != core.ErrNone:
+		return int16(decision.Code), ""
+	case decision.Duplicate:
 		// A retry of a batch already written: answer as the original
 		// is answered, once its records commit, and write nothing.
-		n.awaitProduce(now, w, p, acks, part, verdict.FirstOffset, verdict.LastOffset)
+		n.awaitProduce(now, w, p, acks, part, decision.FirstOffset, decision.LastOffset)
 		return 0, ""
 	}
+	base, epoch := decision.BaseOffset, decision.LeaderEpoch
 	batch.SetBaseOffset(b, base)
 	batch.SetLeaderEpoch(b, epoch)
 	segments := p.log.SegmentCount()

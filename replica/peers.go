@@ -338,7 +338,8 @@ func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse)
 	return failed
 }
 
-// replicate appends fetched batches to a follower's log.
+// replicate appends fetched batches to a follower's log, each as the core
+// decides (Partition.AcceptFetched) from its header and CRC verdict.
 func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
 	for len(b) > 0 && !p.failed {
 		total, complete, err := batch.Frame(b)
@@ -347,25 +348,14 @@ func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
 		}
 		one := b[:total]
 		b = b[total:]
-		if err := batch.CheckCRC(one); err != nil {
-			n.logger.Error("leader sent a corrupt batch; not replicated", "topic", p.topic.name, "partition", p.index)
+		h, decision := n.acceptFetched(p, one)
+		switch decision.Action {
+		case core.ReplicateSkip:
+			continue
+		case core.ReplicateStop:
 			return core.ErrNone
-		}
-		h, _ := batch.ParseHeader(one)
-		if h.LastOffset() < p.core.EndOffset() {
-			continue // already have it
-		}
-		// The CRC does not cover the leader epoch, so check it against
-		// what it can be: no older than the epochs this log holds, no
-		// newer than the leader's. A flipped bit there would poison the
-		// epoch cache that truncation trusts.
-		if h.LeaderEpoch < latestEpoch(p.core.Epochs()) || h.LeaderEpoch > p.core.LeaderEpoch() {
-			n.logger.Error("leader sent a batch with an impossible leader epoch; not replicated",
-				"topic", p.topic.name, "partition", p.index, "epoch", h.LeaderEpoch, "leader-epoch", p.core.LeaderEpoch())
-			return core.ErrKafkaStorage
-		}
-		if !p.core.CheckReplicate(h.BaseOffset) {
-			return core.ErrOffsetOutOfRange
+		case core.ReplicateReject:
+			return decision.Code
 		}
 		segments := p.log.SegmentCount()
 		if err := p.log.Append(one, now); err != nil {
@@ -379,6 +369,27 @@ func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
 		p.core.Replicated(h.BaseOffset, h.LastOffset(), h.LeaderEpoch)
 	}
 	return core.ErrNone
+}
+
+// acceptFetched reads one fetched batch's header and CRC and asks the
+// core what to do with it, logging a refusal the core gives a reason for.
+func (n *Node) acceptFetched(p *partition, one []byte) (batch.Header, core.ReplicateDecision) {
+	fetched := core.FetchedBatch{CRCValid: batch.CheckCRC(one) == nil}
+	var h batch.Header
+	if fetched.CRCValid {
+		h, _ = batch.ParseHeader(one)
+		fetched.BaseOffset, fetched.LastOffset, fetched.LeaderEpoch = h.BaseOffset, h.LastOffset(), h.LeaderEpoch
+	}
+	decision := p.core.AcceptFetched(fetched)
+	switch {
+	case decision.Reason == "":
+	case fetched.CRCValid:
+		n.logger.Error(decision.Reason, "topic", p.topic.name, "partition", p.index,
+			"epoch", h.LeaderEpoch, "leader-epoch", p.core.LeaderEpoch())
+	default:
+		n.logger.Error(decision.Reason, "topic", p.topic.name, "partition", p.index)
+	}
+	return h, decision
 }
 
 // callIndex finds p among a call's partitions, or -1.
@@ -542,12 +553,4 @@ func (s *peerSet) expireBackoff(now time.Time) {
 			s.retryAt = until
 		}
 	}
-}
-
-// latestEpoch is the newest epoch of a cache, or -1.
-func latestEpoch(entries []core.EpochEntry) int32 {
-	if len(entries) == 0 {
-		return -1
-	}
-	return entries[len(entries)-1].Epoch
 }

@@ -1,0 +1,64 @@
+package core
+
+import (
+	"testing"
+	"time"
+)
+
+// followerAt returns a follower of leader 2 in epoch 3 whose log holds
+// [0, 5), all written in epoch 1, past its truncation round.
+func followerAt(t *testing.T) *Partition {
+	t.Helper()
+	p := NewPartition(PartitionConfig{Topic: "t", ReplicaID: 1, Durability: ReplicationAcks, MinInsyncReplicas: 1},
+		LogState{EndOffset: 5, DurableOffset: 5}, []EpochEntry{{Epoch: 1, StartOffset: 0}})
+	p.SetLeadership(time.Unix(0, 0), Leadership{Leader: 2, LeaderEpoch: 3, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}})
+	q, ok := p.NextEpochQuery()
+	if !ok {
+		t.Fatal("a new follower sends no epoch query")
+	}
+	p.EpochQueryAnswered(q.Seq, 1, 5, ErrNone)
+	if p.EndOffset() != 5 || !p.CheckReplicate(5) {
+		t.Fatalf("setup: end %d, may replicate at 5: %v", p.EndOffset(), p.CheckReplicate(5))
+	}
+	return p
+}
+
+func TestAcceptFetched(t *testing.T) {
+	p := followerAt(t)
+	for _, c := range []struct {
+		name   string
+		batch  FetchedBatch
+		action ReplicateAction
+		code   ErrorCode
+		reason bool
+	}{
+		{"bad CRC, whatever the header says", FetchedBatch{BaseOffset: 5, LastOffset: 5, LeaderEpoch: 3}, ReplicateStop, ErrNone, true},
+		{"held already", FetchedBatch{BaseOffset: 2, LastOffset: 4, LeaderEpoch: 1, CRCValid: true}, ReplicateSkip, ErrNone, false},
+		{"epoch older than the log's", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 0, CRCValid: true}, ReplicateReject, ErrKafkaStorage, true},
+		{"epoch newer than the leader's", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 4, CRCValid: true}, ReplicateReject, ErrKafkaStorage, true},
+		{"a gap", FetchedBatch{BaseOffset: 6, LastOffset: 7, LeaderEpoch: 3, CRCValid: true}, ReplicateReject, ErrOffsetOutOfRange, false},
+		{"overlapping the log end", FetchedBatch{BaseOffset: 3, LastOffset: 7, LeaderEpoch: 3, CRCValid: true}, ReplicateReject, ErrOffsetOutOfRange, false},
+		{"the next batch, older epoch", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 1, CRCValid: true}, ReplicateAppend, ErrNone, false},
+		{"the next batch", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 3, CRCValid: true}, ReplicateAppend, ErrNone, false},
+	} {
+		d := p.AcceptFetched(c.batch)
+		if d.Action != c.action || d.Code != c.code || (d.Reason != "") != c.reason {
+			t.Errorf("%s: %s code %d reason %q; want %s code %d (reason: %v)", c.name, d.Action, d.Code, d.Reason, c.action, c.code, c.reason)
+		}
+	}
+	p.Replicated(5, 6, 3)
+	if d := p.AcceptFetched(FetchedBatch{BaseOffset: 7, LastOffset: 7, LeaderEpoch: 1, CRCValid: true}); d.Action != ReplicateReject || d.Code != ErrKafkaStorage {
+		t.Errorf("epoch 1 after epoch 3 is in the log: %+v, want a KAFKA_STORAGE_ERROR rejection", d)
+	}
+}
+
+// TestAcceptFetchedTruncatesFirst: a follower whose leader changed must
+// find its divergence before it appends anything, even at its log end.
+func TestAcceptFetchedTruncatesFirst(t *testing.T) {
+	p := followerAt(t)
+	p.SetLeadership(time.Unix(0, 0), Leadership{Leader: 3, LeaderEpoch: 4, PartitionEpoch: 2, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 3}})
+	d := p.AcceptFetched(FetchedBatch{BaseOffset: 5, LastOffset: 5, LeaderEpoch: 4, CRCValid: true})
+	if d.Action != ReplicateReject || d.Code != ErrOffsetOutOfRange {
+		t.Fatalf("batch at the log end while truncating: %+v, want an OFFSET_OUT_OF_RANGE rejection", d)
+	}
+}
