@@ -658,7 +658,7 @@ func (p *Partition) ProposalFailed(now time.Time) {
 // NextEpochQuery returns the OffsetForLeaderEpoch this follower must send
 // before it fetches, if one is due.
 func (p *Partition) NextEpochQuery() (EpochQuery, bool) {
-	if p.role != RoleFollower || !p.truncating || p.queryInFlight {
+	if p.role != RoleFollower || !p.truncating || p.queryInFlight || p.awaitingTruncate {
 		return EpochQuery{}, false
 	}
 	p.queryInFlight = true
@@ -670,7 +670,11 @@ func (p *Partition) NextEpochQuery() (EpochQuery, bool) {
 // below the one asked about that the leader has, and where it ends there.
 // The follower truncates to the smaller of that end and its own end of the
 // same epoch (KIP-279: by the epoch the leader answered with, not the one
-// asked about), so a single round suffices even after fast leader changes.
+// asked about). If this replica does not hold the epoch the leader answered
+// with, the logs may part earlier still: it truncates to where its own
+// older epoch ends and asks again about the epoch that is now its latest,
+// until the leader answers with an epoch both hold. Each round removes
+// this replica's latest epoch, so the rounds end.
 func (p *Partition) EpochQueryAnswered(seq uint64, endEpoch int32, endOffset int64, code ErrorCode) {
 	if !p.queryInFlight || seq != p.querySeq {
 		return
@@ -680,6 +684,7 @@ func (p *Partition) EpochQueryAnswered(seq uint64, endEpoch int32, endOffset int
 		return // retried on the next poll; a newer leadership may come first
 	}
 	truncateTo := p.divergence(endEpoch, endOffset)
+	done := p.divergenceFound(endEpoch)
 	if truncateTo < p.endOffset {
 		p.truncate(truncateTo)
 	} else if p.epochs.TruncateFrom(truncateTo) {
@@ -689,8 +694,20 @@ func (p *Partition) EpochQueryAnswered(seq uint64, endEpoch int32, endOffset int
 		// leader's older-epoch batches look impossible to replicate.
 		p.ready.EpochsChanged = true
 	}
-	p.truncating = false
+	p.truncating = !done
 	p.assertInvariants()
+}
+
+// divergenceFound says whether the answer about leaderEpoch settles where
+// the logs part: the leader answered with no epoch (everything it holds is
+// newer), or with one this replica holds too.
+func (p *Partition) divergenceFound(leaderEpoch int32) bool {
+	if leaderEpoch < 0 || mutant.Active(mutant.TruncateToHighWatermark) || mutant.Active(mutant.IgnoreResponseEpoch) ||
+		mutant.Active(mutant.SingleEpochQuery) {
+		return true
+	}
+	ownEpoch, _ := p.epochs.EndOffsetFor(leaderEpoch, p.endOffset)
+	return ownEpoch == leaderEpoch
 }
 
 // divergence decides where this log stops agreeing with the leader's.

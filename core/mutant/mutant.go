@@ -36,6 +36,10 @@ const (
 	// IgnoreResponseEpoch makes a follower truncate to the leader's end
 	// offset without using the epoch the leader answered with (KIP-279).
 	IgnoreResponseEpoch
+	// SingleEpochQuery makes a follower truncate after one OffsetForLeaderEpoch
+	// round even when it does not hold the epoch the leader answered with,
+	// instead of asking again about its older epoch (KIP-279's loop).
+	SingleEpochQuery
 	// UnfencedFetch serves fetches that name a stale leader epoch (KIP-320).
 	UnfencedFetch
 	// AcksAllBelowMinISR accepts and acknowledges acks=all while the ISR is
@@ -91,6 +95,7 @@ var names = map[ID]string{
 	HighWatermarkPastDurable:      "hw-past-durable",
 	TruncateToHighWatermark:       "truncate-to-hw",
 	IgnoreResponseEpoch:           "ignore-response-epoch",
+	SingleEpochQuery:              "single-epoch-query",
 	UnfencedFetch:                 "unfenced-fetch",
 	AcksAllBelowMinISR:            "acks-all-below-min-isr",
 	ElectOutsideISR:               "elect-outside-isr",
