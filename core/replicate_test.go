@@ -62,3 +62,46 @@ func TestAcceptFetchedTruncatesFirst(t *testing.T) {
 		t.Fatalf("batch at the log end while truncating: %+v, want an OFFSET_OUT_OF_RANGE rejection", d)
 	}
 }
+
+// TestEpochQueryLoopsUntilEpochsMatch: a follower that does not hold the
+// epoch the leader answered with truncates to where its own older epoch
+// ends and asks again about that epoch, until the leader names one both
+// hold (KIP-279). Its log [0, 4) holds epoch 0 in [0, 3) and epoch 2 at 3;
+// the leader holds epoch 0 in [0, 1) and epoch 1 in [1, 2).
+func TestEpochQueryLoopsUntilEpochsMatch(t *testing.T) {
+	p := NewPartition(PartitionConfig{Topic: "t", ReplicaID: 2, Durability: ReplicationAcks, MinInsyncReplicas: 1},
+		LogState{EndOffset: 4, DurableOffset: 4}, []EpochEntry{{Epoch: 0, StartOffset: 0}, {Epoch: 2, StartOffset: 3}})
+	p.SetLeadership(time.Unix(0, 0), Leadership{Leader: 1, LeaderEpoch: 4, PartitionEpoch: 5, Replicas: []int32{0, 1, 2}, ISR: []int32{1}})
+
+	answer := func(wantEpoch, epoch int32, end, wantTruncate int64) {
+		t.Helper()
+		q, ok := p.NextEpochQuery()
+		if !ok || q.Epoch != wantEpoch {
+			t.Fatalf("query %+v (sent %v), want one about epoch %d", q, ok, wantEpoch)
+		}
+		p.EpochQueryAnswered(q.Seq, epoch, end, ErrNone)
+		if got := p.Ready().Truncate; got != wantTruncate {
+			t.Fatalf("answer (%d, %d): Ready.Truncate %d, want %d", epoch, end, got, wantTruncate)
+		}
+		if _, ok := p.NextEpochQuery(); ok {
+			t.Fatal("a query went out before the truncation was executed")
+		}
+		if _, ok := p.NextFetch(); ok {
+			t.Fatal("a fetch went out before the truncation was executed")
+		}
+		p.Advance()
+		p.TruncatedTo(wantTruncate)
+	}
+	// Epoch 2 is unknown to the leader, which answers epoch 1 ending at 2.
+	// This log has no epoch 1: its epoch 0 ends at 3, so it cuts to 2 and
+	// asks again about epoch 0, which the leader says ends at 1.
+	answer(2, 1, 2, 2)
+	answer(0, 0, 1, 1)
+	if _, ok := p.NextEpochQuery(); ok {
+		t.Fatal("a third query after the leader named an epoch both hold")
+	}
+	f, ok := p.NextFetch()
+	if !ok || f.FetchOffset != 1 {
+		t.Fatalf("fetch %+v (sent %v), want one at offset 1", f, ok)
+	}
+}
