@@ -72,6 +72,10 @@ type client struct {
 	// newer epoch fences them.
 	leaderEpochs map[linearizability.TopicPartition]int32
 	stale        bool
+	// lastAnswer is the last produce answer's partition and error, for a
+	// liveness report to say what a stuck producer keeps hearing.
+	lastAnswer   string
+	lastAnswerTP linearizability.TopicPartition
 	// metadataBroker rotates the broker asked for Metadata.
 	metadataBroker int
 	// producer
@@ -609,6 +613,7 @@ func (c *client) onResponse(w *World, broker int, payload []byte) {
 	case *kmsg.MetadataResponse:
 		c.onMetadata(w, r)
 	case *kmsg.ProduceResponse:
+		c.noteProduceAnswer(r)
 		if c.idempotent {
 			backoff = c.onIdempotentProduce(w, in, r)
 		} else {
@@ -627,6 +632,18 @@ func (c *client) onResponse(w *World, broker int, payload []byte) {
 		return
 	}
 	c.step(w)
+}
+
+// noteProduceAnswer keeps what the last produce answer said.
+func (c *client) noteProduceAnswer(r *kmsg.ProduceResponse) {
+	for _, t := range r.Topics {
+		for _, p := range t.Partitions {
+			c.lastAnswer, c.lastAnswerTP = "no error", linearizability.TopicPartition{Topic: t.Topic, Partition: p.Partition}
+			if p.ErrorCode != 0 {
+				c.lastAnswer = errorName(p.ErrorCode)
+			}
+		}
+	}
 }
 
 func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (backoff bool) {

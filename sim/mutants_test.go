@@ -3,6 +3,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 
 	"cairn/core/mutant"
@@ -90,4 +91,30 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// TestMutantLivenessReportNamesTheStuckPartition: a run that does not
+// finish says what holds it back. With KIP-279's epoch ignored, seed 401's
+// follower keeps divergent records and refuses its leader's batches, so
+// the ISR stays below min.insync.replicas and a producer hears
+// NOT_ENOUGH_REPLICAS: the report must name the partition and what each
+// replica of it says, not only that a producer has records left.
+func TestMutantLivenessReportNamesTheStuckPartition(t *testing.T) {
+	defer mutant.Set(mutant.None)
+	if err := mutant.Set(mutant.IgnoreResponseEpoch); err != nil {
+		t.Fatal(err)
+	}
+	r := Run(Scenario(401), nil)
+	if !r.Failed() {
+		t.Fatal("seed 401 with ignore-response-epoch passed; the test needs another seed")
+	}
+	v := r.Violations[0]
+	if v.Kind != "liveness" {
+		t.Fatalf("seed 401: %v, want a liveness failure", v)
+	}
+	for _, want := range []string{"NOT_ENOUGH_REPLICAS for t0-", "leader (leader ", "follower (leader ", "isr ["} {
+		if !strings.Contains(v.Detail, want) {
+			t.Errorf("liveness report %q does not say %q", v.Detail, want)
+		}
+	}
 }
