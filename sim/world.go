@@ -328,36 +328,57 @@ func (w *World) createTopics() error {
 const directConn = replica.ConnID(1 << 62)
 
 // direct sends req to the broker's node without the network and runs the
-// node until it answers, executing fsyncs at once.
+// node until it answers. Its Ready goes through replica.Node.Execute like
+// every other: the answer on directConn is kept, everything else goes to
+// the broker's own driver, except that fsyncs run at once.
 func (w *World) direct(b *broker, req kmsg.Request) (kmsg.Response, error) {
 	frame := w.formatter.AppendRequest(nil, req, 1)
 	b.node.HandleFrame(w.wallTime(), directConn, transport.Payload(frame))
-	for round := 0; round < 100; round++ {
-		rd := b.node.Ready()
-		var answer []byte
-		for _, out := range rd.Outbound {
-			if out.Conn == directConn {
-				answer = out.Frame
-			}
-		}
-		syncs := append([]*replica.SyncTask(nil), rd.Syncs...)
-		b.node.Advance()
+	d := &directDriver{brokerDriver: brokerDriver{b, w}}
+	for round := 0; round < 100 && d.answer == nil; round++ {
+		b.node.Execute(d)
+		syncs := d.syncs
+		d.syncs = nil
 		for _, task := range syncs {
 			b.node.SyncDone(w.wallTime(), task, task.Run())
 		}
-		if answer != nil {
-			b.node.ConnClosed(directConn)
-			resp := req.ResponseKind()
-			resp.SetVersion(req.GetVersion())
-			body, err := transport.ResponseBody(transport.Payload(answer), resp)
-			if err != nil {
-				return nil, err
-			}
-			return resp, resp.ReadFrom(body)
-		}
 	}
-	return nil, fmt.Errorf("%s: no answer from broker %d", kmsg.NameForKey(req.Key()), b.index)
+	if d.answer == nil {
+		return nil, fmt.Errorf("%s: no answer from broker %d", kmsg.NameForKey(req.Key()), b.index)
+	}
+	b.node.ConnClosed(directConn)
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	body, err := transport.ResponseBody(transport.Payload(d.answer), resp)
+	if err != nil {
+		return nil, err
+	}
+	return resp, resp.ReadFrom(body)
 }
+
+// directDriver is the broker's driver for a direct request: it keeps the
+// answer on directConn and the fsyncs to run once Execute returns.
+type directDriver struct {
+	brokerDriver
+	answer []byte
+	syncs  []*replica.SyncTask
+}
+
+func (d *directDriver) Send(id replica.ConnID, frame []byte) {
+	if id == directConn {
+		d.answer = frame
+		return
+	}
+	d.brokerDriver.Send(id, frame)
+}
+
+func (d *directDriver) Close(id replica.ConnID) {
+	if id != directConn {
+		d.brokerDriver.Close(id)
+	}
+}
+
+func (d *directDriver) StartSync(task *replica.SyncTask) { d.syncs = append(d.syncs, task) }
 
 // run is the event loop: take the earliest of the network's events and the
 // simulator's own, run it, check every predicate.
