@@ -183,6 +183,26 @@ func (m *Image) NextProducerID() int64 { return m.nextProducerID }
 // it, so both are functions of the log.
 func (m *Image) TopicsCreated() int64 { return m.topicsCreated }
 
+// CollidingTopic returns the first existing topic, by name, whose name is
+// not name but equals it once every '.' is read as '_': Kafka's metric names
+// turn '.' into '_', so two such topics would report under one name, and
+// Kafka refuses the second with INVALID_TOPIC_EXCEPTION. A name with neither
+// character collides with nothing.
+func (m *Image) CollidingTopic(name string) (string, bool) {
+	if !strings.ContainsAny(name, "._") {
+		return "", false
+	}
+	unified := unifyCollisionChars(name)
+	for _, other := range m.topicNamesSorted() {
+		if other != name && unifyCollisionChars(other) == unified {
+			return other, true
+		}
+	}
+	return "", false
+}
+
+func unifyCollisionChars(name string) string { return strings.ReplaceAll(name, ".", "_") }
+
 // topicNamesSorted returns the topic names in order, for every walk whose
 // result can reach a record or a caller.
 func (m *Image) topicNamesSorted() []string {

@@ -54,7 +54,9 @@ func sameRegistration(b Broker, r RegisterBroker) bool {
 
 // CreateTopic creates a topic with partitions partitions of
 // replicationFactor replicas each, assigned across the unfenced brokers.
-// Every replica starts in the ISR, and the first replica leads.
+// Every replica starts in the ISR, and the first replica leads. A name that
+// breaks Kafka's rules, or collides with an existing topic's on '.' and '_'
+// (see Image.CollidingTopic), is refused with INVALID_TOPIC_EXCEPTION.
 func (c *Controller) CreateTopic(now time.Time, name string, partitions int32, replicationFactor int16,
 	configs map[string]string) *kerr.Error {
 	if validateTopicName(name) != nil {
@@ -62,6 +64,11 @@ func (c *Controller) CreateTopic(now time.Time, name string, partitions int32, r
 	}
 	if _, exists := c.image.Topic(name); exists {
 		return kerr.TopicAlreadyExists
+	}
+	// Only a new creation is checked, never a record being applied: a
+	// log written before this rule may hold both names and must replay.
+	if _, collides := c.image.CollidingTopic(name); collides {
+		return kerr.InvalidTopicException
 	}
 	if partitions < 1 || partitions > c.config.PartitionsPerTopicMax {
 		return kerr.InvalidPartitions
