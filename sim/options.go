@@ -96,6 +96,37 @@ func Scenario(seed uint64) Options {
 	return o
 }
 
+// MixedScenario is Scenario with a three-member consumer group in one seed
+// of four (the seeds divisible by four), on KIP-848's consumer protocol in
+// every other one of those (seed/4 odd) and on the classic protocol in the
+// rest: the default sweep, so that group bugs are not left to sweeps that
+// ask for groups. The group is a function of the seed alone, so a replay of
+// the seed runs the same group.
+func MixedScenario(seed uint64) Options {
+	return WithMixedGroup(Scenario(seed))
+}
+
+// WithMixedGroup adds MixedScenario's group to options drawn for
+// options.Seed, or returns them as they are on a seed without one.
+func WithMixedGroup(o Options) Options {
+	if o.Seed%mixedGroupEvery != 0 {
+		return o
+	}
+	o.GroupMembers = mixedGroupMembers
+	o.GroupProtocol = GroupProtocolClassic
+	if (o.Seed/mixedGroupEvery)%2 == 1 {
+		o.GroupProtocol = GroupProtocolConsumer
+	}
+	return o
+}
+
+// One seed in mixedGroupEvery of the default sweep runs a group of
+// mixedGroupMembers.
+const (
+	mixedGroupEvery   = 4
+	mixedGroupMembers = 3
+)
+
 // ScenarioInMode is Scenario with the durability mode forced. With budgeted
 // false the seed's whole fault schedule runs: in the replication mode,
 // crashes beyond the budget then lose acknowledged records, as they do in

@@ -21,10 +21,16 @@ func sweepSeeds(t *testing.T) uint64 {
 	return 100
 }
 
-// TestSweep runs the default scenario over many seeds; every run must keep
-// every guarantee.
+// TestSweep runs the default scenario over many seeds, a consumer group of
+// either protocol on one seed in four (MixedScenario, as `cairn sim`
+// sweeps by default); every run must keep every guarantee.
 func TestSweep(t *testing.T) {
-	summary := Sweep(1, sweepSeeds(t), 0, Scenario, nil)
+	protocols := map[string]int{}
+	summary := Sweep(1, sweepSeeds(t), 0, MixedScenario, func(r Result) {
+		if r.Options.GroupMembers > 0 {
+			protocols[r.Options.GroupProtocol]++
+		}
+	})
 	for _, r := range summary.Failures {
 		t.Errorf("seed=%d: %s (replay: go run ./cmd/cairn sim --seed %d --trace)", r.Options.Seed, r.Violations[0], r.Options.Seed)
 	}
@@ -32,6 +38,10 @@ func TestSweep(t *testing.T) {
 		summary.Seeds, summary.Operations, summary.Events, summary.Virtual, summary.Real, summary.SpeedUp())
 	if summary.Operations < int(summary.Seeds)*20 {
 		t.Fatalf("only %d operations over %d seeds: the workload is not running", summary.Operations, summary.Seeds)
+	}
+	if groups := uint64(protocols[GroupProtocolClassic] + protocols[GroupProtocolConsumer]); groups != sweepSeeds(t)/mixedGroupEvery ||
+		protocols[GroupProtocolClassic] == 0 || protocols[GroupProtocolConsumer] == 0 {
+		t.Fatalf("group seeds by protocol %v over %d seeds: want one seed in %d, both protocols", protocols, summary.Seeds, mixedGroupEvery)
 	}
 }
 

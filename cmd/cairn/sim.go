@@ -30,7 +30,7 @@ func runSimTo(out io.Writer, args []string) error {
 	reportDir := fs.String("report-dir", "sim-failures", "where failing seeds' traces and visualizations go")
 	noShrink := fs.Bool("no-shrink", false, "do not shrink failing seeds")
 	durability := fs.String("durability", "", "force the brokers' durability mode: durable, or replication (Kafka's page-cache acknowledgment) with the seed's whole fault schedule, beyond the failure budget, so that crashes can lose acknowledged records (default: each seed draws its mode and keeps its faults within the budget)")
-	group := fs.Int("group", 0, "add a consumer group of this many members that consume the first topic while they crash, pause, leave and are cut off from brokers, with the group checks (sim/group.go); replay a failing seed with the same --group")
+	group := fs.Int("group", 0, "run every seed with a consumer group of this many members that consume the first topic while they crash, pause, leave and are cut off from brokers, with the group checks (sim/group.go), or none with --group 0; replay a failing seed with the same --group (default: a three-member group on the seeds divisible by four, on KIP-848's protocol where seed/4 is odd, classic on the others)")
 	groupProtocol := fs.String("group-protocol", "classic", "with --group: classic (JoinGroup/SyncGroup, sim/group.go), consumer (KIP-848's ConsumerGroupHeartbeat with a server-side assignor, sim/consumer_group.go), or mixed (each seed draws one, the consumer protocol on one seed in two)")
 	stopAtFirst := fs.Bool("first", false, "with --seeds: stop at the first failing seed and print its number of seeds-to-detection")
 	fs.Usage = func() {
@@ -43,7 +43,8 @@ is not linearizable, Porcupine's visualization (seed-N-TOPIC-PARTITION.html,
 for a browser) are written to --report-dir.
 
 examples:
-  cairn sim --seeds 1-500
+  cairn sim --seeds 1-500                            # a group on one seed in four
+  cairn sim --seeds 1-500 --group 0                  # no consumer group
   cairn sim --seed 42 --trace
   cairn sim --seed 42 --faults=0,3 --produces=5 --trace
   cairn sim --seeds 1-200 --durability replication   # Kafka's mode, unbudgeted crashes
@@ -84,6 +85,18 @@ flags (-name and --name are the same):
 	default:
 		return fmt.Errorf("--group-protocol %q: want classic, consumer or mixed", *groupProtocol)
 	}
+	groupSet, protocolSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		groupSet = groupSet || f.Name == "group"
+		protocolSet = protocolSet || f.Name == "group-protocol"
+	})
+	if !groupSet && protocolSet {
+		return errors.New("--group-protocol needs --group N: without it, the seeds divisible by four run a three-member group of either protocol")
+	}
+	if !groupSet {
+		drawn := scenario
+		scenario = func(seed uint64) sim.Options { return sim.WithMixedGroup(drawn(seed)) }
+	}
 	if *group > 0 {
 		drawn := scenario
 		scenario = func(seed uint64) sim.Options {
@@ -97,7 +110,7 @@ flags (-name and --name are the same):
 	if *durability != "" {
 		replayFlags += " --durability " + *durability
 	}
-	if *group > 0 {
+	if groupSet {
 		replayFlags += fmt.Sprintf(" --group %d", *group)
 		if *groupProtocol != sim.GroupProtocolClassic {
 			replayFlags += " --group-protocol " + *groupProtocol

@@ -54,3 +54,34 @@ func TestSimRefusesFlagsItWouldIgnore(t *testing.T) {
 		t.Fatalf("--mutant bogus: %v, want the list of mutants", err)
 	}
 }
+
+// TestSimMixesGroupsByDefault: without --group, seed 8 runs a classic
+// group and seed 4 a KIP-848 one, seed 5 none; --group 0 runs none on
+// seed 8; --group-protocol without --group is refused.
+func TestSimMixesGroupsByDefault(t *testing.T) {
+	for _, c := range []struct {
+		args    []string
+		want    string
+		notWant string
+	}{
+		{[]string{"--seed", "8", "--trace"}, "synced generation", "group-protocol=consumer"},
+		{[]string{"--seed", "4", "--trace"}, "group-protocol=consumer", "synced generation"},
+		{[]string{"--seed", "5", "--trace"}, "", " group="},
+		{[]string{"--seed", "8", "--group", "0", "--trace"}, "", " group="},
+	} {
+		var out strings.Builder
+		if err := runSimTo(&out, c.args); err != nil {
+			t.Fatalf("cairn sim %v: %v", c.args, err)
+		}
+		if c.want != "" && !strings.Contains(out.String(), c.want) {
+			t.Errorf("the trace of cairn sim %v never says %q", c.args, c.want)
+		}
+		if strings.Contains(out.String(), c.notWant) {
+			t.Errorf("the trace of cairn sim %v says %q", c.args, c.notWant)
+		}
+	}
+	err := runSimTo(&strings.Builder{}, []string{"--seeds", "1-4", "--group-protocol", "consumer"})
+	if err == nil || !strings.Contains(err.Error(), "needs --group N") {
+		t.Fatalf("--group-protocol without --group: %v, want a refusal", err)
+	}
+}
