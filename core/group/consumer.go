@@ -394,6 +394,7 @@ func (c *Coordinator) subscribedTopicMeta(cg *consumerGroup) []topicMeta {
 // A consumer group whose subscribed topics changed (created, deleted,
 // grown) gets a new group epoch, and so a new assignment.
 func (c *Coordinator) UpdateTopics(now time.Time, topics []TopicInfo) {
+	defer c.assertInvariants()
 	if c.topics == nil {
 		c.topics = map[string]TopicInfo{}
 		c.topicIDs = map[TopicID]string{}
@@ -412,6 +413,7 @@ func (c *Coordinator) UpdateTopics(now time.Time, topics []TopicInfo) {
 		if g.consumer == nil || len(g.consumer.members) == 0 {
 			continue
 		}
+		c.touch(name)
 		var records []Record
 		records = c.maybeBumpForTopics(g, records, false)
 		if len(records) > 0 {

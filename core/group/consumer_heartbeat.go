@@ -17,6 +17,7 @@ import (
 // will be back). The answer waits until whatever the heartbeat changed is
 // written, and until every earlier write of the group is too.
 func (c *Coordinator) ConsumerGroupHeartbeat(now time.Time, token Token, req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) {
+	defer c.assertInvariants()
 	fail := func(code int16, message string) {
 		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 		resp.ErrorCode = code
@@ -141,6 +142,13 @@ func (c *Coordinator) consumerMemberFor(now time.Time, g *group, req *kmsg.Consu
 			}
 		}
 		return m, false, false, nil, 0
+	}
+	if m != nil && req.InstanceID != nil && (m.instanceID == nil || *m.instanceID != *req.InstanceID) {
+		// A live member's id joining under an instance id it does not
+		// hold: fenced, before it can take over another instance's
+		// member (which would leave this member's partitions owned by
+		// nobody's assignment).
+		return nil, false, false, nil, kerr.FencedInstanceID.Code
 	}
 	if req.InstanceID != nil {
 		if oldID, ok := cg.static[*req.InstanceID]; ok && oldID != req.MemberID && cg.members[oldID] == nil {

@@ -562,6 +562,9 @@ func (c *Coordinator) replayConsumer(now time.Time, key, value []byte) error {
 		if err != nil {
 			return err
 		}
+		if err := checkReplayedAssignment(cg, memberID, a); err != nil {
+			return fmt.Errorf("consumer group %q: %w", groupName, err)
+		}
 		m := member()
 		m.epoch, m.previousEpoch, m.state = a.epoch, a.previousEpoch, a.state
 		cg.setOwned(m, a.assigned, a.revoking)
@@ -573,6 +576,27 @@ func (c *Coordinator) replayConsumer(now time.Time, key, value []byte) error {
 		}
 	}
 	c.replayedState(g)
+	return nil
+}
+
+// checkReplayedAssignment refuses a member's assignment record that no
+// coordinator writes: a partition twice, or one another member still owns
+// (a coordinator records the revocation first, so no log, compacted or
+// not, holds both). Epochs are not compared with the group's: in a
+// compacted log a member's record may come before the group's newer epoch.
+func checkReplayedAssignment(cg *consumerGroup, memberID string, a currentAssignment) error {
+	seen := make(partitionSet, 0, len(a.assigned)+len(a.revoking))
+	for _, set := range []partitionSet{a.assigned, a.revoking} {
+		for _, p := range set {
+			if slices.Contains(seen, p) {
+				return fmt.Errorf("member %q holds %v twice", memberID, p)
+			}
+			if owner, ok := cg.owners[p]; ok && owner != memberID {
+				return fmt.Errorf("member %q holds %v, which %q owns", memberID, p, owner)
+			}
+			seen = append(seen, p)
+		}
+	}
 	return nil
 }
 

@@ -223,6 +223,8 @@ type Coordinator struct {
 	// must rebuild the coordinator from the log (Diverged) before it
 	// answers again.
 	diverged bool
+	// touched are the groups looked up since the last assertInvariants.
+	touched []string
 }
 
 // Diverged reports that a consumer group's write or a deletion failed, so
@@ -285,12 +287,19 @@ func (c *Coordinator) append(records []Record, w *appendWait) uint64 {
 	return id
 }
 
-func (c *Coordinator) group(name string) *group { return c.groups[name] }
+func (c *Coordinator) group(name string) *group {
+	g := c.groups[name]
+	if g != nil {
+		c.touch(name)
+	}
+	return g
+}
 
 func (c *Coordinator) createGroup(name string, now time.Time) *group {
 	g := &group{name: name, state: Empty, pending: map[string]time.Time{}, static: map[string]string{},
 		offsets: map[topicPartition]committed{}, stateChanged: now}
 	c.groups[name] = g
+	c.touch(name)
 	i := sort.SearchStrings(c.names, name)
 	c.names = slices.Insert(c.names, i, name)
 	return g
@@ -333,6 +342,7 @@ func (c *Coordinator) Close() {
 // AppendDone reports that the append named id committed (code 0) or
 // failed (a Kafka error code: the driver lost leadership or the write).
 func (c *Coordinator) AppendDone(now time.Time, id uint64, code int16) {
+	defer c.assertInvariants()
 	w, ok := c.waits[id]
 	if !ok {
 		return
@@ -401,6 +411,10 @@ func (c *Coordinator) Deadline() time.Time {
 
 // Tick expires sessions and ends join phases whose time is up.
 func (c *Coordinator) Tick(now time.Time) {
+	defer c.assertInvariants()
+	for _, name := range c.names {
+		c.touch(name)
+	}
 	for _, name := range slices.Clone(c.names) {
 		g := c.groups[name]
 		if g == nil {

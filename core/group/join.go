@@ -13,6 +13,7 @@ import (
 // JoinGroup handles a JoinGroupRequest. The answer comes when the join
 // phase ends, or at once for an error or MEMBER_ID_REQUIRED.
 func (c *Coordinator) JoinGroup(now time.Time, token Token, req *kmsg.JoinGroupRequest, clientID, clientHost string) {
+	defer c.assertInvariants()
 	fail := func(code int16) {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode = code

@@ -18,6 +18,7 @@ type PartitionKnown func(topic string, partition int32) bool
 // commit's records are committed in the partition; only then do the
 // offsets become visible.
 func (c *Coordinator) OffsetCommit(now time.Time, token Token, req *kmsg.OffsetCommitRequest, known PartitionKnown) {
+	defer c.assertInvariants()
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	code := c.checkCommit(now, req)
 	g := c.group(req.Group)
@@ -222,6 +223,7 @@ func (c *Coordinator) AllCommitted(groupName string) []Offset {
 // OffsetDelete handles an OffsetDeleteRequest: offsets of topics the
 // group is not subscribed to are deleted (tombstones are written).
 func (c *Coordinator) OffsetDelete(now time.Time, token Token, req *kmsg.OffsetDeleteRequest) {
+	defer c.assertInvariants()
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	g := c.group(req.Group)
 	switch {
@@ -301,6 +303,7 @@ func subscribedTopics(g *group) []string {
 // group: the coordinator is Diverged and is rebuilt from the log, and the
 // answer carries the write's error.
 func (c *Coordinator) DeleteGroup(now time.Time, token Token, name string) {
+	defer c.assertInvariants()
 	resp := kmsg.NewPtrDeleteGroupsResponse()
 	rg := kmsg.NewDeleteGroupsResponseGroup()
 	rg.Group = name

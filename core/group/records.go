@@ -2,6 +2,7 @@ package group
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -109,12 +110,42 @@ func (c *Coordinator) Replay(now time.Time, key, value []byte) error {
 		if err := v.ReadFrom(value); err != nil {
 			return fmt.Errorf("group metadata value: %w", err)
 		}
+		if err := checkGroupMetadata(&v); err != nil {
+			return fmt.Errorf("group metadata of %q: %w", k.Group, err)
+		}
 		c.replayGroup(now, k.Group, &v)
 	case cgMetadataKeyVersion, cgPartitionMetadataKeyVersion, cgMemberMetadataKeyVersion,
 		cgTargetMetadataKeyVersion, cgTargetMemberKeyVersion, cgCurrentMemberKeyVersion:
 		return c.replayConsumer(now, key, value)
 	default:
 		return fmt.Errorf("unknown record key version %d", version)
+	}
+	return nil
+}
+
+// checkGroupMetadata refuses a group record that no coordinator writes: a
+// group with members has a generation, a protocol and a leader among
+// unique, named members. Replaying one would leave a group that breaks
+// the coordinator's invariants (invariants.go).
+func checkGroupMetadata(v *kmsg.GroupMetadataValue) error {
+	if v.Generation < 0 {
+		return fmt.Errorf("generation %d", v.Generation)
+	}
+	if len(v.Members) == 0 {
+		return nil
+	}
+	if v.Generation == 0 || v.Protocol == nil || *v.Protocol == "" || v.Leader == nil {
+		return fmt.Errorf("%d members without a generation, protocol or leader", len(v.Members))
+	}
+	ids := make([]string, 0, len(v.Members))
+	for _, vm := range v.Members {
+		if vm.MemberID == "" || slices.Contains(ids, vm.MemberID) {
+			return fmt.Errorf("member id %q empty or twice", vm.MemberID)
+		}
+		ids = append(ids, vm.MemberID)
+	}
+	if !slices.Contains(ids, *v.Leader) {
+		return fmt.Errorf("leader %q is not a member", *v.Leader)
 	}
 	return nil
 }

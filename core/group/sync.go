@@ -33,6 +33,7 @@ func checkMember(g *group, memberID string, instanceID *string, generation int32
 // SyncGroup handles a SyncGroupRequest: the leader brings the assignment;
 // every member waits for its share until the leader's is written.
 func (c *Coordinator) SyncGroup(now time.Time, token Token, req *kmsg.SyncGroupRequest) {
+	defer c.assertInvariants()
 	fail := func(code int16) {
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 		resp.ErrorCode = code
@@ -142,6 +143,7 @@ func (c *Coordinator) respondSyncError(m *member, code int16) {
 // Heartbeat handles a HeartbeatRequest: it keeps the session alive and
 // tells the member when to rejoin.
 func (c *Coordinator) Heartbeat(now time.Time, token Token, req *kmsg.HeartbeatRequest) {
+	defer c.assertInvariants()
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 	g := c.group(req.Group)
 	m, code := checkMember(g, req.MemberID, req.InstanceID, req.Generation)
@@ -162,6 +164,7 @@ func (c *Coordinator) Heartbeat(now time.Time, token Token, req *kmsg.HeartbeatR
 // LeaveGroup handles a LeaveGroupRequest: one member before v3, a batch of
 // members (possibly by instance id) from v3.
 func (c *Coordinator) LeaveGroup(now time.Time, token Token, req *kmsg.LeaveGroupRequest) {
+	defer c.assertInvariants()
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	g := c.group(req.Group)
 	if req.Version < 3 {
