@@ -697,9 +697,9 @@ func (w *World) mustCommit(tp linearizability.TopicPartition) int64 {
 	return max(end, w.readEnd[tp])
 }
 
-// partitionsCommitted reports whether every partition has a leader whose
-// high watermark covers everything acknowledged.
-func (w *World) partitionsCommitted() bool {
+// leaderHighWatermarks is, per partition with a live leader, that
+// leader's high watermark.
+func (w *World) leaderHighWatermarks() map[linearizability.TopicPartition]int64 {
 	leaders := map[linearizability.TopicPartition]int64{}
 	for _, b := range w.brokers {
 		if b.node == nil {
@@ -711,6 +711,13 @@ func (w *World) partitionsCommitted() bool {
 			}
 		}
 	}
+	return leaders
+}
+
+// partitionsCommitted reports whether every partition has a leader whose
+// high watermark covers everything acknowledged.
+func (w *World) partitionsCommitted() bool {
+	leaders := w.leaderHighWatermarks()
 	for _, t := range w.options.Topics {
 		for p := int32(0); p < t.Partitions; p++ {
 			tp := linearizability.TopicPartition{Topic: t.Name, Partition: p}
@@ -727,17 +734,7 @@ func (w *World) partitionsCommitted() bool {
 // no leader's high watermark covers what it must commit, with what each
 // of its replicas says (describeReplicas).
 func (w *World) uncommittedSummary() []string {
-	leaderHW := map[linearizability.TopicPartition]int64{}
-	for _, b := range w.brokers {
-		if b.node == nil {
-			continue
-		}
-		for _, p := range b.node.Partitions() {
-			if p.Role == core.RoleLeader {
-				leaderHW[linearizability.TopicPartition{Topic: p.Topic, Partition: p.Partition}] = p.HighWatermark
-			}
-		}
-	}
+	leaderHW := w.leaderHighWatermarks()
 	var parts []string
 	for _, t := range w.options.Topics {
 		for i := int32(0); i < t.Partitions; i++ {
