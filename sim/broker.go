@@ -126,6 +126,10 @@ func newBroker(w *World, index int) *broker {
 	b.config.GroupConsumerHeartbeatInterval = brokerConsumerHeartbeatInterval
 	b.config.GroupConsumerSessionTimeout = brokerConsumerSessionTimeout
 	b.config.DefaultReplicationFactor = int16(w.options.ReplicationFactor)
+	// Leaders move back to their preferred replicas often and for any
+	// imbalance, so that every run changes leadership without a failure too.
+	b.config.LeaderImbalanceCheckInterval = 30 * time.Second
+	b.config.LeaderImbalancePerBrokerPercentage = 0
 	var injectors []diskfault.Injector
 	diskRng := newStream(w.options.Seed, streamDisk+uint64(16*index))
 	add := func(kind FaultKind, make func(diskfault.Predicate) diskfault.Injector, ops ...diskfault.OpKind) {
