@@ -275,6 +275,16 @@ const (
 	ElectUnclean ElectionType = 1
 )
 
+func (t ElectionType) String() string {
+	switch t {
+	case ElectPreferred:
+		return "preferred"
+	case ElectUnclean:
+		return "unclean"
+	}
+	return "ElectionType(" + strconv.Itoa(int(t)) + ")"
+}
+
 // PartitionRef names one partition.
 type PartitionRef struct {
 	Topic     string
