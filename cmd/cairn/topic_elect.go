@@ -120,21 +120,25 @@ examples:
 			return err
 		}
 	} else {
-		w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "TOPIC\tPARTITION\tSTATUS")
-		for _, r := range rows {
-			partition, status := fmt.Sprint(r.Partition), "elected"
-			if r.Partition < 0 {
-				partition = "-"
-			}
-			if r.Error != nil {
-				status = *r.Error
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\n", r.Topic, partition, status)
-		}
-		w.Flush()
 		if len(rows) == 0 {
 			fmt.Fprintln(std.out, "no partition needed an election")
+		} else {
+			w := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "TOPIC\tPARTITION\tSTATUS")
+			for _, r := range rows {
+				partition, status := fmt.Sprint(r.Partition), "elected"
+				if r.Partition < 0 {
+					partition = "-"
+				}
+				switch {
+				case r.NotNeeded:
+					status = "not needed (ELECTION_NOT_NEEDED)"
+				case r.Error != nil:
+					status = *r.Error
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\n", r.Topic, partition, status)
+			}
+			w.Flush()
 		}
 	}
 	if failed > 0 {
