@@ -3,6 +3,7 @@ package replica
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +123,46 @@ func TestElectLeaders(t *testing.T) {
 	}
 	if len(c.proposals) != 0 {
 		t.Errorf("an election that changed nothing proposed %d entries", len(c.proposals))
+	}
+
+	// Broker 1 heartbeats caught up (unfenced), and the leader of its
+	// partition takes it back into the ISR; the election now moves the
+	// leadership, and its answer waits until the change commits.
+	hb := kmsg.NewPtrBrokerHeartbeatRequest()
+	hb.BrokerID, hb.BrokerEpoch, hb.CurrentMetadataOffset = 1, 101, int64(c.applied)
+	c.send(ConnID(1), hb)
+	c.settle()
+	p, _ := c.node.meta.image.Partition("t", preferred1)
+	alter := kmsg.NewPtrAlterPartitionRequest()
+	alter.BrokerID, alter.BrokerEpoch = p.Leader, int64(p.Leader)
+	at := kmsg.NewAlterPartitionRequestTopic()
+	at.Topic = "t"
+	at.Partitions = []kmsg.AlterPartitionRequestTopicPartition{{Partition: preferred1, LeaderEpoch: p.LeaderEpoch,
+		PartitionEpoch: p.PartitionEpoch, NewISR: append(slices.Clone(p.ISR), 1)}}
+	alter.Topics = append(alter.Topics, at)
+	c.send(ConnID(p.Leader), alter)
+	c.settle()
+	c.take(ConnID(p.Leader))
+	if p, _ = c.node.meta.image.Partition("t", preferred1); !slices.Contains(p.ISR, 1) {
+		t.Fatalf("broker 1 not back in t-%d's ISR: %+v", preferred1, p)
+	}
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: "t", Partitions: []int32{preferred1}}}
+	c.send(ConnID(100), req)
+	if len(c.proposals) != 1 || len(c.frames[ConnID(100)]) != 0 {
+		t.Fatalf("before the commit: %d proposals, %d answers; want the election proposed and its answer held", len(c.proposals), len(c.frames[ConnID(100)]))
+	}
+	c.settle()
+	responses := c.take(ConnID(100))
+	if len(responses) != 1 {
+		t.Fatalf("%d answers after the commit", len(responses))
+	}
+	resp := responses[0].(*kmsg.ElectLeadersResponse)
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("election answered %+v", resp)
+	}
+	if p, _ := c.node.meta.image.Partition("t", preferred1); p.Leader != 1 {
+		t.Fatalf("t-%d led by %d after the election, want broker 1", preferred1, p.Leader)
 	}
 
 	// Another broker is now the controller: this node refuses.
