@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func runTopicElectLeaders(ctx context.Context, args []string, std streams) error {
@@ -82,20 +84,11 @@ examples:
 		}
 	}
 	if len(topics) == 0 || len(set) > 0 {
-		results, err := admin.ElectLeaders(ctx, how, set)
+		elected, err := electLeaders(ctx, client, how, set)
 		if err != nil {
-			return fmt.Errorf("elect leaders: %w", err)
+			return err
 		}
-		for topic, partitions := range results {
-			for _, r := range partitions {
-				row := electionRow{Topic: topic, Partition: r.Partition, Elected: r.Err == nil}
-				if r.Err != nil {
-					text := describeError(r.Err, r.ErrMessage)
-					row.Error, row.NotNeeded = &text, errors.Is(r.Err, kerr.ElectionNotNeeded)
-				}
-				rows = append(rows, row)
-			}
-		}
+		rows = append(rows, elected...)
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		if rows[i].Topic != rows[j].Topic {
@@ -145,6 +138,52 @@ examples:
 		return errors.New(failedOf(failed, len(rows), "election", "held"))
 	}
 	return nil
+}
+
+// electLeaders sends one ElectLeaders request (nil set: every partition)
+// and returns a row per partition answered. It is written on kmsg rather
+// than kadm because kadm drops the response's top-level error: a request
+// for every partition refused as a whole (NOT_CONTROLLER, INVALID_REQUEST)
+// would look like one that found nothing to do.
+func electLeaders(ctx context.Context, client *kgo.Client, how kadm.ElectLeadersHow, set kadm.TopicsSet) ([]electionRow, error) {
+	req := kmsg.NewPtrElectLeadersRequest()
+	req.ElectionType = int8(how)
+	if set != nil {
+		req.Topics = []kmsg.ElectLeadersRequestTopic{}
+		for _, t := range set.IntoList() {
+			rt := kmsg.NewElectLeadersRequestTopic()
+			rt.Topic, rt.Partitions = t.Topic, t.Partitions
+			req.Topics = append(req.Topics, rt)
+		}
+	}
+	resp, err := req.RequestWith(ctx, client)
+	if err != nil {
+		return nil, fmt.Errorf("elect leaders: %w", err)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, fmt.Errorf("elect leaders: %w", err)
+	}
+	if resp.Version == 0 && how != kadm.ElectPreferredReplica {
+		return nil, errors.New("elect leaders: the cluster knows only preferred elections (ElectLeaders v0)")
+	}
+	var rows []electionRow
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			row := electionRow{Topic: rt.Topic, Partition: p.Partition}
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				message := ""
+				if p.ErrorMessage != nil {
+					message = *p.ErrorMessage
+				}
+				text := describeError(err, message)
+				row.Error, row.NotNeeded = &text, errors.Is(err, kerr.ElectionNotNeeded)
+			} else {
+				row.Elected = true
+			}
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
 }
 
 // electionRow is one partition of topic elect-leaders' answer; Partition
