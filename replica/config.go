@@ -149,15 +149,16 @@ func (e *ConfigError) Describe(label string) string {
 	return fmt.Sprintf("%s %v: %s", label, e.Value, e.Rule)
 }
 
-// Bounds of Validate that other code shares.
+// Bounds of Validate's rules.
 const (
 	// sessionTimeoutMin leaves a broker room for one lost heartbeat.
 	sessionTimeoutMin = 2 * heartbeatInterval
 	// consumerHeartbeatIntervalMin keeps KIP-848 members from heartbeating
 	// in a busy loop.
 	consumerHeartbeatIntervalMin = 100 * time.Millisecond
-	// producerIdleMaxMin is the shortest producer id expiration: below a
-	// second a retry could outlive its producer's state.
+	// producerIdleMaxMin is the shortest producer id expiration: an
+	// idempotent producer's retry, which may come seconds after its first
+	// try, must still find the producer's state to be judged a duplicate.
 	producerIdleMaxMin = time.Second
 	// leaderImbalanceCheckIntervalMin is Kafka's: the setting is in seconds.
 	leaderImbalanceCheckIntervalMin = time.Second
