@@ -123,6 +123,8 @@ var apiTable = []api{
 		versions: "v1: synonyms; v3: documentation and types"},
 	{key: kmsg.DeleteGroups, min: 0, max: 2, handle: handles((*Node).handleDeleteGroups),
 		versions: "v2: flexible"},
+	{key: kmsg.ElectLeaders, min: 0, max: 2, handle: handles((*Node).handleElectLeaders),
+		versions: "v1: election type, top-level error; v2: flexible"},
 	{key: kmsg.OffsetDelete, min: 0, max: 0, handle: handles((*Node).handleOffsetDelete),
 		versions: "the one version"},
 	{key: kmsg.AlterPartition, min: 0, max: 1, interBroker: true, handle: handles((*Node).handleAlterPartition),

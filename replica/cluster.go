@@ -323,6 +323,13 @@ func setTopLevelError(resp kmsg.Response, code int16) {
 		r.ErrorCode = code
 	case *kmsg.AllocateProducerIDsResponse:
 		r.ErrorCode = code
+	case *kmsg.ElectLeadersResponse:
+		r.ErrorCode = code
+		for i := range r.Topics {
+			for j := range r.Topics[i].Partitions {
+				r.Topics[i].Partitions[j].ErrorCode = code
+			}
+		}
 	}
 }
 
@@ -463,19 +470,18 @@ func (n *Node) selfHeartbeat(now time.Time) {
 	}
 	c.Heartbeat(now, n.config.NodeID, n.meta.incarnation, true)
 	c.Tick(now)
-	if !now.Before(n.meta.nextPreferredElection) {
+	if n.config.AutoLeaderRebalance && !now.Before(n.meta.nextPreferredElection) {
 		// Leaders drift to whichever replica survived the last failure;
 		// moving them back to their preferred replica spreads the load
-		// again (Kafka's auto.leader.rebalance).
-		n.meta.nextPreferredElection = now.Add(preferredElectionInterval)
-		c.ElectPreferredLeaders(now)
+		// again (auto.leader.rebalance.enable). The first check comes at
+		// the first heartbeat of a new controller, then every interval.
+		n.meta.nextPreferredElection = now.Add(n.config.LeaderImbalanceCheckInterval)
+		if moved := c.RebalanceLeaders(now, n.config.LeaderImbalancePerBrokerPercentage); moved > 0 {
+			n.logger.Info("moving leaders back to their preferred replicas", "partitions", moved)
+		}
 	}
 	n.commitController(now)
 }
-
-// preferredElectionInterval is how often the controller moves leaders back
-// to their preferred replicas.
-const preferredElectionInterval = 30 * time.Second
 
 func (n *Node) registration() controller.RegisterBroker {
 	return controller.RegisterBroker{

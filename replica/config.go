@@ -76,6 +76,18 @@ type Config struct {
 	// group whose members name none (group.consumer.assignors' first):
 	// "uniform" or "range". Empty means uniform.
 	GroupConsumerAssignor string
+	// AutoLeaderRebalance is auto.leader.rebalance.enable: the active
+	// controller checks every LeaderImbalanceCheckInterval and moves
+	// leaders back to their preferred replicas (the first of each
+	// assignment) for every broker whose imbalance exceeds
+	// LeaderImbalancePerBrokerPercentage.
+	AutoLeaderRebalance bool
+	// LeaderImbalanceCheckInterval is leader.imbalance.check.interval.seconds.
+	LeaderImbalanceCheckInterval time.Duration
+	// LeaderImbalancePerBrokerPercentage is leader.imbalance.per.broker.percentage:
+	// the share, in per cent, of the partitions a broker is preferred for
+	// that may be led elsewhere before the check moves them back.
+	LeaderImbalancePerBrokerPercentage int32
 }
 
 // offsetsTopicPartitionsDefault is Kafka's offsets.topic.num.partitions.
@@ -111,37 +123,101 @@ func DefaultConfig() Config {
 		GroupConsumerHeartbeatInterval: 5 * time.Second,
 		GroupConsumerSessionTimeout:    45 * time.Second,
 		GroupConsumerAssignor:          "uniform",
+		// Leader rebalancing, as Kafka's defaults.
+		AutoLeaderRebalance:                true,
+		LeaderImbalanceCheckInterval:       300 * time.Second,
+		LeaderImbalancePerBrokerPercentage: 10,
 	}
 }
 
-// Validate refuses configurations the node cannot run with.
+// A ConfigError is a rule of Validate that a Config breaks. Field is the
+// Config field (Log.SegmentBytesMax for a nested one), so that a front end
+// can name the setting as its user gave it; Rule says what the field wants.
+type ConfigError struct {
+	Field string
+	Value any
+	Rule  string
+}
+
+func (e *ConfigError) Error() string { return e.Describe(e.Field) }
+
+// Describe is the error with the field named as label.
+func (e *ConfigError) Describe(label string) string {
+	if s, ok := e.Value.(string); ok {
+		return fmt.Sprintf("%s %q: %s", label, s, e.Rule)
+	}
+	return fmt.Sprintf("%s %v: %s", label, e.Value, e.Rule)
+}
+
+// Bounds of Validate's rules.
+const (
+	// sessionTimeoutMin leaves a broker room for one lost heartbeat.
+	sessionTimeoutMin = 2 * heartbeatInterval
+	// consumerHeartbeatIntervalMin keeps KIP-848 members from heartbeating
+	// in a busy loop.
+	consumerHeartbeatIntervalMin = 100 * time.Millisecond
+	// producerIdleMaxMin is the shortest producer id expiration: an
+	// idempotent producer's retry, which may come seconds after its first
+	// try, must still find the producer's state to be judged a duplicate.
+	producerIdleMaxMin = time.Second
+	// leaderImbalanceCheckIntervalMin is Kafka's: the setting is in seconds.
+	leaderImbalanceCheckIntervalMin = time.Second
+	// Kafka's defaults for the consumer-group fields left zero.
+	consumerHeartbeatIntervalDefault = 5 * time.Second
+	consumerSessionTimeoutDefault    = 45 * time.Second
+)
+
+// Validate refuses configurations the node cannot run with. It holds every
+// rule of the node's settings; `cairn serve` parses and calls it, naming
+// the setting a *ConfigError names.
 func (c Config) Validate() error {
+	heartbeat, session := c.GroupConsumerHeartbeatInterval, c.GroupConsumerSessionTimeout
+	if heartbeat == 0 {
+		heartbeat = consumerHeartbeatIntervalDefault
+	}
+	if session == 0 {
+		session = consumerSessionTimeoutDefault
+	}
+	refuse := func(field string, value any, rule string, args ...any) error {
+		return &ConfigError{Field: field, Value: value, Rule: fmt.Sprintf(rule, args...)}
+	}
 	switch {
 	case c.NodeID < 0:
-		return fmt.Errorf("node id %d: must be >= 0", c.NodeID)
+		return refuse("NodeID", c.NodeID, "must be >= 0")
+	case c.ClusterID == "":
+		return refuse("ClusterID", c.ClusterID, "must not be empty")
 	case c.DataDir == "":
-		return fmt.Errorf("data dir: must not be empty")
-	case c.DefaultPartitions < 1:
-		return fmt.Errorf("default partitions %d: must be >= 1", c.DefaultPartitions)
+		return refuse("DataDir", c.DataDir, "must not be empty")
+	case c.SessionTimeout < sessionTimeoutMin:
+		return refuse("SessionTimeout", c.SessionTimeout, "must be at least %v (brokers heartbeat every %v)", sessionTimeoutMin, heartbeatInterval)
+	case c.DefaultPartitions < 1 || c.DefaultPartitions > partitionsMax:
+		return refuse("DefaultPartitions", c.DefaultPartitions, "must be between 1 and %d", partitionsMax)
+	case c.DefaultReplicationFactor < 1:
+		return refuse("DefaultReplicationFactor", c.DefaultReplicationFactor, "must be >= 1")
+	case c.Durability != core.DurableAcks && c.Durability != core.ReplicationAcks:
+		return refuse("Durability", c.Durability.String(), "want durable or replication")
 	case c.MessageBytesMax < 1024:
-		return fmt.Errorf("max message bytes %d: must be >= 1024", c.MessageBytesMax)
+		return refuse("MessageBytesMax", c.MessageBytesMax, "must be >= 1024")
 	case c.Log.SegmentBytesMax < 1024:
-		return fmt.Errorf("segment bytes %d: must be >= 1024", c.Log.SegmentBytesMax)
-	case c.OffsetsTopicPartitions < 0:
-		return fmt.Errorf("offsets topic partitions %d: must be >= 0", c.OffsetsTopicPartitions)
-	case c.GroupInitialRebalanceDelay < 0:
-		return fmt.Errorf("group initial rebalance delay %v: must be >= 0", c.GroupInitialRebalanceDelay)
-	case c.GroupConsumerHeartbeatInterval < 0 || c.GroupConsumerSessionTimeout < 0:
-		return fmt.Errorf("consumer group heartbeat interval %v, session timeout %v: must be >= 0",
-			c.GroupConsumerHeartbeatInterval, c.GroupConsumerSessionTimeout)
-	case c.GroupConsumerHeartbeatInterval > 0 && c.GroupConsumerSessionTimeout > 0 &&
-		c.GroupConsumerHeartbeatInterval >= c.GroupConsumerSessionTimeout:
-		return fmt.Errorf("consumer group heartbeat interval %v: must be below the session timeout %v",
-			c.GroupConsumerHeartbeatInterval, c.GroupConsumerSessionTimeout)
-	case c.GroupConsumerAssignor != "" && c.GroupConsumerAssignor != "uniform" && c.GroupConsumerAssignor != "range":
-		return fmt.Errorf("consumer group assignor %q: must be uniform or range", c.GroupConsumerAssignor)
+		return refuse("Log.SegmentBytesMax", c.Log.SegmentBytesMax, "must be at least 1024 bytes")
 	case c.FetchWaitMax <= 0:
-		return fmt.Errorf("fetch wait max %v: must be > 0", c.FetchWaitMax)
+		return refuse("FetchWaitMax", c.FetchWaitMax, "must be > 0")
+	case c.ProducerIdleMax < 0 || c.ProducerIdleMax > 0 && c.ProducerIdleMax < producerIdleMaxMin:
+		return refuse("ProducerIdleMax", c.ProducerIdleMax, "must be at least %v (0: a day)", producerIdleMaxMin)
+	case c.OffsetsTopicPartitions < 0 || c.OffsetsTopicPartitions > partitionsMax:
+		return refuse("OffsetsTopicPartitions", c.OffsetsTopicPartitions, "must be between 1 and %d (0: %d)", partitionsMax, offsetsTopicPartitionsDefault)
+	case c.GroupInitialRebalanceDelay < 0:
+		return refuse("GroupInitialRebalanceDelay", c.GroupInitialRebalanceDelay, "must not be negative")
+	case heartbeat < consumerHeartbeatIntervalMin:
+		return refuse("GroupConsumerHeartbeatInterval", c.GroupConsumerHeartbeatInterval, "must be at least %v", consumerHeartbeatIntervalMin)
+	case session <= heartbeat:
+		return refuse("GroupConsumerSessionTimeout", session, "must be above the consumer group heartbeat interval (%v)", heartbeat)
+	case c.GroupConsumerAssignor != "" && c.GroupConsumerAssignor != "uniform" && c.GroupConsumerAssignor != "range":
+		return refuse("GroupConsumerAssignor", c.GroupConsumerAssignor, "must be uniform or range")
+	case c.LeaderImbalanceCheckInterval < leaderImbalanceCheckIntervalMin:
+		return refuse("LeaderImbalanceCheckInterval", c.LeaderImbalanceCheckInterval, "must be at least %v", leaderImbalanceCheckIntervalMin)
+	case c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100:
+		return refuse("LeaderImbalancePerBrokerPercentage", c.LeaderImbalancePerBrokerPercentage, "must be between 0 and 100")
 	}
 	return nil
 }

@@ -78,6 +78,14 @@ func fuzzSeeds() [][]byte {
 	alt.Partitions = []kmsg.AlterPartitionRequestTopicPartition{{Partition: 0, NewISR: []int32{0}}}
 	alter.Topics = append(alter.Topics, alt)
 	add(alter)
+	el := kmsg.NewPtrElectLeadersRequest()
+	elt := kmsg.NewElectLeadersRequestTopic()
+	elt.Topic, elt.Partitions = "t", []int32{0, 1, 7}
+	el.Topics = append(el.Topics, elt)
+	add(el)
+	el = kmsg.NewPtrElectLeadersRequest()
+	el.ElectionType = 1 // unclean, every partition (a null list)
+	add(el)
 	return out
 }
 

@@ -126,6 +126,12 @@ func newBroker(w *World, index int) *broker {
 	b.config.GroupConsumerHeartbeatInterval = brokerConsumerHeartbeatInterval
 	b.config.GroupConsumerSessionTimeout = brokerConsumerSessionTimeout
 	b.config.DefaultReplicationFactor = int16(w.options.ReplicationFactor)
+	// Leaders move back to their preferred replicas every 30 s for any
+	// imbalance, as before these settings existed: within a run's virtual
+	// minute a leader that moved away after a fault moves back, and every
+	// seed keeps the trace it had.
+	b.config.LeaderImbalanceCheckInterval = 30 * time.Second
+	b.config.LeaderImbalancePerBrokerPercentage = 0
 	var injectors []diskfault.Injector
 	diskRng := newStream(w.options.Seed, streamDisk+uint64(16*index))
 	add := func(kind FaultKind, make func(diskfault.Predicate) diskfault.Injector, ops ...diskfault.OpKind) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -80,8 +81,7 @@ func runServe(args []string) error {
 	get := func(name string) any { return fs.Lookup(name).Value.(flag.Getter).Get() }
 	listen, advertise := get("listen").(string), get("advertise").(string)
 	dataDir, peers, clusterID := get("data-dir").(string), get("peers").(string), get("cluster-id").(string)
-	nodeID, raftPortOffset := get("node-id").(int64), get("raft-port-offset").(int64)
-	replicationFactor, partitions := get("replication-factor-default").(int64), get("default-partitions").(int64)
+	raftPortOffset, replicationFactor := get("raft-port-offset").(int64), get("replication-factor-default").(int64)
 	segmentBytes, sessionTimeout := get("segment-bytes").(int64), get("broker-session-timeout").(time.Duration)
 	durability, autoCreate, metricsSetting := get("durability").(string), get("auto-create-topics").(bool), get("metrics-addr").(string)
 	// Errors name a setting as it was given: --node-id, CAIRN_NODE_ID, or
@@ -92,60 +92,40 @@ func runServe(args []string) error {
 		return err
 	}
 	config := defaults
-	if nodeID < 0 || nodeID > 1<<31-1 {
-		return fmt.Errorf("%s %d: must be between 0 and %d", label("node-id"), nodeID, 1<<31-1)
+	// Parsing only: each value into its Config field's type. The rules are
+	// Config.Validate's, below.
+	fit32 := func(name string) (int32, error) {
+		v := get(name).(int64)
+		if v < math.MinInt32 || v > math.MaxInt32 {
+			return 0, fmt.Errorf("%s %d: out of range", label(name), v)
+		}
+		return int32(v), nil
 	}
-	config.NodeID = int32(nodeID)
+	for _, field := range []struct {
+		name string
+		to   *int32
+	}{
+		{"node-id", &config.NodeID},
+		{"default-partitions", &config.DefaultPartitions},
+		{"offsets-topic-partitions", &config.OffsetsTopicPartitions},
+		{"leader-imbalance-per-broker-percentage", &config.LeaderImbalancePerBrokerPercentage},
+	} {
+		if *field.to, err = fit32(field.name); err != nil {
+			return err
+		}
+	}
 	config.DataDir = dataDir
 	config.ClusterID = clusterID
-	if _, err := metricsAddress(metricsSetting, listen, config.NodeID); err != nil {
-		return fmt.Errorf("%s %w", label("metrics-addr"), err)
-	}
-	if clusterID == "" {
-		return fmt.Errorf("%s: must not be empty", label("cluster-id"))
-	}
-	if partitions < 1 || partitions > 1<<31-1 {
-		return fmt.Errorf("%s %d: must be at least 1", label("default-partitions"), partitions)
-	}
-	if segmentBytes < 1024 {
-		return fmt.Errorf("%s %d: must be at least 1024 bytes", label("segment-bytes"), segmentBytes)
-	}
-	offsetsPartitions, rebalanceDelay := get("offsets-topic-partitions").(int64), get("group-initial-rebalance-delay").(time.Duration)
-	if offsetsPartitions < 1 || offsetsPartitions > 10000 {
-		return fmt.Errorf("%s %d: must be between 1 and 10000", label("offsets-topic-partitions"), offsetsPartitions)
-	}
-	if rebalanceDelay < 0 {
-		return fmt.Errorf("%s %v: must not be negative", label("group-initial-rebalance-delay"), rebalanceDelay)
-	}
-	consumerHeartbeat := get("group-consumer-heartbeat-interval").(time.Duration)
-	consumerSession := get("group-consumer-session-timeout").(time.Duration)
-	consumerAssignor := get("group-consumer-assignor").(string)
-	switch {
-	case consumerHeartbeat < 100*time.Millisecond:
-		return fmt.Errorf("%s %v: must be at least 100ms", label("group-consumer-heartbeat-interval"), consumerHeartbeat)
-	case consumerSession <= consumerHeartbeat:
-		return fmt.Errorf("%s %v: must be above %s (%v)", label("group-consumer-session-timeout"), consumerSession,
-			label("group-consumer-heartbeat-interval"), consumerHeartbeat)
-	case consumerAssignor != "uniform" && consumerAssignor != "range":
-		return fmt.Errorf("%s %q: must be uniform or range", label("group-consumer-assignor"), consumerAssignor)
-	}
-	config.GroupConsumerHeartbeatInterval = consumerHeartbeat
-	config.GroupConsumerSessionTimeout = consumerSession
-	config.GroupConsumerAssignor = consumerAssignor
-	producerIdleMax := get("producer-id-expiration").(time.Duration)
-	if producerIdleMax < time.Second {
-		return fmt.Errorf("%s %v: must be at least 1s", label("producer-id-expiration"), producerIdleMax)
-	}
-	config.ProducerIdleMax = producerIdleMax
-	config.OffsetsTopicPartitions = int32(offsetsPartitions)
-	config.GroupInitialRebalanceDelay = rebalanceDelay
-	config.AutoCreateTopics = autoCreate
-	config.DefaultPartitions = int32(partitions)
-	config.Log.SegmentBytesMax = segmentBytes
-	if sessionTimeout < 2*time.Second {
-		return fmt.Errorf("%s %v: must be at least 2s (brokers heartbeat every second)", label("broker-session-timeout"), sessionTimeout)
-	}
 	config.SessionTimeout = sessionTimeout
+	config.Log.SegmentBytesMax = segmentBytes
+	config.AutoCreateTopics = autoCreate
+	config.GroupInitialRebalanceDelay = get("group-initial-rebalance-delay").(time.Duration)
+	config.GroupConsumerHeartbeatInterval = get("group-consumer-heartbeat-interval").(time.Duration)
+	config.GroupConsumerSessionTimeout = get("group-consumer-session-timeout").(time.Duration)
+	config.GroupConsumerAssignor = get("group-consumer-assignor").(string)
+	config.ProducerIdleMax = get("producer-id-expiration").(time.Duration)
+	config.AutoLeaderRebalance = get("auto-leader-rebalance-enable").(bool)
+	config.LeaderImbalanceCheckInterval = get("leader-imbalance-check-interval").(time.Duration)
 	switch durability {
 	case "durable":
 		config.Durability = core.DurableAcks
@@ -154,8 +134,8 @@ func runServe(args []string) error {
 	default:
 		return fmt.Errorf("%s %q: want durable or replication", label("durability"), durability)
 	}
-
 	var cluster *shell.ClusterConfig
+	brokers := 1
 	if peers != "" {
 		if raftPortOffset < -65535 || raftPortOffset > 65535 {
 			return fmt.Errorf("%s %d: out of range", label("raft-port-offset"), raftPortOffset)
@@ -172,19 +152,24 @@ func runServe(args []string) error {
 		if !given["advertise"] {
 			advertise = self
 		}
-		config.DefaultReplicationFactor = int16(min(3, len(cluster.Brokers)))
+		brokers = len(cluster.Brokers)
+		config.DefaultReplicationFactor = int16(min(3, brokers))
 	} else if given["raft-port-offset"] {
 		return fmt.Errorf("%s: only meaningful with --peers", label("raft-port-offset"))
 	}
-	if given["replication-factor-default"] {
-		brokers := 1
-		if cluster != nil {
-			brokers = len(cluster.Brokers)
-		}
-		if replicationFactor < 1 || replicationFactor > int64(brokers) {
+	// 0 keeps the derived factor. The bound by the number of brokers is
+	// checked here, not in Validate, because only --peers knows them.
+	if replicationFactor != 0 {
+		if replicationFactor > int64(brokers) {
 			return fmt.Errorf("%s %d: must be between 1 and the number of brokers (%d)", label("replication-factor-default"), replicationFactor, brokers)
 		}
-		config.DefaultReplicationFactor = int16(replicationFactor)
+		config.DefaultReplicationFactor = int16(max(replicationFactor, math.MinInt16))
+	}
+	if err := config.Validate(); err != nil {
+		return namedSetting(err, label)
+	}
+	if _, err := metricsAddress(metricsSetting, listen, config.NodeID); err != nil {
+		return fmt.Errorf("%s %w", label("metrics-addr"), err)
 	}
 	advertised := advertise
 	if advertised == "" {
@@ -282,6 +267,41 @@ func runServe(args []string) error {
 		}
 	}
 	return server.Close()
+}
+
+// settingOfField names the serve setting of each replica.Config field that
+// has one, so that Validate's errors name the setting as it was given.
+var settingOfField = map[string]string{
+	"NodeID":                             "node-id",
+	"ClusterID":                          "cluster-id",
+	"DataDir":                            "data-dir",
+	"SessionTimeout":                     "broker-session-timeout",
+	"DefaultPartitions":                  "default-partitions",
+	"DefaultReplicationFactor":           "replication-factor-default",
+	"Durability":                         "durability",
+	"Log.SegmentBytesMax":                "segment-bytes",
+	"ProducerIdleMax":                    "producer-id-expiration",
+	"OffsetsTopicPartitions":             "offsets-topic-partitions",
+	"GroupInitialRebalanceDelay":         "group-initial-rebalance-delay",
+	"GroupConsumerHeartbeatInterval":     "group-consumer-heartbeat-interval",
+	"GroupConsumerSessionTimeout":        "group-consumer-session-timeout",
+	"GroupConsumerAssignor":              "group-consumer-assignor",
+	"AutoLeaderRebalance":                "auto-leader-rebalance-enable",
+	"LeaderImbalanceCheckInterval":       "leader-imbalance-check-interval",
+	"LeaderImbalancePerBrokerPercentage": "leader-imbalance-per-broker-percentage",
+}
+
+// namedSetting rewrites a Validate error to name the setting as given
+// (--node-id, CAIRN_NODE_ID, cairn.yaml: node_id) in place of the field.
+func namedSetting(err error, label func(string) string) error {
+	var refused *replica.ConfigError
+	if !errors.As(err, &refused) {
+		return err
+	}
+	if name, ok := settingOfField[refused.Field]; ok {
+		return errors.New(refused.Describe(label(name)))
+	}
+	return err
 }
 
 // readyLine is what a broker says once it serves; brokers is 0 for a

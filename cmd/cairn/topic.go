@@ -12,8 +12,8 @@ import (
 
 const topicUsage = `usage: cairn topic <command> [flags]
 
-Creates, lists, describes, deletes and reconfigures topics on any
-Kafka-compatible cluster.
+Creates, lists, describes, deletes and reconfigures topics, and elects
+their leaders, on any Kafka-compatible cluster.
 `
 
 func topicCommands() []subcommand {
@@ -23,6 +23,7 @@ func topicCommands() []subcommand {
 		{"describe", "show a topic's configuration and, per partition, leader, replicas, ISR and offsets", runTopicDescribe},
 		{"delete", "delete topics", runTopicDelete},
 		{"alter-config", "set or remove topic configuration keys (IncrementalAlterConfigs)", runTopicAlterConfig},
+		{"elect-leaders", "move leaders to their preferred replicas, or elect leaderless partitions (ElectLeaders)", runTopicElectLeaders},
 	}
 }
 

@@ -26,6 +26,8 @@ import (
 //	delete-topic name=T
 //	alter-partition topic=T partition=N leader=N leader-epoch=N partition-epoch=N isr=N[,M...]
 //	elect-preferred
+//	rebalance percentage=N                   the auto.leader.rebalance check; prints how many moved
+//	elect type=preferred|unclean|N [partitions=T-N[,T-N...]]   an ElectLeaders request; none named: all
 //	allocate-producer-ids id=N
 //	failover                                 a new active controller, from the committed image
 //
@@ -117,6 +119,26 @@ func (s *story) run(t *testing.T, td *datadriven.TestData) string {
 		fmt.Fprintf(&out, "%s\n", codeName(code))
 	case "elect-preferred":
 		c.controller.ElectPreferredLeaders(now)
+	case "rebalance":
+		moved := c.controller.RebalanceLeaders(now, int32Arg(t, td, "percentage"))
+		fmt.Fprintf(&out, "moved %d\n", moved)
+	case "elect":
+		kind := map[string]ElectionType{"preferred": ElectPreferred, "unclean": ElectUnclean}
+		name := stringArg(t, td, "type")
+		k, ok := kind[name]
+		if !ok {
+			k = ElectionType(int32Arg(t, td, "type"))
+		}
+		c.uncleanAsked = k == ElectUnclean
+		var results []ElectionResult
+		if td.HasArg("partitions") {
+			results = c.controller.ElectLeaders(now, k, partitionsArg(t, td, "partitions"))
+		} else {
+			results = c.controller.ElectAllLeaders(now, k)
+		}
+		for _, r := range results {
+			fmt.Fprintf(&out, "%s-%d %s\n", r.Topic, r.Partition, codeName(r.Code))
+		}
 	case "allocate-producer-ids":
 		id := int32Arg(t, td, "id")
 		first, count, code := c.controller.AllocateProducerIDs(now, id, s.incarnations[id])
@@ -211,6 +233,23 @@ func duration(t *testing.T, td *datadriven.TestData, key string) time.Duration {
 		td.Fatalf(t, "%s: %v", key, err)
 	}
 	return d
+}
+
+// partitionsArg reads a list of partitions written T-N,T-N.
+func partitionsArg(t *testing.T, td *datadriven.TestData, key string) []PartitionRef {
+	arg, _ := td.Arg(key)
+	var refs []PartitionRef
+	for _, v := range arg.Vals {
+		for _, item := range strings.Split(v, ",") {
+			i := strings.LastIndex(item, "-")
+			n, err := strconv.ParseInt(item[i+1:], 10, 32)
+			if i < 0 || err != nil {
+				td.Fatalf(t, "%s: %q is not topic-partition", key, item)
+			}
+			refs = append(refs, PartitionRef{item[:i], int32(n)})
+		}
+	}
+	return refs
 }
 
 // idsArg reads a list of broker IDs written N,M,... or (N, M, ...).

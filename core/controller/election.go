@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"cairn/core/mutant"
 )
 
@@ -180,17 +182,168 @@ func (c *Controller) electOffline() {
 func (c *Controller) ElectPreferredLeaders(now time.Time) {
 	var records []Record
 	c.image.eachPartition(func(p Partition) {
-		preferred := p.Replicas[0]
-		if p.Leader == preferred || !slices.Contains(p.ISR, preferred) || !c.eligible(preferred, NoLeader) {
-			return
+		if change, code := c.preferredChange(p); code == nil {
+			records = append(records, change)
 		}
-		records = append(records, PartitionChange{
-			Topic: p.Topic, TopicID: p.TopicID, Partition: p.Partition,
-			Leader: preferred, ISR: slices.Clone(p.ISR), ELR: slices.Clone(p.ELR),
-			LeaderEpoch: p.LeaderEpoch + 1, PartitionEpoch: p.PartitionEpoch + 1,
-		})
 	})
 	c.propose(records...)
+}
+
+// RebalanceLeaders is the periodic check of auto.leader.rebalance.enable:
+// for every broker whose imbalance ratio (partitions it is preferred for
+// but does not lead, over partitions it is preferred for) exceeds
+// percentage per cent, it moves those partitions' leadership back to it
+// where it can lead. A broker within the bound is left alone, so that a
+// single lagging partition does not move leaders on every check; a broker
+// preferred for nothing has no ratio. It returns the partitions moved.
+func (c *Controller) RebalanceLeaders(now time.Time, percentage int32) int {
+	preferred := map[int32]int{}
+	imbalanced := map[int32]int{}
+	c.image.eachPartition(func(p Partition) {
+		preferred[p.Replicas[0]]++
+		if p.Leader != p.Replicas[0] {
+			imbalanced[p.Replicas[0]]++
+		}
+	})
+	var records []Record
+	c.image.eachPartition(func(p Partition) {
+		broker := p.Replicas[0]
+		// notLeader/total > percentage/100, in integers.
+		if int64(imbalanced[broker])*100 <= int64(percentage)*int64(preferred[broker]) {
+			return
+		}
+		if change, code := c.preferredChange(p); code == nil {
+			records = append(records, change)
+		}
+	})
+	c.propose(records...)
+	return len(records)
+}
+
+// preferredChange returns the change that makes p's preferred replica its
+// leader, or why there is none: ELECTION_NOT_NEEDED if it leads already,
+// PREFERRED_LEADER_NOT_AVAILABLE if it is outside the ISR or fenced.
+func (c *Controller) preferredChange(p Partition) (PartitionChange, *kerr.Error) {
+	preferred := p.Replicas[0]
+	switch {
+	case p.Leader == preferred:
+		return PartitionChange{}, kerr.ElectionNotNeeded
+	case !slices.Contains(p.ISR, preferred) || !c.eligible(preferred, NoLeader):
+		return PartitionChange{}, kerr.PreferredLeaderNotAvailable
+	}
+	return PartitionChange{
+		Topic: p.Topic, TopicID: p.TopicID, Partition: p.Partition,
+		Leader: preferred, ISR: slices.Clone(p.ISR), ELR: slices.Clone(p.ELR),
+		LeaderEpoch: p.LeaderEpoch + 1, PartitionEpoch: p.PartitionEpoch + 1,
+	}, nil
+}
+
+// uncleanChange returns the change that gives p, which has no leader, one:
+// the first eligible ISR or ELR member as any election picks, else the
+// first eligible replica whatever the topic's unclean.leader.election.enable
+// (the operator asked for it), which becomes the whole ISR. A partition
+// with a leader needs no election (ELECTION_NOT_NEEDED); one without an
+// eligible replica gets ELIGIBLE_LEADERS_NOT_AVAILABLE.
+func (c *Controller) uncleanChange(p Partition) (PartitionChange, *kerr.Error) {
+	if p.Leader != NoLeader {
+		return PartitionChange{}, kerr.ElectionNotNeeded
+	}
+	if change, ok := c.partitionChange(p, p.ISR, NoLeader, NoLeader); ok && !change.LeaderUnchanged && change.Leader != NoLeader {
+		return change, nil
+	}
+	for _, r := range p.Replicas {
+		if c.eligible(r, NoLeader) {
+			return PartitionChange{
+				Topic: p.Topic, TopicID: p.TopicID, Partition: p.Partition,
+				Leader: r, ISR: []int32{r},
+				LeaderEpoch: p.LeaderEpoch + 1, PartitionEpoch: p.PartitionEpoch + 1,
+			}, nil
+		}
+	}
+	return PartitionChange{}, kerr.EligibleLeadersNotAvailable
+}
+
+// ElectionType is the kind of election an ElectLeaders request asks for,
+// numbered as on the wire.
+type ElectionType int8
+
+const (
+	// ElectPreferred moves leadership to the preferred replica.
+	ElectPreferred ElectionType = 0
+	// ElectUnclean gives a leaderless partition a leader, from outside the
+	// ISR if it must.
+	ElectUnclean ElectionType = 1
+)
+
+func (t ElectionType) String() string {
+	switch t {
+	case ElectPreferred:
+		return "preferred"
+	case ElectUnclean:
+		return "unclean"
+	}
+	return "ElectionType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// PartitionRef names one partition.
+type PartitionRef struct {
+	Topic     string
+	Partition int32
+}
+
+// ElectionResult is the outcome of one partition's election: nil, or the
+// Kafka error to answer.
+type ElectionResult struct {
+	PartitionRef
+	Code *kerr.Error
+}
+
+// ElectLeaders runs an operator's election of kind on each named partition
+// and returns one result per name, in order: UNKNOWN_TOPIC_OR_PARTITION for
+// a partition the image lacks, INVALID_REQUEST for an unknown kind, else
+// what preferredChange or uncleanChange says.
+func (c *Controller) ElectLeaders(now time.Time, kind ElectionType, partitions []PartitionRef) []ElectionResult {
+	results := make([]ElectionResult, 0, len(partitions))
+	for _, ref := range partitions {
+		results = append(results, ElectionResult{ref, c.electOne(kind, ref)})
+	}
+	return results
+}
+
+// ElectAllLeaders runs an election of kind on every partition and returns
+// the results of those that needed one (Kafka leaves ELECTION_NOT_NEEDED
+// out when the request names no partitions).
+func (c *Controller) ElectAllLeaders(now time.Time, kind ElectionType) []ElectionResult {
+	var refs []PartitionRef
+	c.image.eachPartition(func(p Partition) { refs = append(refs, PartitionRef{p.Topic, p.Partition}) })
+	var results []ElectionResult
+	for _, ref := range refs {
+		if code := c.electOne(kind, ref); code != kerr.ElectionNotNeeded {
+			results = append(results, ElectionResult{ref, code})
+		}
+	}
+	return results
+}
+
+func (c *Controller) electOne(kind ElectionType, ref PartitionRef) *kerr.Error {
+	p, ok := c.image.Partition(ref.Topic, ref.Partition)
+	if !ok {
+		return kerr.UnknownTopicOrPartition
+	}
+	var change PartitionChange
+	var code *kerr.Error
+	switch kind {
+	case ElectPreferred:
+		change, code = c.preferredChange(p)
+	case ElectUnclean:
+		change, code = c.uncleanChange(p)
+	default:
+		return kerr.InvalidRequest
+	}
+	if code == nil {
+		c.propose(change)
+	}
+	return code
 }
 
 // without returns ids less every occurrence of id, in a new slice.

@@ -21,6 +21,9 @@ type cluster struct {
 	// foreign is set when a batch the controller did not propose was
 	// committed: its image diverged, and the driver must replace it.
 	foreign bool
+	// uncleanAsked lets the next commit elect leaders from outside the ISR
+	// and ELR: an operator asked for an unclean election (ElectLeaders).
+	uncleanAsked bool
 }
 
 var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -46,6 +49,7 @@ func (c *cluster) commit() ([]Record, error) {
 	c.controller.Advance()
 	encoded := EncodeBatch(records)
 	applied, err := c.commitBatch(encoded)
+	c.uncleanAsked = false
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +84,7 @@ func (c *cluster) commitBatch(encoded []byte) (applied bool, err error) {
 		if err := stepwise.CheckInvariants(); err != nil {
 			return false, fmt.Errorf("after %s: %w", r, err)
 		}
-		if err := checkTransition(previous, stepwise, r); err != nil {
+		if err := checkTransition(previous, stepwise, r, c.uncleanAsked); err != nil {
 			return false, err
 		}
 	}
@@ -99,15 +103,16 @@ func (c *cluster) commitBatch(encoded []byte) (applied bool, err error) {
 
 // checkTransition checks the rules between consecutive images: epochs never
 // go back, every leader change bumps the leader epoch, a new leader comes
-// from the previous ISR or ELR unless the topic allows unclean election, and a
+// from the previous ISR or ELR unless the topic allows unclean election or
+// an operator asked for one, and a
 // partition record that creates a partition starts at fresh epochs.
-func checkTransition(before, after *Image, r Record) error {
+func checkTransition(before, after *Image, r Record, uncleanAsked bool) error {
 	for _, t := range after.Topics() {
 		old, existed := before.Topic(t.Name)
 		if !existed || old.ID != t.ID {
 			continue
 		}
-		unclean := t.Configs[UncleanLeaderElectionConfig] == "true"
+		unclean := uncleanAsked || t.Configs[UncleanLeaderElectionConfig] == "true"
 		for _, p := range after.Partitions(t.Name) {
 			q, ok := before.Partition(t.Name, p.Partition)
 			if !ok {

@@ -75,6 +75,8 @@ func (m *machine) actions() map[string]func(*rapid.T) {
 		"alterPartition":    m.alterPartition,
 		"alterPartition2":   m.alterPartition,
 		"electPreferred":    m.electPreferred,
+		"rebalance":         m.rebalance,
+		"electLeaders":      m.electLeaders,
 		"allocateProducers": m.allocateProducerIDs,
 		"failover":          m.failover,
 		"lostProposal":      m.lostProposal,
@@ -245,6 +247,65 @@ func (m *machine) deleteTopic(t *rapid.T) {
 func (m *machine) electPreferred(t *rapid.T) {
 	m.cluster.controller.ElectPreferredLeaders(m.cluster.now)
 	m.commit(t)
+}
+
+// rebalance runs the auto.leader.rebalance check: afterwards no broker that
+// could lead all its off-preferred partitions stays above the percentage.
+func (m *machine) rebalance(t *rapid.T) {
+	percentage := rapid.Int32Range(0, 100).Draw(t, "percentage")
+	m.cluster.controller.RebalanceLeaders(m.cluster.now, percentage)
+	m.commit(t)
+	image := m.cluster.committed
+	preferred, off, stuck := map[int32]int64{}, map[int32]int64{}, map[int32]bool{}
+	for _, topic := range image.Topics() {
+		for _, p := range image.Partitions(topic.Name) {
+			broker := p.Replicas[0]
+			preferred[broker]++
+			if p.Leader == broker {
+				continue
+			}
+			off[broker]++
+			if b, ok := image.Broker(broker); !ok || b.Fenced || !slices.Contains(p.ISR, broker) {
+				stuck[broker] = true
+			}
+		}
+	}
+	for broker, total := range preferred {
+		if !stuck[broker] && off[broker]*100 > int64(percentage)*total {
+			t.Fatalf("broker %d leads %d of its %d preferred partitions after a rebalance at %d%%", broker, total-off[broker], total, percentage)
+		}
+	}
+}
+
+// electLeaders is an operator's ElectLeaders on a random set of partitions:
+// a result per partition named, and a partition answered OK has a leader
+// (its preferred replica, for a preferred election).
+func (m *machine) electLeaders(t *rapid.T) {
+	kind := ElectionType(rapid.Int8Range(0, 2).Draw(t, "type"))
+	var refs []PartitionRef
+	for range rapid.IntRange(0, 4).Draw(t, "count") {
+		refs = append(refs, PartitionRef{rapid.SampledFrom(topicNames).Draw(t, "topic"), rapid.Int32Range(0, 3).Draw(t, "partition")})
+	}
+	m.cluster.uncleanAsked = kind == ElectUnclean
+	results := m.cluster.controller.ElectLeaders(m.cluster.now, kind, refs)
+	m.commit(t)
+	if len(results) != len(refs) {
+		t.Fatalf("%d results for %d partitions", len(results), len(refs))
+	}
+	for i, r := range results {
+		if r.PartitionRef != refs[i] {
+			t.Fatalf("result %d names %v, asked %v", i, r.PartitionRef, refs[i])
+		}
+		p, ok := m.cluster.committed.Partition(r.Topic, r.Partition)
+		switch {
+		case kind == 2 && r.Code != kerr.InvalidRequest && ok:
+			t.Fatalf("type 2 on %v: %v", r.PartitionRef, r.Code)
+		case !ok && r.Code != kerr.UnknownTopicOrPartition && kind != 2:
+			t.Fatalf("unknown %v: %v", r.PartitionRef, r.Code)
+		case ok && r.Code == nil && (p.Leader == NoLeader || kind == ElectPreferred && p.Leader != p.Replicas[0]):
+			t.Fatalf("%v elected, but leader is %d of %v", r.PartitionRef, p.Leader, p.Replicas)
+		}
+	}
 }
 
 func (m *machine) allocateProducerIDs(t *rapid.T) {
