@@ -409,13 +409,14 @@ func chaosSeed(t *testing.T) uint64 {
 // fault at a time, SIGKILLs and restarts, or SIGSTOPs and SIGCONTs, the
 // active controller, a partition leader or a group's coordinator. After
 // every fault it checks that the groups' acknowledged commits are still
-// there. Once the nemesis stops and
-// the cluster has healed, it reads every partition fully and checks that
-// every acknowledged record is at its acknowledged offset, in send order,
-// and that producers' acknowledgments, the live consumers' reads and the
-// final read agree on the value at every offset (checkChaos), and that the
-// groups committed up to the end, having processed everything below their
-// commits (checkChaosGroup). Broker logs must
+// there. Once the nemesis stops and the cluster has healed, it reads every
+// partition fully and judges the history of the producers and consumers
+// with that final read as the simulator does (judgeHistory): every
+// acknowledged record at its acknowledged offset, once, in send order;
+// acknowledgments, live reads and the final read agreeing on every
+// offset; polls without gaps and below the high watermark; a linearizable
+// log. The groups must have committed up to the end, having processed
+// everything below their commits (checkChaosGroup). Broker logs must
 // have no panic and no data race (startCluster). CAIRN_CHAOS_DURATION sets
 // how long the nemesis runs; `make chaos` runs it for minutes. The faults
 // follow from the logged seed: CAIRN_CHAOS_SEED=N replays them (the timing

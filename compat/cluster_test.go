@@ -570,8 +570,10 @@ func TestClusterSurvivesPausedLeader(t *testing.T) {
 //     through NOT_LEADER_OR_FOLLOWER and metadata refreshes once the
 //     controller has fenced the broker and moved its leaderships;
 //   - after the fault ends, the broker catches up and rejoins every ISR;
-//   - every acknowledged record is then stored at its acknowledged offset,
-//     in send order, and nowhere after it (judgeRetried);
+//   - the producer's history, judged with a read of everything, before
+//     the fault and at the end (judgeRetried): every acknowledged record
+//     at its acknowledged offset, in send order, and nowhere after it;
+//     records intact; a linearizable log;
 //   - after a clean stop, every partition's segment files are identical on
 //     the three brokers.
 func runClusterFault(t *testing.T, fault clusterFault) {

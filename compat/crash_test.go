@@ -34,12 +34,14 @@ func crashRecord(seq int) record {
 // config: acks=all) at full speed against a broker of its own, SIGKILLs the
 // broker in the middle of the load, restarts it on the same data directory
 // and port, lets the producer carry on, and repeats. Then it reads every
-// partition back and checks: each partition's offsets are dense from 0; every
-// record served is one the producer sent, intact; every acknowledged record
-// is at exactly the partition and offset it was acknowledged with; and
-// acknowledged records of a partition are stored in the order they were
-// sent. Records that were in flight at a kill may be missing or present
-// (even twice, since the producer retries them), but only whole.
+// partition back and judges the producer's history with that read
+// (judgeHistory): each partition's offsets are dense from 0; every record
+// served is one the producer sent, intact (key, value and headers); every
+// acknowledged record is at exactly the partition and offset it was
+// acknowledged with; the producer is idempotent (franz-go's default), so
+// its records are stored once each, in the order they were sent; and the
+// log is linearizable. Records that were in flight at a kill may be
+// missing or present.
 func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	t.Parallel()
 	if shared.err != nil {
