@@ -100,7 +100,7 @@ func startChaosProducer(t *testing.T, c *testCluster, topic string, id int, reco
 				if err != nil {
 					p.mu.Lock()
 					defer p.mu.Unlock()
-					if ctx.Err() == nil {
+					if ctx.Err() == nil || errors.Is(err, errMispredicted) {
 						p.failures = append(p.failures, fmt.Sprintf("producer %d record %d: %v", id, seq, err))
 					}
 					return

@@ -406,7 +406,7 @@ func startClusterProducer(t *testing.T, c *testCluster, topic string) *clusterPr
 				if err != nil {
 					p.mu.Lock()
 					defer p.mu.Unlock()
-					if ctx.Err() == nil {
+					if ctx.Err() == nil || errors.Is(err, errMispredicted) {
 						p.failures = append(p.failures, fmt.Sprintf("record %d: %v", seq, err))
 					}
 					return

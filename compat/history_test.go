@@ -2,11 +2,13 @@ package compat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -136,10 +138,13 @@ type historyProducer struct {
 	idempotent bool
 }
 
+// errMispredicted is the error produce reports for a record acknowledged
+// in another partition than the history says: the history is then wrong,
+// and the test must fail however late it comes.
+var errMispredicted = errors.New("the history predicted another partition")
+
 // produce hands r to cl and records it; done runs with the promise's
-// record and error after the answer is recorded. An acknowledgement at
-// another partition than predicted is reported to done as an error too,
-// since the history would then be wrong.
+// record and error after the answer is recorded, or with errMispredicted.
 func (p *historyProducer) produce(ctx context.Context, cl *kgo.Client, r record, done func(*kgo.Record, error)) {
 	partition := predictPartition(r.Key, p.partitions)
 	index := p.recorder.call(linearizability.Op{
@@ -148,7 +153,7 @@ func (p *historyProducer) produce(ctx context.Context, cl *kgo.Client, r record,
 	})
 	cl.Produce(ctx, toKgo(r), func(kr *kgo.Record, err error) {
 		if err == nil && kr.Partition != partition {
-			err = fmt.Errorf("acknowledged in partition %d, but the history predicted %d", kr.Partition, partition)
+			err = fmt.Errorf("%w: acknowledged in partition %d at %d, predicted %d", errMispredicted, kr.Partition, kr.Offset, partition)
 		}
 		if err == nil {
 			p.recorder.acknowledged(index, kr.Offset)
@@ -274,4 +279,21 @@ func (s *syntheticHistory) read(client int, records ...record) {
 // chaos tests do, and returns the violations.
 func (s *syntheticHistory) judge(partitions int32, final []record) []string {
 	return judgeHistory(s.ops, finalRead(s.topic, partitions, final), time.Minute).violations
+}
+
+// TestPredictPartition holds predictPartition to franz-go's default
+// partitioner (as config.go sets it) for the keys the tests use.
+func TestPredictPartition(t *testing.T) {
+	t.Parallel()
+	defaultPartitioner := kgo.UniformBytesPartitioner(64<<10, true, true, nil).ForTopic("t").(kgo.TopicBackupPartitioner)
+	for _, partitions := range []int{crashPartitions, chaosPartitions} {
+		for seq := range 64 {
+			for _, key := range []string{crashRecord(seq).Key, chaosRecordKey(seq)} {
+				want := defaultPartitioner.PartitionByBackup(&kgo.Record{Key: []byte(key)}, partitions, nil)
+				if got := predictPartition(key, partitions); int(got) != want {
+					t.Errorf("key %q over %d partitions: predicted %d, franz-go picks %d", key, partitions, got, want)
+				}
+			}
+		}
+	}
 }
