@@ -654,8 +654,13 @@ func TestCheckChaos(t *testing.T) {
 			return readAt(r, at(1, 0, 0, 1))
 		},
 		"copy after the acknowledged offset": func(r run) run { r.final = append(r.final, at(1, 1, 1, 1)); return r },
-		"consumer read another value":        func(r run) run { return readAt(r, at(1, 0, 0, 1), at(0, 2, 0, 2)) },
-		"consumer read past the end":         func(r run) run { return readAt(r, at(1, 1, 1, 1)) },
+		"copy before the acknowledged offset": func(r run) run {
+			r.history.ops[4].BaseOffset = 1
+			r.final = append(r.final, at(1, 1, 1, 1))
+			return r
+		},
+		"consumer read another value": func(r run) run { return readAt(r, at(1, 0, 0, 1), at(0, 2, 0, 2)) },
+		"consumer read past the end":  func(r run) run { return readAt(r, at(1, 1, 1, 1)) },
 		"consumer read above the high watermark": func(r run) run {
 			r.history.ops[len(r.history.ops)-1].HighWatermark = 2
 			return r

@@ -300,3 +300,29 @@ func TestPredictPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryBefore makes sure a read taken while producers run is judged
+// as of its start: a record acknowledged after the read began may be
+// missing from it, one acknowledged before may not.
+func TestHistoryBefore(t *testing.T) {
+	t.Parallel()
+	recorder := newHistoryRecorder()
+	early := recorder.call(linearizability.Op{Kind: linearizability.OpProduce, Topic: "t", Values: []string{"early"}, Acks: linearizability.AcksAll})
+	late := recorder.call(linearizability.Op{Kind: linearizability.OpProduce, Topic: "t", Values: []string{"late"}, Acks: linearizability.AcksAll})
+	recorder.acknowledged(early, 0)
+	readStart := recorder.now()
+	time.Sleep(time.Millisecond) // the late answer comes after the read began
+	recorder.acknowledged(late, 1)
+	// The read reached offset 1 only: "late" was written after it began.
+	final := map[linearizability.TopicPartition][]linearizability.FetchedRecord{{Topic: "t"}: {{Offset: 0, Value: "early"}}}
+	if j := judgeHistory(recorder.historyBefore(readStart), final, time.Minute); len(j.violations) > 0 {
+		t.Errorf("a record acknowledged after the read began: %v", j.violations)
+	}
+	if j := judgeHistory(recorder.history(), final, time.Minute); j.lost != 1 {
+		t.Errorf("judged whole, the same read must lose the late record: %v", j.violations)
+	}
+	missingEarly := map[linearizability.TopicPartition][]linearizability.FetchedRecord{{Topic: "t"}: {}}
+	if j := judgeHistory(recorder.historyBefore(readStart), missingEarly, time.Minute); j.lost != 1 {
+		t.Errorf("a record acknowledged before the read began, missing from it: %v", j.violations)
+	}
+}
