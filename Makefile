@@ -152,8 +152,9 @@ mutants:
 # Chaos (compat/chaos_test.go): three `cairn serve` processes under franz-go
 # producers, consumers and a committing consumer group while a nemesis
 # SIGKILLs and restarts, or SIGSTOPs and SIGCONTs, partition leaders, the
-# controller and the group's coordinator for CHAOS_DURATION; then every
-# acknowledged record must be read, in order, at its acknowledged offset, and
+# controller and the group's coordinator for CHAOS_DURATION; then the
+# clients' history is judged as the simulator's are (every acknowledged
+# record read, in order, at its acknowledged offset; a linearizable log), and
 # every acknowledged commit must still be there. A failed run prints seed=N;
 # CAIRN_CHAOS_SEED=N replays its faults.
 chaos:

@@ -24,6 +24,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/linearizability"
 )
 
 const (
@@ -337,12 +339,12 @@ func requireKcatLists(t *testing.T, c *testCluster, kcat, addr string) {
 	}
 }
 
-// clusterProducer produces numbered records (crashRecord) at a steady pace and
-// records where each acknowledged one was stored.
+// clusterProducer produces numbered records (crashRecord) at a steady pace
+// and records them in a history.
 type clusterProducer struct {
 	client   *kgo.Client
+	recorder *historyRecorder
 	mu       sync.Mutex
-	acked    map[int]ack
 	failures []string
 	ackCount atomic.Int64
 	sent     atomic.Int64
@@ -380,12 +382,13 @@ func startClusterProducer(t *testing.T, c *testCluster, topic string) *clusterPr
 	// request in flight per broker, under which Kafka keeps a
 	// partition's acknowledged records in send order, which the checks
 	// rely on. Retries can still store a record twice (see
-	// checkAckedOnce). A short metadata age lets it find a new leader
+	// judgeRetried). A short metadata age lets it find a new leader
 	// soon after NOT_LEADER_OR_FOLLOWER.
 	client := newClusterProducerClient(t, c, topic, clusterPhaseTimeout, false)
 	t.Cleanup(client.Close)
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &clusterProducer{client: client, acked: map[int]ack{}, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	p := &clusterProducer{client: client, recorder: newHistoryRecorder(), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	recording := &historyProducer{recorder: p.recorder, topic: topic, partitions: clusterPartitions}
 	go func() {
 		defer close(p.done)
 		pace := time.NewTicker(clusterProducePace)
@@ -399,16 +402,15 @@ func startClusterProducer(t *testing.T, c *testCluster, topic string) *clusterPr
 				}
 			}
 			p.sent.Store(int64(seq + 1))
-			client.Produce(ctx, toKgo(crashRecord(seq)), func(r *kgo.Record, err error) {
-				p.mu.Lock()
-				defer p.mu.Unlock()
+			recording.produce(ctx, client, crashRecord(seq), func(_ *kgo.Record, err error) {
 				if err != nil {
-					if ctx.Err() == nil {
+					p.mu.Lock()
+					defer p.mu.Unlock()
+					if ctx.Err() == nil || errors.Is(err, errMispredicted) {
 						p.failures = append(p.failures, fmt.Sprintf("record %d: %v", seq, err))
 					}
 					return
 				}
-				p.acked[seq] = ack{Partition: r.Partition, Offset: r.Offset}
 				p.ackCount.Add(1)
 			})
 		}
@@ -430,17 +432,6 @@ func (p *clusterProducer) waitAcks(t *testing.T, n int64, what string) {
 	t.Logf("%s: %d acknowledged after %v", what, n, time.Since(start).Round(time.Millisecond))
 }
 
-// snapshot returns a copy of the acknowledgments so far.
-func (p *clusterProducer) snapshot() map[int]ack {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[int]ack, len(p.acked))
-	for k, v := range p.acked {
-		out[k] = v
-	}
-	return out
-}
-
 // stop stops producing and lets what is in flight finish or fail.
 func (p *clusterProducer) stop() {
 	p.cancel()
@@ -450,47 +441,29 @@ func (p *clusterProducer) stop() {
 	_ = p.client.Flush(ctx)
 }
 
-// checkAckedOnce checks that no acknowledged record is stored anywhere but
-// at its acknowledged offset, except earlier in the same partition: without
-// idempotence a producer that lost a response (its leader died after a
-// follower had the batch) retries the batch, and the first copy, never
-// acknowledged, stays before the acknowledged one. Kafka allows that; it
-// does not allow a copy after the acknowledged one (the producer never
-// resends an acknowledged record), nor in another partition. It returns the
-// errors and how many earlier copies it saw.
-func checkAckedOnce(acked map[int]ack, got []record) (errs []string, earlierCopies int) {
-	copies := map[int][]ack{}
-	for _, r := range got {
-		var seq int
-		if _, err := fmt.Sscanf(r.Value, "crash-%d-", &seq); err != nil {
-			continue // checkCrash reports it
-		}
-		copies[seq] = append(copies[seq], ack{Partition: r.Partition, Offset: r.Offset})
-	}
-	seqs := make([]int, 0, len(acked))
-	for seq := range acked {
-		seqs = append(seqs, seq)
-	}
-	sort.Ints(seqs)
-	for _, seq := range seqs {
-		a := acked[seq]
-		for _, c := range copies[seq] {
-			switch {
-			case c == a:
-			case c.Partition != a.Partition:
-				errs = append(errs, fmt.Sprintf("record %d acknowledged at p%d@%d is also stored in p%d@%d", seq, a.Partition, a.Offset, c.Partition, c.Offset))
-			case c.Offset > a.Offset:
-				errs = append(errs, fmt.Sprintf("record %d acknowledged at p%d@%d is stored again after it, at offset %d", seq, a.Partition, a.Offset, c.Offset))
-			default:
-				earlierCopies++
-			}
+// judgeRetried judges the history of a producer without idempotence
+// (startClusterProducer). Such a producer that lost an answer (its leader
+// died after a follower had the batch) resends the batch, and the first
+// copy, never acknowledged, stays before the acknowledged one: Kafka
+// allows that, and linearizability.SeparateRetries makes each such copy a
+// produce of its own. What remains must be what an idempotent producer
+// gives: franz-go without idempotence keeps one request in flight per
+// broker, under which Kafka keeps a partition's records in send order, so
+// the producer's own records are judged as idempotent ones (once each, in
+// send order). It also returns how many earlier copies it separated.
+func judgeRetried(h linearizability.History, final map[linearizability.TopicPartition][]linearizability.FetchedRecord) (judgment, int) {
+	separated, separatedFinal, copies := linearizability.SeparateRetries(h, final)
+	for i := range h {
+		if separated[i].Kind == linearizability.OpProduce {
+			separated[i].Idempotent = true
 		}
 	}
-	return errs[:min(len(errs), 20)], earlierCopies
+	return judgeHistory(separated, separatedFinal, historyCheckTimeout), copies
 }
 
-// TestCheckAckedOnce makes sure the duplicate check tells a retried batch's
-// unacknowledged first copy from real duplication.
+// TestCheckAckedOnce makes sure the judging of a producer without
+// idempotence tells a retried batch's unacknowledged first copy from real
+// duplication, and still holds the records to send order.
 func TestCheckAckedOnce(t *testing.T) {
 	t.Parallel()
 	at := func(seq int, p int32, o int64) record {
@@ -498,15 +471,27 @@ func TestCheckAckedOnce(t *testing.T) {
 		r.Partition, r.Offset = p, o
 		return r
 	}
-	acked := map[int]ack{0: {0, 0}, 1: {0, 2}}
-	if errs, earlier := checkAckedOnce(acked, []record{at(0, 0, 0), at(1, 0, 1), at(1, 0, 2)}); len(errs) > 0 || earlier != 1 {
+	judge := func(acked map[int]ack, got []record) ([]string, int) {
+		h := &syntheticHistory{topic: "cluster"}
+		for seq := range 2 {
+			a := acked[seq]
+			h.acked(0, crashRecord(seq), a.Partition, a.Offset, false)
+		}
+		j, copies := judgeRetried(h.ops, finalRead(h.topic, clusterPartitions, got))
+		return j.violations, copies
+	}
+	if errs, earlier := judge(map[int]ack{0: {0, 0}, 1: {0, 2}}, []record{at(0, 0, 0), at(1, 0, 1), at(1, 0, 2)}); len(errs) > 0 || earlier != 1 {
 		t.Errorf("retried batch: errors %v, %d earlier copies; want none and 1", errs, earlier)
 	}
-	if errs, _ := checkAckedOnce(acked, []record{at(0, 0, 0), at(1, 0, 2), at(1, 0, 3)}); len(errs) == 0 {
+	acked := map[int]ack{0: {0, 0}, 1: {0, 1}}
+	if errs, _ := judge(acked, []record{at(0, 0, 0), at(1, 0, 1), at(1, 0, 2)}); len(errs) == 0 {
 		t.Errorf("a copy after the acknowledged record: not detected")
 	}
-	if errs, _ := checkAckedOnce(acked, []record{at(0, 0, 0), at(0, 1, 0), at(1, 0, 2)}); len(errs) == 0 {
+	if errs, _ := judge(acked, []record{at(0, 0, 0), at(1, 0, 1), at(0, 1, 0)}); len(errs) == 0 {
 		t.Errorf("a copy in another partition: not detected")
+	}
+	if errs, _ := judge(map[int]ack{0: {0, 1}, 1: {0, 0}}, []record{at(1, 0, 0), at(0, 0, 1)}); len(errs) == 0 {
+		t.Errorf("acknowledged records stored out of send order: not detected")
 	}
 }
 
@@ -585,8 +570,10 @@ func TestClusterSurvivesPausedLeader(t *testing.T) {
 //     through NOT_LEADER_OR_FOLLOWER and metadata refreshes once the
 //     controller has fenced the broker and moved its leaderships;
 //   - after the fault ends, the broker catches up and rejoins every ISR;
-//   - every acknowledged record is then stored at its acknowledged offset,
-//     in send order, and nowhere after it (checkCrash, checkAckedOnce);
+//   - the producer's history, judged with a read of everything, before
+//     the fault and at the end (judgeRetried): every acknowledged record
+//     at its acknowledged offset, in send order, and nowhere after it;
+//     records intact; a linearizable log;
 //   - after a clean stop, every partition's segment files are identical on
 //     the three brokers.
 func runClusterFault(t *testing.T, fault clusterFault) {
@@ -608,9 +595,15 @@ func runClusterFault(t *testing.T, fault clusterFault) {
 
 	producer := startClusterProducer(t, c, topic)
 	producer.waitAcks(t, clusterAcksPerPhase, "before the fault")
-	before := producer.snapshot()
+	// The producer runs on: the history is taken after the read, which
+	// may hold records produced while it ran, and as of the read's start,
+	// when the high watermarks it reads to were at least the end of
+	// every record acknowledged so far.
+	readStart := producer.recorder.now()
 	got := readAll(t, c.brokers[0].addr, topic, clusterPartitions)
-	for _, e := range checkCrash(int(producer.sent.Load()), before, got) {
+	before := producer.recorder.historyBefore(readStart)
+	judged, _ := judgeRetried(before, finalRead(topic, clusterPartitions, got))
+	for _, e := range judged.report(20) {
 		t.Errorf("before the fault: %s", e)
 	}
 	if t.Failed() {
@@ -659,16 +652,14 @@ func runClusterFault(t *testing.T, fault clusterFault) {
 	if len(failures) > 0 {
 		t.Errorf("%d records failed while the producer was running (it retries for %v): %v", len(failures), clusterPhaseTimeout, failures[:min(len(failures), 10)])
 	}
-	acked := producer.snapshot()
-	t.Logf("%d records sent, %d acknowledged", producer.sent.Load(), len(acked))
+	history := producer.recorder.history()
+	t.Logf("%d records sent, %d acknowledged", producer.sent.Load(), producer.ackCount.Load())
 	got = readAll(t, c.brokers[0].addr, topic, clusterPartitions)
-	for _, e := range checkCrash(int(producer.sent.Load()), acked, got) {
+	judged, earlier := judgeRetried(history, finalRead(topic, clusterPartitions, got))
+	for _, e := range judged.report(20) {
 		t.Error(e)
 	}
-	errs, earlier := checkAckedOnce(acked, got)
-	for _, e := range errs {
-		t.Error(e)
-	}
+	t.Logf("judged %d operations and %d records read back: %d violations", judged.operations, len(got), len(judged.violations))
 	if earlier > 0 {
 		t.Logf("%d unacknowledged first copies of retried records (allowed without idempotence)", earlier)
 	}

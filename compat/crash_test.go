@@ -2,10 +2,10 @@ package compat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,12 +35,14 @@ func crashRecord(seq int) record {
 // config: acks=all) at full speed against a broker of its own, SIGKILLs the
 // broker in the middle of the load, restarts it on the same data directory
 // and port, lets the producer carry on, and repeats. Then it reads every
-// partition back and checks: each partition's offsets are dense from 0; every
-// record served is one the producer sent, intact; every acknowledged record
-// is at exactly the partition and offset it was acknowledged with; and
-// acknowledged records of a partition are stored in the order they were
-// sent. Records that were in flight at a kill may be missing or present
-// (even twice, since the producer retries them), but only whole.
+// partition back and judges the producer's history with that read
+// (judgeHistory): each partition's offsets are dense from 0; every record
+// served is one the producer sent, intact (key, value and headers); every
+// acknowledged record is at exactly the partition and offset it was
+// acknowledged with; the producer is idempotent (franz-go's default), so
+// its records are stored once each, in the order they were sent; and the
+// log is linearizable. Records that were in flight at a kill may be
+// missing or present.
 func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	t.Parallel()
 	if shared.err != nil {
@@ -67,10 +69,12 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	topic := uniqueTopic("crash")
 	createTopic(t, addr, topic, crashPartitions)
 
+	// franz-go's defaults: acks=all and idempotent.
 	producer := newKgo(t, addr, kgo.DefaultProduceTopic(topic))
+	recorder := newHistoryRecorder()
+	recording := &historyProducer{recorder: recorder, topic: topic, partitions: crashPartitions, idempotent: true}
 	var (
 		mu       sync.Mutex
-		acked    = map[int]ack{}
 		ackCount atomic.Int64
 		sent     atomic.Int64
 		failures []string
@@ -83,18 +87,16 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 		for seq := 0; produceCtx.Err() == nil; seq++ {
 			// Produce blocks while the client's buffer is full (as it is
 			// while the broker is down); cancelling produceCtx unblocks it.
-			rec := toKgo(crashRecord(seq))
 			sent.Store(int64(seq + 1))
-			producer.Produce(produceCtx, rec, func(r *kgo.Record, err error) {
-				mu.Lock()
-				defer mu.Unlock()
+			recording.produce(produceCtx, producer, crashRecord(seq), func(_ *kgo.Record, err error) {
 				if err != nil {
-					if produceCtx.Err() == nil {
+					mu.Lock()
+					defer mu.Unlock()
+					if produceCtx.Err() == nil || errors.Is(err, errMispredicted) {
 						failures = append(failures, fmt.Sprintf("record %d: %v", seq, err))
 					}
 					return
 				}
-				acked[seq] = ack{Partition: r.Partition, Offset: r.Offset}
 				ackCount.Add(1)
 			})
 		}
@@ -135,78 +137,20 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	if len(failures) > 0 {
 		t.Errorf("%d records failed while the producer was still running (it retries without limit, so it should only fail when stopped): %v", len(failures), failures[:min(len(failures), 10)])
 	}
-	ackedCopy := make(map[int]ack, len(acked))
-	for k, v := range acked {
-		ackedCopy[k] = v
-	}
 	mu.Unlock()
-	t.Logf("%d records sent, %d acknowledged", sent.Load(), len(ackedCopy))
+	history := recorder.history()
+	t.Logf("%d records sent, %d acknowledged", sent.Load(), ackCount.Load())
 
 	got := readAll(t, addr, topic, crashPartitions)
-	for _, e := range checkCrash(int(sent.Load()), ackedCopy, got) {
+	judged := judgeHistory(history, finalRead(topic, crashPartitions, got), historyCheckTimeout)
+	for _, e := range judged.report(20) {
 		t.Error(e)
 	}
+	t.Logf("judged %d operations and %d records read back: %d violations", judged.operations, len(got), len(judged.violations))
 }
 
-// checkCrash checks what a broker serves after crashes (got, in delivery
-// order) against what the producer sent (seqs below sent) and what it was
-// told was stored (acked, by seq). See TestCrashKeepsAcknowledgedRecords.
-func checkCrash(sent int, acked map[int]ack, got []record) []string {
-	var errs []string
-	fail := func(format string, args ...any) {
-		if len(errs) < 20 {
-			errs = append(errs, fmt.Sprintf(format, args...))
-		}
-	}
-	type pos struct {
-		p int32
-		o int64
-	}
-	at := map[pos]int{} // seq stored at each position
-	next := map[int32]int64{}
-	for _, r := range got {
-		if r.Offset != next[r.Partition] {
-			fail("p%d: offset %d served where %d was expected (offsets must be dense from 0)", r.Partition, r.Offset, next[r.Partition])
-		}
-		next[r.Partition] = r.Offset + 1
-		var seq int
-		if _, err := fmt.Sscanf(r.Value, "crash-%d-", &seq); err != nil || seq < 0 || seq >= sent {
-			fail("p%d@%d: value %q is not a record the producer sent", r.Partition, r.Offset, lastBytes([]byte(r.Value), 60))
-			continue
-		}
-		if want := crashRecord(seq); r.Value != want.Value || r.Key != want.Key || !equalHeaders(r.Headers, want.Headers) {
-			fail("p%d@%d: record %d damaged: key %q headers %v value %q", r.Partition, r.Offset, seq, r.Key, r.Headers, lastBytes([]byte(r.Value), 60))
-			continue
-		}
-		at[pos{r.Partition, r.Offset}] = seq
-	}
-	// Acknowledged records, by partition in offset order, to check both
-	// presence and send order.
-	byPartition := map[int32][]int{}
-	for seq, a := range acked {
-		stored, ok := at[pos{a.Partition, a.Offset}]
-		switch {
-		case !ok:
-			fail("record %d acknowledged at p%d@%d, but nothing valid is there (partition ends at %d)", seq, a.Partition, a.Offset, next[a.Partition])
-		case stored != seq:
-			fail("record %d acknowledged at p%d@%d, but record %d is there", seq, a.Partition, a.Offset, stored)
-		}
-		byPartition[a.Partition] = append(byPartition[a.Partition], seq)
-	}
-	for p, seqs := range byPartition {
-		sort.Slice(seqs, func(i, j int) bool { return acked[seqs[i]].Offset < acked[seqs[j]].Offset })
-		for i := 1; i < len(seqs); i++ {
-			if seqs[i] < seqs[i-1] {
-				fail("p%d: record %d (offset %d) stored after record %d (offset %d), though sent before it",
-					p, seqs[i], acked[seqs[i]].Offset, seqs[i-1], acked[seqs[i-1]].Offset)
-				break
-			}
-		}
-	}
-	return errs
-}
-
-// TestCheckCrash makes sure the crash checker notices each kind of damage.
+// TestCheckCrash makes sure the judging of the crash test's history
+// notices each kind of damage.
 func TestCheckCrash(t *testing.T) {
 	t.Parallel()
 	at := func(seq int, p int32, o int64) record {
@@ -214,32 +158,46 @@ func TestCheckCrash(t *testing.T) {
 		r.Partition, r.Offset = p, o
 		return r
 	}
-	acked := map[int]ack{0: {0, 0}, 1: {1, 0}, 2: {0, 1}, 4: {0, 3}}
+	// Record 3 was in flight at a crash, stored but never acknowledged.
+	history := func() *syntheticHistory {
+		h := &syntheticHistory{topic: "crash"}
+		h.acked(0, crashRecord(0), 0, 0, true)
+		h.acked(0, crashRecord(1), 1, 0, true)
+		h.acked(0, crashRecord(2), 0, 1, true)
+		h.unknown(0, crashRecord(3), 0, true)
+		h.acked(0, crashRecord(4), 0, 3, true)
+		return h
+	}
 	good := func() []record {
-		// Record 3 was in flight at a crash, stored but never acknowledged.
 		return []record{at(0, 0, 0), at(1, 1, 0), at(2, 0, 1), at(3, 0, 2), at(4, 0, 3)}
 	}
-	if errs := checkCrash(5, acked, good()); len(errs) > 0 {
+	if errs := history().judge(crashPartitions, good()); len(errs) > 0 {
 		t.Fatalf("intact log reported as damaged: %v", errs)
 	}
 	damages := map[string]func([]record) []record{
 		"acknowledged record lost": func(rs []record) []record { return rs[:4] },
 		"offset gap":               func(rs []record) []record { rs[3].Offset = 5; rs[4].Offset = 6; return rs },
 		"value damaged":            func(rs []record) []record { rs[3].Value = rs[3].Value[:20]; return rs },
+		"key damaged":              func(rs []record) []record { rs[3].Key = "k99"; return rs },
 		"header damaged":           func(rs []record) []record { rs[3].Headers = nil; return rs },
 		"never sent":               func(rs []record) []record { rs[3] = at(9, 0, 2); return rs },
 		"other record at acked offset": func(rs []record) []record {
 			rs[2], rs[3] = at(3, 0, 1), at(2, 0, 2)
 			return rs
 		},
+		"stored twice": func(rs []record) []record { return append(rs, at(3, 0, 4)) },
 	}
 	for name, damage := range damages {
-		if errs := checkCrash(5, acked, damage(good())); len(errs) == 0 {
+		errs := history().judge(crashPartitions, damage(good()))
+		if len(errs) == 0 {
 			t.Errorf("%s: not detected", name)
 		}
+		t.Logf("%s: %v", name, errs)
 	}
-	reordered := map[int]ack{0: {0, 1}, 2: {0, 0}}
-	if errs := checkCrash(5, reordered, []record{at(2, 0, 0), at(0, 0, 1)}); len(errs) == 0 {
+	reordered := &syntheticHistory{topic: "crash"}
+	reordered.acked(0, crashRecord(0), 0, 1, true)
+	reordered.acked(0, crashRecord(2), 0, 0, true)
+	if errs := reordered.judge(crashPartitions, []record{at(2, 0, 0), at(0, 0, 1)}); len(errs) == 0 {
 		t.Errorf("acknowledged records stored out of send order: not detected")
 	}
 }

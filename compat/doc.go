@@ -6,8 +6,11 @@
 // on a free port with a temporary data directory, and every test works on its
 // own uniquely named topics. The crash test starts (and kills) brokers of its
 // own, and the cluster tests (cluster_test.go) run three-broker clusters of
-// their own. Non-Go clients are driven through the small scripts in testdata/
-// and node/, which read records as JSON on stdin and print JSON on stdout.
+// their own; they and the chaos test record what their franz-go clients did
+// as a linearizability.History and judge it by the checks the simulator
+// uses (history_test.go). Non-Go clients are driven through the small
+// scripts in testdata/ and node/, which read records as JSON on stdin and
+// print JSON on stdout.
 //
 // The non-Go clients come from Debian (kcat, python3-kafka,
 // python3-confluent-kafka, run with /usr/bin/python3) and npm (kafkajs, from

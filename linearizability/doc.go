@@ -1,5 +1,6 @@
-// Package linearizability checks histories recorded by the simulator for the
-// guarantees of a Kafka-compatible log (docs: DESIGN.md, "Guarantees").
+// Package linearizability checks histories recorded by the simulator, and by
+// compat's tests of real `cairn serve` processes, for the guarantees of a
+// Kafka-compatible log (docs: DESIGN.md, "Guarantees").
 //
 // A History is the list of client operations a simulation run observed:
 // produces with their outcome and acknowledged base offset, and fetches with
@@ -17,6 +18,9 @@
 //
 // AppendFinalRead adds that final read to the history as one more reader,
 // which CheckLog should be given: it makes the search near-linear.
+// SeparateRetries first turns the copies a real client without idempotence
+// wrote by resending a batch into produces of their own, since the checks
+// want every value once.
 // WriteReport draws Porcupine's visualization of each partition CheckLog
 // could not linearize.
 //

@@ -86,7 +86,8 @@ type Op struct {
 	// Topic and Partition name the topic-partition the operation addressed.
 	Topic     string
 	Partition int32
-	// Call and Return are virtual times in nanoseconds. Return is
+	// Call and Return are times in nanoseconds: virtual in the simulator,
+	// since the test began in compat's real-process tests. Return is
 	// meaningless when Outcome is OutcomeUnknown.
 	Call, Return int64
 	// Outcome is what the client learned.
