@@ -27,10 +27,12 @@ const (
 	eventGroupMend
 	eventConsumerGroupWake
 	eventConsumerGroupMend
+	eventAimedCrash // a crash recipe's crash (aimed.go); payload: how long the broker stays down
 )
 
 var eventKindNames = [...]string{"", "sync-done", "broker-tick", "client-wake", "fault", "restart", "resume", "heal-disk",
-	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election", "group-wake", "group-mend"}
+	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election", "group-wake", "group-mend",
+	"consumer-group-wake", "consumer-group-mend", "aimed-crash"}
 
 func (k eventKind) String() string { return eventKindNames[k] }
 

@@ -1,0 +1,301 @@
+package sim
+
+import (
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"cairn/core/controller"
+	"cairn/netsim"
+	"cairn/replica/transport"
+)
+
+// The control faults (faults.go: drop-answer, duplicate-request,
+// delay-request, crash-on-rejoin, crash-after-isr-change,
+// pause-controller) are armed when their time comes and strike at the
+// first thing they aim at: a request of their kind on its way to or
+// through the controller, or a commit of the metadata log. They pick their
+// target then, from the committed metadata, as cut-leader does.
+
+// aimedFaults is the world's state of the control faults.
+type aimedFaults struct {
+	armed []armedFault
+	// rejoining are the followers that crash-on-rejoin crashed, watched
+	// until their return to the ISR commits.
+	rejoining []rejoinWatch
+	// struck counts, per fault kind, the faults that found a target.
+	struck map[FaultKind]int
+}
+
+type armedFault struct {
+	fault Fault
+	until time.Duration
+}
+
+type rejoinWatch struct {
+	follower    int
+	incarnation int // the follower's incarnation when it was crashed
+	topic       string
+	partition   int32
+	crashFor    time.Duration
+	until       time.Duration
+}
+
+// ghostRequest is a copy of a broker's request that a duplicate-request
+// fault sends again on a connection of its own, held for hold.
+type ghostRequest struct {
+	payload []byte
+	hold    time.Duration
+}
+
+// rejoinWatchFor bounds how long crash-on-rejoin waits for the follower it
+// crashed to come back into the ISR.
+const rejoinWatchFor = 20 * time.Second
+
+// armControlFault arms a control fault; crash-on-rejoin strikes at once.
+func (w *World) armControlFault(f Fault) {
+	if f.Kind == FaultCrashOnRejoin {
+		w.crashFollowerToRejoin(f)
+		return
+	}
+	w.aimed.armed = append(w.aimed.armed, armedFault{fault: f, until: w.now + controlFaultWindow})
+}
+
+// strike takes the oldest armed fault of kind (and, when request >= 0, of
+// that request) still in its window, and counts it.
+func (w *World) strike(kind FaultKind, request int16) (Fault, bool) {
+	a := &w.aimed
+	if w.liveness {
+		return Fault{}, false // faults stop with the safety phase
+	}
+	for i := 0; i < len(a.armed); i++ {
+		f := a.armed[i]
+		if f.until < w.now {
+			a.armed = slices.Delete(a.armed, i, i+1)
+			i--
+			continue
+		}
+		if f.fault.Kind != kind || (request >= 0 && f.fault.Request != request) {
+			continue
+		}
+		a.armed = slices.Delete(a.armed, i, i+1)
+		w.noteStruck(kind)
+		return f.fault, true
+	}
+	return Fault{}, false
+}
+
+func (w *World) noteStruck(kind FaultKind) {
+	if w.aimed.struck == nil {
+		w.aimed.struck = map[FaultKind]int{}
+	}
+	w.aimed.struck[kind]++
+}
+
+// requestKey is the API key of a request payload, or -1.
+func requestKey(payload []byte) int16 {
+	if len(payload) < 8 {
+		return -1
+	}
+	return transport.RequestKey(payload)
+}
+
+// controllerRequest reports whether key is one of the requests the
+// drop-answer, duplicate-request and delay-request faults strike.
+func controllerRequest(key int16) bool {
+	return key == kmsg.AlterPartition.Int16() || key == kmsg.BrokerHeartbeat.Int16() || key == kmsg.BrokerRegistration.Int16()
+}
+
+// sendToController carries out duplicate-request and delay-request on a
+// request that broker b sends to peer on connection c (up). It reports
+// whether it sent the request itself.
+func (b *broker) sendToController(w *World, peer int, c *peerConn, payload []byte) bool {
+	key := requestKey(payload)
+	if !controllerRequest(key) {
+		return false
+	}
+	if f, ok := w.strike(FaultDuplicateRequest, key); ok {
+		// The retry of a client that timed out, on a new connection,
+		// while the first copy still gets through.
+		ghost := w.net.Dial(w.now, b.id, w.brokers[peer].id)
+		b.ghosts[ghost] = ghostRequest{payload: payload, hold: f.Duration}
+		w.tracef("AIMED duplicate-request: b%d sends %s to b%d again in %v (conn=%d)", b.index, kmsg.NameForKey(key), peer, f.Duration, ghost)
+	}
+	if f, ok := w.strike(FaultDelayRequest, key); ok {
+		w.tracef("AIMED delay-request: b%d's %s to b%d stalls %v on conn=%d; b%d gives up on the session", b.index, kmsg.NameForKey(key), peer, f.Duration, c.conn, b.index)
+		w.net.SendHeld(w.now, c.conn, b.id, payload, f.Duration)
+		b.abandonSession(w, peer)
+		return true
+	}
+	return false
+}
+
+// abandonSession gives up on the session with peer from this side, as a
+// broker whose request timed out does: its connections close (what was
+// sent on them still arrives first), and the node hears PeerDown once the
+// Ready being executed is done.
+func (b *broker) abandonSession(w *World, peer int) {
+	session := b.peers[peer]
+	if session == nil {
+		return
+	}
+	for _, c := range session.route.Conns() {
+		b.dialed[c.conn] = -1
+		w.net.Close(w.now, c.conn, b.id)
+	}
+	delete(b.peers, peer)
+	b.downPending = append(b.downPending, peer)
+}
+
+// onGhostEvent runs a duplicate's own connection: it sends the copy once
+// up, and closes on the answer, which nobody waits for.
+func (b *broker) onGhostEvent(w *World, ev netsim.Event) {
+	g := b.ghosts[ev.Conn]
+	switch ev.Kind {
+	case netsim.EventConnected:
+		w.net.SendHeld(w.now, ev.Conn, b.id, g.payload, g.hold)
+	case netsim.EventDeliver:
+		w.net.Close(w.now, ev.Conn, b.id)
+		delete(b.ghosts, ev.Conn)
+	default:
+		delete(b.ghosts, ev.Conn)
+	}
+}
+
+// receiveAsController carries out pause-controller and drop-answer on a
+// request reaching broker b. It reports whether the request is held
+// (the broker paused before handling it).
+func (b *broker) receiveAsController(w *World, ev netsim.Event) (held bool) {
+	if w.metadata == nil || w.metadata.leader != b.index {
+		return false
+	}
+	key := requestKey(ev.Payload)
+	if key == kmsg.AlterPartition.Int16() {
+		if f, ok := w.strike(FaultPauseController, -1); ok {
+			before := f.Duration%2 == 0
+			w.tracef("AIMED pause-controller: b%d pauses with an AlterPartition in flight (before handling it: %v)", b.index, before)
+			if before {
+				b.pause(w, f.Duration)
+				b.held = append(b.held, heldInput{network: &ev})
+				return true
+			}
+			b.pauseAfter = f.Duration
+		}
+	}
+	if controllerRequest(key) {
+		if _, ok := w.strike(FaultDropAnswer, key); ok {
+			w.tracef("AIMED drop-answer: b%d will lose its answer on conn=%d after handling %s", b.index, ev.Conn, kmsg.NameForKey(key))
+			b.dropAnswer[ev.Conn] = true
+		}
+	}
+	return false
+}
+
+// crashFollowerToRejoin starts crash-on-rejoin: it crashes a follower in
+// the ISR of the first replicated partition (by name) that has one up,
+// and watches for its return to that ISR.
+func (w *World) crashFollowerToRejoin(f Fault) {
+	for _, t := range w.image.Topics() {
+		for _, p := range w.image.Partitions(t.Name) {
+			if p.Leader < 0 || len(p.Replicas) < 2 {
+				continue
+			}
+			for _, r := range p.ISR {
+				if b := w.brokers[r]; r != p.Leader && b.node != nil {
+					w.noteStruck(FaultCrashOnRejoin)
+					w.tracef("AIMED crash-on-rejoin: crash follower b%d of %s-%d", r, p.Topic, p.Partition)
+					w.aimed.rejoining = append(w.aimed.rejoining, rejoinWatch{follower: int(r), incarnation: b.incarnation + 1,
+						topic: p.Topic, partition: p.Partition, crashFor: f.Duration, until: w.now + f.Duration + rejoinWatchFor})
+					b.crash(w, f.Duration)
+					return
+				}
+			}
+		}
+	}
+	w.tracef("crash-on-rejoin: no follower in an ISR to crash")
+}
+
+// afterMetadataCommit runs the recipes that wait for a commit: entry is
+// the index of the entry just committed, records what it held.
+func (w *World) afterMetadataCommit(entry int, records []controller.Record) {
+	for _, r := range records {
+		change, ok := r.(controller.PartitionChange)
+		if !ok {
+			continue
+		}
+		p, ok := w.image.Partition(change.Topic, change.Partition)
+		if !ok || p.Leader < 0 || len(p.Replicas) < 2 {
+			continue
+		}
+		if change.LeaderUnchanged {
+			if f, ok := w.strike(FaultCrashAfterISRChange, -1); ok {
+				w.tracef("AIMED crash-after-isr-change: %s-%d's ISR is now %v; crash its leader b%d once it applied entry %d", p.Topic, p.Partition, p.ISR, p.Leader, entry)
+				w.crashOnceApplied(int(p.Leader), entry, f.Duration)
+			}
+		}
+		w.checkRejoined(entry, p)
+	}
+}
+
+// checkRejoined crashes the leader of a partition whose ISR took back a
+// follower that crash-on-rejoin crashed and that has restarted since.
+func (w *World) checkRejoined(entry int, p controller.Partition) {
+	if w.liveness {
+		return
+	}
+	watches := w.aimed.rejoining
+	for i := 0; i < len(watches); i++ {
+		r := watches[i]
+		if r.until < w.now {
+			watches = slices.Delete(watches, i, i+1)
+			i--
+			continue
+		}
+		b := w.brokers[r.follower]
+		if r.topic != p.Topic || r.partition != p.Partition || b.incarnation < r.incarnation || b.node == nil ||
+			!slices.Contains(p.ISR, int32(r.follower)) || int(p.Leader) == r.follower {
+			continue
+		}
+		watches = slices.Delete(watches, i, i+1)
+		i--
+		w.tracef("AIMED crash-on-rejoin: b%d is back in %s-%d's ISR %v; crash its leader b%d", r.follower, p.Topic, p.Partition, p.ISR, p.Leader)
+		w.crashOnceApplied(int(p.Leader), entry, r.crashFor)
+	}
+	w.aimed.rejoining = watches
+}
+
+// crashOnceApplied crashes broker index for d once it has applied the
+// metadata entry numbered entry, or at once if it is not running.
+func (w *World) crashOnceApplied(index, entry int, d time.Duration) {
+	b := w.brokers[index]
+	if b.node == nil {
+		return
+	}
+	b.crashAt = append(b.crashAt, pendingCrash{entry: entry, incarnation: b.incarnation, crashFor: d})
+}
+
+// pendingCrash is a crash that waits for its broker to apply an entry.
+type pendingCrash struct {
+	entry, incarnation int
+	crashFor           time.Duration
+}
+
+// crashIfApplied schedules, at this instant, the crash of a broker that has
+// applied the entry a pendingCrash waits for. (Not a crash at once: it is
+// called while the broker's node is being driven.)
+func (b *broker) crashIfApplied(w *World) {
+	for i := 0; i < len(b.crashAt); i++ {
+		c := b.crashAt[i]
+		if c.incarnation != b.incarnation {
+			b.crashAt = slices.Delete(b.crashAt, i, i+1)
+			i--
+			continue
+		}
+		if w.metadata.delivered[b.index] >= c.entry {
+			b.crashAt = slices.Delete(b.crashAt, i, i+1)
+			i--
+			w.schedule(w.now, eventAimedCrash, b.index, b.incarnation, c.crashFor)
+		}
+	}
+}
