@@ -481,8 +481,14 @@ func (b *broker) resume(w *World) {
 	b.paused = false
 	held := b.held
 	b.held = nil
-	for _, h := range held {
-		if b.node == nil || b.paused {
+	for i, h := range held {
+		if b.node == nil {
+			return // crashed: what it held is gone with the process
+		}
+		if b.paused {
+			// Paused again by what it just handled (pause-controller):
+			// the rest waits, in order, behind what that pause held.
+			b.held = append(b.held, held[i:]...)
 			return
 		}
 		if h.network != nil {
