@@ -21,6 +21,8 @@ import (
 // aimedFaults is the world's state of the control faults.
 type aimedFaults struct {
 	armed []armedFault
+	// held are AlterPartitions delay-request holds back.
+	held []*heldAlter
 	// rejoining are the followers that crash-on-rejoin crashed, watched
 	// until their return to the ISR commits.
 	rejoining []rejoinWatch
@@ -123,12 +125,97 @@ func (b *broker) sendToController(w *World, peer int, c *peerConn, payload []byt
 		w.tracef("AIMED duplicate-request: b%d sends %s to b%d again in %v (conn=%d)", b.index, kmsg.NameForKey(key), peer, f.Duration, ghost)
 	}
 	if f, ok := w.strike(FaultDelayRequest, key); ok {
-		w.tracef("AIMED delay-request: b%d's %s to b%d stalls %v on conn=%d; b%d gives up on the session", b.index, kmsg.NameForKey(key), peer, f.Duration, c.conn, b.index)
-		w.net.SendHeld(w.now, c.conn, b.id, payload, f.Duration)
+		if key == kmsg.AlterPartition.Int16() {
+			w.holdPastNewer(b, peer, payload, f.Duration)
+		} else {
+			w.tracef("AIMED delay-request: b%d's %s to b%d stalls %v on conn=%d; b%d gives up on the session", b.index, kmsg.NameForKey(key), peer, f.Duration, c.conn, b.index)
+			w.net.SendHeld(w.now, c.conn, b.id, payload, f.Duration)
+		}
 		b.abandonSession(w, peer)
 		return true
 	}
 	return false
+}
+
+// heldAlter is an AlterPartition that delay-request holds back until a
+// newer ISR change of its partition has committed: the bytes of a
+// connection its sender gave up on, still in flight.
+type heldAlter struct {
+	from, incarnation, to int
+	payload               []byte
+	topic                 string
+	partition             int32
+	// pastEpoch is the partition epoch from which a commit may release
+	// it: two past the one it names, the sender's next request (the retry
+	// of this one) and then a newer change. An expansion waits for a newer
+	// change that leaves out a member it adds (adds): the change it would
+	// undo if it were taken.
+	pastEpoch int32
+	adds      []int32
+	released  bool
+}
+
+// holdPastNewerMax bounds how long beyond its fault's Duration an
+// AlterPartition waits for a newer change of its partition.
+const holdPastNewerMax = 15 * time.Second
+
+// holdPastNewer holds an AlterPartition payload that broker b sent to peer
+// until the partition's ISR has changed twice since the epoch it names (or
+// hold plus holdPastNewerMax has passed), then delivers it.
+func (w *World) holdPastNewer(b *broker, peer int, payload []byte, hold time.Duration) {
+	h := &heldAlter{from: b.index, incarnation: b.incarnation, to: peer, payload: payload}
+	if _, body, req, err := transport.ParseRequestHeader(payload); err == nil && req != nil {
+		if alter, ok := req.(*kmsg.AlterPartitionRequest); ok && transport.Decode(alter, body) == nil &&
+			len(alter.Topics) > 0 && len(alter.Topics[0].Partitions) > 0 {
+			rp := alter.Topics[0].Partitions[0]
+			h.topic, h.partition, h.pastEpoch = alter.Topics[0].Topic, rp.Partition, rp.PartitionEpoch+2
+			if p, ok := w.image.Partition(h.topic, h.partition); ok {
+				for _, r := range rp.NewISR {
+					if !slices.Contains(p.ISR, r) {
+						h.adds = append(h.adds, r)
+					}
+				}
+			}
+		}
+	}
+	w.tracef("AIMED delay-request: b%d's AlterPartition of %s-%d (partition epoch %d, adding %v) to b%d stalls until a newer change commits; b%d gives up on the session",
+		b.index, h.topic, h.partition, h.pastEpoch-2, h.adds, peer, b.index)
+	w.aimed.held = append(w.aimed.held, h)
+	w.schedule(w.now+hold+holdPastNewerMax, eventAimedRelease, 0, 0, h)
+	if len(h.adds) > 0 {
+		// Build the chain that makes it stale: the member it adds stops
+		// reaching the leader for longer than replica.lag.time.max, so
+		// that the leader shrinks it out again.
+		follower := w.brokers[h.adds[0]]
+		cut := aimedCut{from: follower.id, to: b.id}
+		w.net.Cut(w.now, cut.from, cut.to)
+		w.tracef("AIMED delay-request: b%d cannot reach b%d for %v", h.adds[0], b.index, hold+aimedCutMin)
+		w.schedule(w.now+hold+aimedCutMin, eventAimedMend, 0, 0, cut)
+	}
+}
+
+// aimedCut is one direction between two brokers that delay-request cut.
+type aimedCut struct{ from, to netsim.NodeID }
+
+// aimedCutMin is how long at least delay-request keeps the member a held
+// expansion adds from its leader: past the brokers' replica.lag.time.max.
+const aimedCutMin = 3 * time.Second
+
+// releaseHeld delivers a held AlterPartition on a connection of its own,
+// unless its sender's process has died since (its connections reset).
+func (w *World) releaseHeld(h *heldAlter) {
+	if h.released {
+		return
+	}
+	h.released = true
+	w.aimed.held = slices.DeleteFunc(w.aimed.held, func(x *heldAlter) bool { return x == h })
+	b := w.brokers[h.from]
+	if w.liveness || b.node == nil || b.incarnation != h.incarnation || w.brokers[h.to].node == nil {
+		return
+	}
+	ghost := w.net.Dial(w.now, b.id, w.brokers[h.to].id)
+	b.ghosts[ghost] = ghostRequest{payload: h.payload}
+	w.tracef("AIMED delay-request: b%d's stalled AlterPartition of %s-%d reaches b%d now (conn=%d)", h.from, h.topic, h.partition, h.to, ghost)
 }
 
 // abandonSession gives up on the session with peer from this side, as a
@@ -235,6 +322,12 @@ func (w *World) afterMetadataCommit(entry int, records []controller.Record) {
 			}
 		}
 		w.checkRejoined(entry, p)
+		for _, h := range w.aimed.held {
+			if h.topic == p.Topic && h.partition == p.Partition && p.PartitionEpoch >= h.pastEpoch &&
+				(len(h.adds) == 0 || slices.ContainsFunc(h.adds, func(r int32) bool { return !slices.Contains(p.ISR, r) })) {
+				w.schedule(w.now, eventAimedRelease, 0, 0, h)
+			}
+		}
 	}
 }
 

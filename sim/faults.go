@@ -331,7 +331,9 @@ func drawControlFaults(rng *rand.Rand, o Options) []Fault {
 		return nil
 	}
 	var faults []Fault
-	at := func() time.Duration { return time.Duration(rng.Int64N(int64(o.SafetyDuration))) }
+	// In the first half, while producers still write: what these faults
+	// break shows only against records committed after they strike.
+	at := func() time.Duration { return time.Duration(rng.Int64N(int64(o.SafetyDuration) / 2)) }
 	if rng.IntN(2) == 0 {
 		requests := []int16{kmsg.AlterPartition.Int16(), kmsg.AlterPartition.Int16(), kmsg.BrokerHeartbeat.Int16(), kmsg.BrokerRegistration.Int16()}
 		for i, n := 0, 1+rng.IntN(6); i < n; i++ {

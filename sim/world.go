@@ -457,6 +457,11 @@ func (w *World) onEvent(e *event) {
 		w.consumerGroups.mendCut(w, e.target, e.incarnation)
 	case eventFault:
 		w.applyFault(w.options.Faults[e.target])
+	case eventAimedMend:
+		cut := e.payload.(aimedCut)
+		w.net.Mend(w.now, cut.from, cut.to)
+	case eventAimedRelease:
+		w.releaseHeld(e.payload.(*heldAlter))
 	case eventAimedCrash:
 		if b := w.brokers[e.target]; e.incarnation == b.incarnation && !w.liveness {
 			b.crash(w, e.payload.(time.Duration))
