@@ -152,8 +152,17 @@ type heldAlter struct {
 	// undo if it were taken.
 	pastEpoch int32
 	adds      []int32
-	released  bool
+	cut       bool // the member it adds has been cut off from the leader
+	// superseded says the newer change it waits for has committed;
+	// deadline is when it arrives regardless.
+	superseded bool
+	deadline   time.Duration
+	released   bool
 }
+
+// heldReleaseAfter is how long after the newer change commits a held
+// AlterPartition arrives.
+const heldReleaseAfter = 250 * time.Millisecond
 
 // holdPastNewerMax bounds how long beyond its fault's Duration an
 // AlterPartition waits for a newer change of its partition.
@@ -181,30 +190,80 @@ func (w *World) holdPastNewer(b *broker, peer int, payload []byte, hold time.Dur
 	w.tracef("AIMED delay-request: b%d's AlterPartition of %s-%d (partition epoch %d, adding %v) to b%d stalls until a newer change commits; b%d gives up on the session",
 		b.index, h.topic, h.partition, h.pastEpoch-2, h.adds, peer, b.index)
 	w.aimed.held = append(w.aimed.held, h)
-	w.schedule(w.now+hold+holdPastNewerMax, eventAimedRelease, 0, 0, h)
-	if len(h.adds) > 0 {
-		// Build the chain that makes it stale: the member it adds stops
-		// reaching the leader for longer than replica.lag.time.max, so
-		// that the leader shrinks it out again.
-		follower := w.brokers[h.adds[0]]
-		cut := aimedCut{from: follower.id, to: b.id}
-		w.net.Cut(w.now, cut.from, cut.to)
-		w.tracef("AIMED delay-request: b%d cannot reach b%d for %v", h.adds[0], b.index, hold+aimedCutMin)
-		w.schedule(w.now+hold+aimedCutMin, eventAimedMend, 0, 0, cut)
+	h.deadline = w.now + hold + holdPastNewerMax
+	w.schedule(h.deadline, eventAimedRelease, 0, 0, h)
+}
+
+// onHeldPartitionChange moves a held AlterPartition along as its
+// partition's ISR changes (p, just committed). An expansion's chain: once
+// the sender's retry has taken the member back (the epoch after the held
+// one's), that member stops reaching the leader for longer than
+// replica.lag.time.max, so that the leader shrinks it out again; a little
+// after that newer change, the held copy arrives.
+func (w *World) onHeldPartitionChange(h *heldAlter, p controller.Partition) {
+	if h.topic != p.Topic || h.partition != p.Partition {
+		return
 	}
+	if len(h.adds) > 0 && !h.cut && p.PartitionEpoch >= h.pastEpoch-1 && slices.Contains(p.ISR, h.adds[0]) && int(p.Leader) == h.from {
+		h.cut = true
+		if w.metadata.leader == int(h.adds[0]) {
+			// Cut off from the controller too, the leader could not
+			// shrink it out: no chain this time.
+			return
+		}
+		cut := aimedCut{from: w.brokers[h.adds[0]].id, to: w.brokers[h.from].id}
+		w.net.Cut(w.now, cut.from, cut.to)
+		w.tracef("AIMED delay-request: b%d is back in %s-%d's ISR; it cannot reach b%d for %v", h.adds[0], p.Topic, p.Partition, h.from, aimedCutFor)
+		w.schedule(w.now+aimedCutFor, eventAimedMend, 0, 0, cut)
+		return
+	}
+	if p.PartitionEpoch >= h.pastEpoch && (len(h.adds) == 0 || slices.ContainsFunc(h.adds, func(r int32) bool { return !slices.Contains(p.ISR, r) })) {
+		// A little after: the leader has applied the newer change and
+		// acted on it (a shrink lets its high watermark move).
+		h.superseded = true
+		w.schedule(w.now+heldReleaseAfter, eventAimedRelease, 0, 0, h)
+	}
+}
+
+// committedPast reports whether the sender of a held expansion, leading its
+// partition, has a high watermark past the end of the member it adds.
+func (w *World) committedPast(h *heldAlter) bool {
+	leader, member := w.brokers[h.from], w.brokers[h.adds[0]]
+	if leader.node == nil || member.node == nil {
+		return true // nothing to wait for
+	}
+	hw, end := int64(-1), int64(-1)
+	for _, p := range leader.node.Partitions() {
+		if p.Topic == h.topic && p.Partition == h.partition {
+			hw = p.HighWatermark
+		}
+	}
+	for _, p := range member.node.Partitions() {
+		if p.Topic == h.topic && p.Partition == h.partition {
+			end = p.EndOffset
+		}
+	}
+	return hw > end
 }
 
 // aimedCut is one direction between two brokers that delay-request cut.
 type aimedCut struct{ from, to netsim.NodeID }
 
-// aimedCutMin is how long at least delay-request keeps the member a held
-// expansion adds from its leader: past the brokers' replica.lag.time.max.
-const aimedCutMin = 3 * time.Second
+// aimedCutFor is how long delay-request keeps the member a held expansion
+// adds from its leader: past the brokers' replica.lag.time.max (2 s), and
+// past the held copy's arrival after the shrink.
+const aimedCutFor = 5 * time.Second
 
 // releaseHeld delivers a held AlterPartition on a connection of its own,
 // unless its sender's process has died since (its connections reset).
 func (w *World) releaseHeld(h *heldAlter) {
 	if h.released {
+		return
+	}
+	if h.cut && h.superseded && w.now < h.deadline && !w.committedPast(h) {
+		// The expansion it would undo matters once the leader has
+		// committed records the member it adds lacks: wait for that.
+		w.schedule(w.now+heldReleaseAfter, eventAimedRelease, 0, 0, h)
 		return
 	}
 	h.released = true
@@ -323,10 +382,7 @@ func (w *World) afterMetadataCommit(entry int, records []controller.Record) {
 		}
 		w.checkRejoined(entry, p)
 		for _, h := range w.aimed.held {
-			if h.topic == p.Topic && h.partition == p.Partition && p.PartitionEpoch >= h.pastEpoch &&
-				(len(h.adds) == 0 || slices.ContainsFunc(h.adds, func(r int32) bool { return !slices.Contains(p.ISR, r) })) {
-				w.schedule(w.now, eventAimedRelease, 0, 0, h)
-			}
+			w.onHeldPartitionChange(h, p)
 		}
 	}
 }
