@@ -350,7 +350,43 @@ func drawControlFaults(rng *rand.Rand, o Options) []Fault {
 				Duration: time.Duration(10+rng.IntN(3000)) * time.Millisecond})
 		}
 	}
-	return faults
+	return clearOfChain(faults, o)
+}
+
+// clearOfChain keeps the seed's cut-leader chain (durable seeds of several
+// brokers) as it was: the chain is itself aimed, at KIP-279's divergent
+// follower, and the crashes and pauses of the recipes, in it or after it,
+// break it (they restart the follower, which then truncates as it should)
+// — so a seed with the chain gets no recipe. The faults of the
+// controller's requests that would strike during the chain (from the cut
+// until the crashed successor is back) move to as long after it, and those
+// that then fall past the safety phase are left out.
+func clearOfChain(faults []Fault, o Options) []Fault {
+	start, end := time.Duration(-1), time.Duration(-1)
+	for _, f := range o.Faults {
+		switch f.Kind {
+		case FaultCutLeader:
+			start = f.At
+		case FaultCrashSuccessor:
+			end = f.At + f.Duration
+		}
+	}
+	if start < 0 || end < start {
+		return faults
+	}
+	kept := faults[:0]
+	for _, f := range faults {
+		if f.Kind >= FaultCrashOnRejoin {
+			continue // crashes and pauses of their own would break it
+		}
+		if f.At >= start && f.At <= end {
+			f.At = end + (f.At - start)
+		}
+		if f.At < o.SafetyDuration {
+			kept = append(kept, f)
+		}
+	}
+	return kept
 }
 
 // WithoutControlFaults returns the options less the faults drawControlFaults
