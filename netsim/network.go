@@ -279,6 +279,24 @@ func (n *Network) Dial(now time.Duration, from, to NodeID) ConnID {
 // silently and counted in Stats.MessagesDropped. Send panics if the sender
 // has not yet been told EventConnected or EventAccepted.
 func (n *Network) Send(now time.Duration, conn ConnID, from NodeID, payload []byte) {
+	n.send(now, conn, from, payload, 0)
+}
+
+// SendHeld is Send for a message whose segments are lost again and again
+// (a retransmission stall on one connection): it arrives no sooner than
+// hold after it would have, and everything sent after it on this direction
+// of the connection, a Close included, waits behind it, as TCP's in-order
+// delivery makes it wait. Other connections between the same nodes are not
+// held. It is how the simulator delivers a request after its sender gave
+// up on the connection and sent newer ones on another.
+func (n *Network) SendHeld(now time.Duration, conn ConnID, from NodeID, payload []byte, hold time.Duration) {
+	if hold < 0 {
+		panic(fmt.Sprintf("netsim: negative hold %v", hold))
+	}
+	n.send(now, conn, from, payload, hold)
+}
+
+func (n *Network) send(now time.Duration, conn ConnID, from NodeID, payload []byte, hold time.Duration) {
 	n.advance(now, "Send")
 	n.assertUp(from, "Send")
 	n.stats.MessagesSent++
@@ -304,7 +322,7 @@ func (n *Network) Send(now time.Duration, conn ConnID, from NodeID, payload []by
 		return
 	}
 	d := &c.directions[i]
-	readyAt := n.transmit(now, d.path, len(payload)) + n.retransmissionDelay()
+	readyAt := n.transmit(now, d.path, len(payload)) + n.retransmissionDelay() + hold
 	n.enqueue(now, c, i, message{payload: payload, readyAt: max(readyAt, d.lastReadyAt)})
 }
 

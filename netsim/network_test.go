@@ -604,3 +604,20 @@ func TestCutHoldsOneDirectionUntilMendAndOutlivesHeal(t *testing.T) {
 	d.network.Mend(d.now, 1, 2)
 	expect(t, d.runUntil(d.now), deliver(d.now, conn, 2, 1, "held"))
 }
+
+func TestSendHeldArrivesLateWithWhatFollowsItBehind(t *testing.T) {
+	d := newDriver(t, fixedOptions())
+	held := d.connect(1, 2)
+	other := d.connect(1, 2)
+	start := d.now
+	d.network.SendHeld(d.now, held, 1, []byte("old request"), 500*time.Millisecond)
+	d.network.Send(d.now, held, 1, []byte("behind it"))
+	d.network.Close(d.now, held, 1)
+	d.network.Send(d.now, other, 1, []byte("newer request"))
+	late := start + oneWay + 500*time.Millisecond
+	expect(t, d.runUntil(late),
+		deliver(start+oneWay, other, 2, 1, "newer request"),
+		deliver(late, held, 2, 1, "old request"), deliver(late, held, 2, 1, "behind it"),
+		Event{At: late, Kind: EventClosed, Conn: held, To: 2, From: 1})
+	expectPanic(t, "negative hold", func() { d.network.SendHeld(d.now, other, 1, nil, -1) })
+}

@@ -38,6 +38,16 @@ type broker struct {
 	tickAt      time.Duration
 	tickPending bool
 	rates       [faultKinds]faultRate
+	// What the control faults (aimed.go) left for this broker: copies of
+	// its requests on connections of their own, connections whose next
+	// answer is lost, a pause to take once the request being handled is,
+	// sessions it gave up on whose PeerDown the node has yet to hear, and
+	// crashes waiting for a metadata entry to be applied.
+	ghosts      map[netsim.ConnID]ghostRequest
+	dropAnswer  map[netsim.ConnID]bool
+	pauseAfter  time.Duration
+	downPending []int
+	crashAt     []pendingCrash
 }
 
 // traceWriter puts a broker's log lines into the run's trace.
@@ -105,6 +115,9 @@ func newBroker(w *World, index int) *broker {
 		open:   map[netsim.ConnID]bool{},
 		peers:  map[int]*peerSession{},
 		dialed: map[netsim.ConnID]int{},
+		ghosts: map[netsim.ConnID]ghostRequest{},
+
+		dropAnswer: map[netsim.ConnID]bool{},
 	}
 	b.config = replica.DefaultConfig()
 	b.config.NodeID = int32(index)
@@ -178,6 +191,10 @@ func (b *broker) deliver(w *World, ev netsim.Event) {
 		b.held = append(b.held, heldInput{network: &ev})
 		return
 	}
+	if _, ok := b.ghosts[ev.Conn]; ok {
+		b.onGhostEvent(w, ev)
+		return
+	}
 	if peer, ok := b.dialed[ev.Conn]; ok {
 		b.onPeerEvent(w, peer, ev)
 		b.flush(w)
@@ -188,14 +205,22 @@ func (b *broker) deliver(w *World, ev netsim.Event) {
 	case netsim.EventAccepted:
 		b.open[ev.Conn] = true
 	case netsim.EventDeliver:
+		if b.receiveAsController(w, ev) {
+			return // held: the controller paused before handling it
+		}
 		w.tracef("b%d recv conn=%d %s", b.index, ev.Conn, describeRequest(ev.Payload))
 		w.noteFetch(b, ev.Conn, ev.Payload)
 		b.node.HandleFrame(w.wallTime(), conn, ev.Payload)
 	case netsim.EventClosed, netsim.EventReset:
 		delete(b.open, ev.Conn)
+		delete(b.dropAnswer, ev.Conn)
 		b.node.ConnClosed(conn)
 	}
 	b.flush(w)
+	if d := b.pauseAfter; d > 0 {
+		b.pauseAfter = 0
+		b.pause(w, d)
+	}
 }
 
 // onPeerEvent handles an event on a connection this broker dialed to
@@ -254,6 +279,9 @@ func (b *broker) sendPeer(w *World, peer int, frame []byte) {
 		c.queued = append(c.queued, transport.Payload(frame))
 		return
 	}
+	if len(w.aimed.armed) > 0 && b.sendToController(w, peer, c, transport.Payload(frame)) {
+		return
+	}
 	w.net.Send(w.now, c.conn, b.id, transport.Payload(frame))
 }
 
@@ -261,6 +289,12 @@ func (b *broker) sendPeer(w *World, peer int, frame []byte) {
 // the runtime shell runs too.
 func (b *broker) flush(w *World) {
 	b.node.Execute(brokerDriver{b, w})
+	for len(b.downPending) > 0 && b.node != nil {
+		peer := b.downPending[0]
+		b.downPending = b.downPending[1:]
+		b.node.PeerDown(w.wallTime(), int32(peer))
+		b.node.Execute(brokerDriver{b, w})
+	}
 }
 
 // brokerDriver is the simulator as a node's replica.Driver: the network,
@@ -275,6 +309,14 @@ func (d brokerDriver) Send(id replica.ConnID, frame []byte) {
 	conn := netsim.ConnID(id)
 	if !b.open[conn] {
 		return // the client is gone; so is the response
+	}
+	if b.dropAnswer[conn] {
+		// drop-answer (aimed.go): the request was handled, and its
+		// connection breaks as the answer leaves.
+		delete(b.dropAnswer, conn)
+		w.tracef("b%d answer lost on conn=%d", b.index, conn)
+		d.Close(id)
+		return
 	}
 	payload := transport.Payload(frame)
 	w.checkFetchAnswer(b, conn, payload)
@@ -363,6 +405,9 @@ func (b *broker) crash(w *World, restartAfter time.Duration) {
 	clear(b.open)
 	clear(b.peers)
 	clear(b.dialed)
+	clear(b.ghosts)
+	clear(b.dropAnswer)
+	b.pauseAfter, b.downPending, b.crashAt = 0, nil, nil
 	if w.metadata != nil {
 		w.metadata.delivered[b.index] = 0
 		if w.metadata.leader == b.index {
@@ -442,8 +487,14 @@ func (b *broker) resume(w *World) {
 	b.paused = false
 	held := b.held
 	b.held = nil
-	for _, h := range held {
-		if b.node == nil || b.paused {
+	for i, h := range held {
+		if b.node == nil {
+			return // crashed: what it held is gone with the process
+		}
+		if b.paused {
+			// Paused again by what it just handled (pause-controller):
+			// the rest waits, in order, behind what that pause held.
+			b.held = append(b.held, held[i:]...)
 			return
 		}
 		if h.network != nil {

@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"cairn/core"
 	"math/rand/v2"
 	"strconv"
@@ -48,16 +50,61 @@ const (
 	// own epoch ends, and the cut leader may come back to lead from the
 	// ELR while the successor is down. With none, it does nothing.
 	FaultCrashSuccessor
+	// The faults below are drawn from a stream of their own
+	// (drawControlFaults), so that the schedules of seeds drawn before
+	// them keep every fault they had. Each is armed when it strikes and
+	// acts on the first thing it is aimed at within controlFaultWindow,
+	// picking its target then; aimed.go carries them out.
+	//
+	// FaultDropAnswer: the active controller handles a broker's request
+	// (Request: AlterPartition, BrokerHeartbeat or BrokerRegistration), and
+	// its answer is lost: the connection breaks as the answer leaves, so
+	// the sender's session fails after the controller applied the request.
+	FaultDropAnswer
+	// FaultDuplicateRequest: a broker's request to the controller also
+	// reaches it a second time, Duration later, on a connection of its own:
+	// a client that retried after a timeout or a reconnect while the first
+	// copy got through. The second answer goes nowhere.
+	FaultDuplicateRequest
+	// FaultDelayRequest: a broker's request to the controller stalls on
+	// its connection for Duration (retransmissions lost); the broker gives
+	// up on that session at once and sends what comes next on a new one,
+	// and the stalled request reaches the controller after them.
+	FaultDelayRequest
+	// FaultCrashOnRejoin crashes a follower in the ISR of a replicated
+	// partition for Duration; once it has restarted and its return to the
+	// ISR commits (it is about to be elected), it crashes the partition's
+	// leader for Duration, so that the follower that just came back, after
+	// its crash lost its unsynced tail, is the one to lead.
+	FaultCrashOnRejoin
+	// FaultCrashAfterISRChange crashes, for Duration, the leader of the
+	// first replicated partition whose ISR shrink or expansion commits,
+	// just after the leader applied it.
+	FaultCrashAfterISRChange
+	// FaultPauseController pauses the active controller for Duration when
+	// an AlterPartition reaches it: before it handles it when Duration is
+	// even (the request waits in the paused process), just after otherwise
+	// (its records and answer wait).
+	FaultPauseController
 )
+
+// controlFaultWindow is how long an armed fault waits for what it aims at
+// before it lapses.
+const controlFaultWindow = 5 * time.Second
+
+// controlFault reports whether a fault kind is one that aimed.go arms.
+func controlFault(k FaultKind) bool { return k >= FaultDropAnswer && k <= FaultPauseController }
 
 // clusterFault reports whether a fault kind needs several brokers.
 func clusterFault(k FaultKind) bool {
-	return k == FaultControllerMove || k == FaultMetadataOutage || k == FaultPartitionBrokers || k == FaultDiskLoss || k == FaultCutLeader || k == FaultCrashSuccessor
+	return k == FaultControllerMove || k == FaultMetadataOutage || k == FaultPartitionBrokers || k == FaultDiskLoss || k == FaultCutLeader || k == FaultCrashSuccessor ||
+		controlFault(k)
 }
 
 var faultNames = [...]string{"", "crash", "pause", "write-error", "sync-error", "read-error", "no-space", "bit-flip",
 	"isolate", "partition-client", "clog", "controller-move", "metadata-outage", "partition-brokers", "", "disk-loss",
-	"cut-leader", "crash-successor"}
+	"cut-leader", "crash-successor", "drop-answer", "duplicate-request", "delay-request", "crash-on-rejoin",
+	"crash-after-isr-change", "pause-controller"}
 
 func (k FaultKind) String() string {
 	if int(k) < len(faultNames) && faultNames[k] != "" {
@@ -77,6 +124,9 @@ type Fault struct {
 	Numerator, Denominator uint64
 	// Symmetric says whether a client partition blocks both directions.
 	Symmetric bool
+	// Request is the API key of the controller request a drop-answer,
+	// duplicate-request or delay-request fault strikes.
+	Request int16
 }
 
 func (f Fault) String() string {
@@ -85,6 +135,8 @@ func (f Fault) String() string {
 	switch f.Kind {
 	case FaultPartitionClient, FaultClog:
 		fmt.Fprintf(&b, " client=%d", f.Client)
+	case FaultDropAnswer, FaultDuplicateRequest, FaultDelayRequest:
+		fmt.Fprintf(&b, " request=%s", kmsg.NameForKey(f.Request))
 	}
 	fmt.Fprintf(&b, " for %v", f.Duration)
 	if f.Denominator > 0 {
@@ -138,8 +190,22 @@ func drawFaults(rng *rand.Rand, o Options) []Fault {
 // lossy reports whether a fault destroys data a replica acknowledged: a
 // lost disk always, and a crash in the replication durability mode, where
 // acknowledged records may still be only in the page cache.
-func (f Fault) lossy(durability core.DurabilityMode) bool {
-	return f.Kind == FaultDiskLoss || (f.Kind == FaultCrash && durability == core.ReplicationAcks)
+func (f Fault) lossy(durability core.DurabilityMode) bool { return f.losses(durability) > 0 }
+
+// losses is how many data-losing failures a fault makes: a crash recipe
+// crashes one broker or two.
+func (f Fault) losses(durability core.DurabilityMode) int {
+	switch {
+	case f.Kind == FaultDiskLoss:
+		return 1
+	case durability != core.ReplicationAcks:
+		return 0
+	case f.Kind == FaultCrash, f.Kind == FaultCrashAfterISRChange:
+		return 1
+	case f.Kind == FaultCrashOnRejoin:
+		return 2
+	}
+	return 0
 }
 
 // failsLog reports whether a fault can fail a partition's log, which then
@@ -159,18 +225,29 @@ func (f Fault) failsLog() bool {
 // leave a partition with no replica that may lead.
 func withinFailureBudget(o Options) []Fault {
 	budget := o.MinInsyncReplicas - 1
-	kept := make([]Fault, 0, len(o.Faults))
-	for _, f := range o.Faults {
-		if f.lossy(o.Durability) {
-			if budget == 0 {
+	// The faults drawn before the control faults spend the budget first,
+	// so that adding those never takes a crash from an older schedule.
+	drop := make([]bool, len(o.Faults))
+	for _, control := range []bool{false, true} {
+		for i, f := range o.Faults {
+			if controlFault(f.Kind) != control {
 				continue
 			}
-			budget--
+			if losses := f.losses(o.Durability); losses > 0 {
+				if budget < losses {
+					drop[i] = true
+					continue
+				}
+				budget -= losses
+			}
+			drop[i] = o.Durability == core.ReplicationAcks && f.failsLog()
 		}
-		if o.Durability == core.ReplicationAcks && f.failsLog() {
-			continue
+	}
+	kept := make([]Fault, 0, len(o.Faults))
+	for i, f := range o.Faults {
+		if !drop[i] {
+			kept = append(kept, f)
 		}
-		kept = append(kept, f)
 	}
 	return kept
 }
@@ -242,4 +319,86 @@ func sortFaults(faults []Fault) {
 			faults[j], faults[j-1] = faults[j-1], faults[j]
 		}
 	}
+}
+
+// drawControlFaults returns, for seeds of several brokers, faults of the
+// controller's requests (drop-answer, duplicate-request, delay-request) in
+// one seed of two, and each aimed recipe (crash-on-rejoin,
+// crash-after-isr-change, pause-controller) in one seed of two, all from
+// rng, a stream of their own.
+func drawControlFaults(rng *rand.Rand, o Options) []Fault {
+	if o.Brokers < 2 {
+		return nil
+	}
+	var faults []Fault
+	// In the first half, while producers still write: what these faults
+	// break shows only against records committed after they strike.
+	at := func() time.Duration { return time.Duration(rng.Int64N(int64(o.SafetyDuration) / 2)) }
+	if rng.IntN(2) == 0 {
+		requests := []int16{kmsg.AlterPartition.Int16(), kmsg.AlterPartition.Int16(), kmsg.BrokerHeartbeat.Int16(), kmsg.BrokerRegistration.Int16()}
+		for i, n := 0, 1+rng.IntN(6); i < n; i++ {
+			faults = append(faults, Fault{At: at(), Kind: FaultDropAnswer + FaultKind(rng.IntN(3)), Broker: -1,
+				Request: requests[rng.IntN(len(requests))], Duration: time.Duration(100+rng.IntN(6000)) * time.Millisecond})
+		}
+	}
+	for _, kind := range []FaultKind{FaultCrashOnRejoin, FaultCrashAfterISRChange, FaultPauseController} {
+		if rng.IntN(2) != 0 {
+			continue
+		}
+		for i, n := 0, 1+rng.IntN(2); i < n; i++ {
+			faults = append(faults, Fault{At: at(), Kind: kind, Broker: -1,
+				Duration: time.Duration(10+rng.IntN(3000)) * time.Millisecond})
+		}
+	}
+	return clearOfChain(faults, o)
+}
+
+// clearOfChain keeps the seed's cut-leader chain (durable seeds of several
+// brokers) as it was: the chain is itself aimed, at KIP-279's divergent
+// follower, and the crashes and pauses of the recipes, in it or after it,
+// break it (they restart the follower, which then truncates as it should)
+// — so a seed with the chain gets no recipe. The faults of the
+// controller's requests that would strike during the chain (from the cut
+// until the crashed successor is back) move to as long after it, and those
+// that then fall past the safety phase are left out.
+func clearOfChain(faults []Fault, o Options) []Fault {
+	start, end := time.Duration(-1), time.Duration(-1)
+	for _, f := range o.Faults {
+		switch f.Kind {
+		case FaultCutLeader:
+			start = f.At
+		case FaultCrashSuccessor:
+			end = f.At + f.Duration
+		}
+	}
+	if start < 0 || end < start {
+		return faults
+	}
+	kept := faults[:0]
+	for _, f := range faults {
+		if f.Kind >= FaultCrashOnRejoin {
+			continue // crashes and pauses of their own would break it
+		}
+		if f.At >= start && f.At <= end {
+			f.At = end + (f.At - start)
+		}
+		if f.At < o.SafetyDuration {
+			kept = append(kept, f)
+		}
+	}
+	return kept
+}
+
+// WithoutControlFaults returns the options less the faults drawControlFaults
+// added, as the schedule was before them (cairn sim --no-control-faults), to
+// measure what they find.
+func WithoutControlFaults(o Options) Options {
+	kept := make([]Fault, 0, len(o.Faults))
+	for _, f := range o.Faults {
+		if !controlFault(f.Kind) {
+			kept = append(kept, f)
+		}
+	}
+	o.Faults = kept
+	return o
 }

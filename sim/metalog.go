@@ -69,6 +69,7 @@ func (w *World) commitMetadata(term int) {
 		// A refused batch changes no broker's image, nor this one.
 		if w.image.ApplyBatch(records) == nil {
 			w.noteRegistrations()
+			w.afterMetadataCommit(len(m.entries), records)
 		}
 	}
 	for i := range w.brokers {
@@ -106,6 +107,9 @@ func (w *World) deliverMetadata(b *broker) {
 		b.node.ApplyMetadata(w.wallTime(), uint64(index), m.entries[index-1])
 	}
 	b.flush(w)
+	if len(b.crashAt) > 0 {
+		b.crashIfApplied(w)
+	}
 }
 
 // electMetadataLeader moves quorum leadership to broker next (or none with

@@ -79,6 +79,9 @@ const (
 	// streamScenarioExtra draws what was added to scenarios later (the
 	// durability mode, disk losses), so that older seeds keep the rest.
 	streamScenarioExtra = streamScenario + 200
+	// streamScenarioControl draws the controller-request faults and the
+	// aimed recipes (drawControlFaults).
+	streamScenarioControl = streamScenario + 420
 )
 
 func newStream(seed uint64, stream uint64) *rand.Rand {
@@ -181,6 +184,12 @@ func drawScenario(seed uint64) Options {
 	// Drawn last from this stream, so that the draws above stay those of
 	// seeds drawn before it existed.
 	o.AcksOneHeavy = extra.IntN(4) == 0
+	// Faults of the controller's requests and aimed recipes, from a stream
+	// of their own (issue 20): every fault drawn above stays.
+	if control := drawControlFaults(newStream(seed, streamScenarioControl), o); len(control) > 0 {
+		o.Faults = append(o.Faults, control...)
+		sortFaults(o.Faults)
+	}
 	return o
 }
 

@@ -27,10 +27,14 @@ const (
 	eventGroupMend
 	eventConsumerGroupWake
 	eventConsumerGroupMend
+	eventAimedCrash   // a crash recipe's crash (aimed.go); payload: how long the broker stays down
+	eventAimedRelease // a held AlterPartition's delivery (aimed.go); payload: the *heldAlter
+	eventAimedMend    // the end of delay-request's cut (aimed.go); payload: the aimedCut
 )
 
 var eventKindNames = [...]string{"", "sync-done", "broker-tick", "client-wake", "fault", "restart", "resume", "heal-disk",
-	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election", "group-wake", "group-mend"}
+	"heal-network", "liveness", "metadata-commit", "metadata-deliver", "metadata-failed", "metadata-election", "group-wake", "group-mend",
+	"consumer-group-wake", "consumer-group-mend", "aimed-crash", "aimed-release", "aimed-mend"}
 
 func (k eventKind) String() string { return eventKindNames[k] }
 

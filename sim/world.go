@@ -86,7 +86,9 @@ type World struct {
 	// (fence.go).
 	namedEpochs map[fetchKey]namedEpochs
 	// cutLeader is the broker the last FaultCutLeader cut off, or -1.
-	cutLeader  int
+	cutLeader int
+	// aimed is the state of the control faults (aimed.go).
+	aimed      aimedFaults
 	lostDataAt map[statusKey]int32
 	// committedEnd is, per partition, one past the highest offset any
 	// producer saw acknowledged with acks=all: the records every in-sync
@@ -455,6 +457,15 @@ func (w *World) onEvent(e *event) {
 		w.consumerGroups.mendCut(w, e.target, e.incarnation)
 	case eventFault:
 		w.applyFault(w.options.Faults[e.target])
+	case eventAimedMend:
+		cut := e.payload.(aimedCut)
+		w.net.Mend(w.now, cut.from, cut.to)
+	case eventAimedRelease:
+		w.releaseHeld(e.payload.(*heldAlter))
+	case eventAimedCrash:
+		if b := w.brokers[e.target]; e.incarnation == b.incarnation && !w.liveness {
+			b.crash(w, e.payload.(time.Duration))
+		}
 	case eventRestart:
 		b := w.brokers[e.target]
 		if e.incarnation == b.incarnation {
@@ -507,6 +518,8 @@ func (w *World) applyFault(f Fault) {
 		b = w.brokers[f.Broker] // the faults that pick their broker when they strike have -1
 	}
 	switch f.Kind {
+	case FaultDropAnswer, FaultDuplicateRequest, FaultDelayRequest, FaultCrashOnRejoin, FaultCrashAfterISRChange, FaultPauseController:
+		w.armControlFault(f)
 	case FaultCrash:
 		b.crash(w, f.Duration)
 	case FaultDiskLoss:

@@ -32,6 +32,7 @@ func runSimTo(out io.Writer, args []string) error {
 	durability := fs.String("durability", "", "force the brokers' durability mode: durable, or replication (Kafka's page-cache acknowledgment) with the seed's whole fault schedule, beyond the failure budget, so that crashes can lose acknowledged records (default: each seed draws its mode and keeps its faults within the budget)")
 	group := fs.Int("group", 0, "run every seed with a consumer group of this many members that consume the first topic while they crash, pause, leave and are cut off from brokers, with the group checks (sim/group.go), or none with --group 0; replay a failing seed with the same --group (default: a three-member group on the seeds divisible by four, on KIP-848's protocol where seed/4 is odd, classic on the others)")
 	groupProtocol := fs.String("group-protocol", "classic", "with --group: classic (JoinGroup/SyncGroup, sim/group.go), consumer (KIP-848's ConsumerGroupHeartbeat with a server-side assignor, sim/consumer_group.go), or mixed (each seed draws one, the consumer protocol on one seed in two)")
+	noControlFaults := fs.Bool("no-control-faults", false, "leave out the faults of the controller's requests (drop-answer, duplicate-request, delay-request) and the aimed recipes (crash-on-rejoin, crash-after-isr-change, pause-controller), to measure what they find")
 	stopAtFirst := fs.Bool("first", false, "with --seeds: stop at the first failing seed and print its number of seeds-to-detection")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cairn sim (--seeds A-B | --seed N) [flags]
@@ -77,6 +78,10 @@ flags (-name and --name are the same):
 	default:
 		return fmt.Errorf("--durability %q: want durable or replication", *durability)
 	}
+	if *noControlFaults {
+		drawn := scenario
+		scenario = func(seed uint64) sim.Options { return sim.WithoutControlFaults(drawn(seed)) }
+	}
 	if *group < 0 {
 		return fmt.Errorf("--group %d: want a number of members, or 0 for none", *group)
 	}
@@ -118,6 +123,9 @@ flags (-name and --name are the same):
 	}
 	if *mutantName != "" {
 		replayFlags += " --mutant " + *mutantName
+	}
+	if *noControlFaults {
+		replayFlags += " --no-control-faults"
 	}
 	switch {
 	case *seeds != "" && *seed != 0:

@@ -150,7 +150,7 @@ func (c *Controller) AlterPartition(now time.Time, topic string, partition, lead
 		return kerr.FencedLeaderEpoch
 	case leaderID != p.Leader || p.Leader == NoLeader:
 		return kerr.InvalidRequest
-	case partitionEpoch != p.PartitionEpoch:
+	case partitionEpoch != p.PartitionEpoch && !mutant.Active(mutant.StaleAlterPartition):
 		return kerr.InvalidUpdateVersion
 	case hasDuplicates(newISR) || !slices.Contains(newISR, leaderID):
 		return kerr.InvalidRequest

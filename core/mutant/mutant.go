@@ -86,6 +86,13 @@ const (
 	// delayed commit from before the member lost a partition and got it
 	// back moves the offset back (consumer groups).
 	StaleCommitOwnedNow
+	// StaleAlterPartition makes the controller accept an AlterPartition
+	// that carries an older partition epoch than the partition's (from the
+	// right leader, in the right leader epoch): an ISR change computed
+	// from an ISR that has changed since — a late or duplicated request —
+	// overwrites the newer one instead of being refused with
+	// INVALID_UPDATE_VERSION.
+	StaleAlterPartition
 )
 
 var names = map[ID]string{
@@ -108,6 +115,7 @@ var names = map[ID]string{
 	StableBeforeAllSynced:         "stable-before-all-synced",
 	AssignBeforeRevoke:            "assign-before-revoke",
 	StaleCommitOwnedNow:           "stale-commit-owned-now",
+	StaleAlterPartition:           "stale-alter-partition",
 }
 
 // String returns the mutant's name as make mutants prints it.
