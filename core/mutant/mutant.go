@@ -86,6 +86,16 @@ const (
 	// delayed commit from before the member lost a partition and got it
 	// back moves the offset back (consumer groups).
 	StaleCommitOwnedNow
+	// EpochCheckpointNotFsynced writes the leader epoch checkpoint
+	// without an fsync of the file or of its directory: after a power
+	// loss the checkpoint may be gone, old, empty or torn.
+	EpochCheckpointNotFsynced
+	// SyncSkipsRolledSegment makes a log's sync job skip the fsync of
+	// segment files other than the active one, and still report its
+	// whole prefix durable: a storage that misreports what it synced.
+	// The tail written to a segment just before it rolled is then
+	// acknowledged from the page cache.
+	SyncSkipsRolledSegment
 )
 
 var names = map[ID]string{
@@ -108,6 +118,8 @@ var names = map[ID]string{
 	StableBeforeAllSynced:         "stable-before-all-synced",
 	AssignBeforeRevoke:            "assign-before-revoke",
 	StaleCommitOwnedNow:           "stale-commit-owned-now",
+	EpochCheckpointNotFsynced:     "epoch-checkpoint-not-fsynced",
+	SyncSkipsRolledSegment:        "sync-skips-rolled-segment",
 }
 
 // String returns the mutant's name as make mutants prints it.
