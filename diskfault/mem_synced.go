@@ -49,6 +49,26 @@ func (m *Mem) SyncedFile(name string) ([]byte, error) {
 	return out, nil
 }
 
+// SyncedReadAt copies into p the bytes of the named file's durable image
+// at offset, as SyncedFile would hold them, and returns how many (fewer
+// than len(p) at its end); it reads only those bytes, for checkers that
+// walk a large file's structure.
+func (m *Mem) SyncedReadAt(name string, p []byte, offset int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	target, err := m.syncedLookup(name)
+	if err != nil {
+		return 0, pathError("open", name, err)
+	}
+	if target.directory {
+		return 0, pathError("read", name, syscall.EISDIR)
+	}
+	if offset < 0 {
+		return 0, pathError("read", name, syscall.EINVAL)
+	}
+	return target.data.durable.readAt(p, offset), nil
+}
+
 // syncedLookup walks durable entries from the root.
 func (m *Mem) syncedLookup(name string) (*node, error) {
 	parts, err := splitPath(name)

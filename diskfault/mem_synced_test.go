@@ -1,6 +1,7 @@
 package diskfault
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"path"
@@ -29,6 +30,14 @@ func syncedDump(t fataler, m *Mem, dir string) string {
 			data, err := m.SyncedFile(full)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// SyncedReadAt reads the same bytes, a page and a bit at a time.
+			for offset := 0; offset <= len(data); offset += pageBytes + 7 {
+				chunk := make([]byte, pageBytes/2)
+				n, err := m.SyncedReadAt(full, chunk, int64(offset))
+				if err != nil || n != min(len(chunk), len(data)-offset) || !bytes.Equal(chunk[:n], data[offset:offset+n]) {
+					t.Fatalf("%s: SyncedReadAt at %d read %d bytes (%v), unlike SyncedFile", full, offset, n, err)
+				}
 			}
 			fmt.Fprintf(&out, "%s %d %x\n", full, len(data), sha256.Sum256(data))
 		}
