@@ -28,11 +28,13 @@ import (
 // takes nobody's word. It notes every successful produce answer as it
 // leaves a broker, with the ISR of the acknowledging leader at that
 // instant, and reads each broker's disk as a crash would leave it
-// (diskfault.Mem's synced view: durable directory entries and file images)
-// — at each crash, just before the crash decides what survives, and at the
-// end of the run — parsing the partition's segment files with core/batch
-// and requiring every promised record at its offset with the value that
-// was produced.
+// (diskfault.Mem's synced view: durable directory entries and file images):
+// at the acknowledgment itself, each holder's synced log must hold the
+// batch (its header walked to, the batch whole, the same records); at each
+// crash, just before the crash decides what survives, and at the end of
+// the run, the partition's segment files are parsed with core/batch and
+// every promised record must be at its offset with the value that was
+// produced.
 //
 // Exactly the promise, no stronger: only the durable mode; only acks=all
 // in a cluster (an acks=1 record may be truncated when leadership moves;
@@ -52,7 +54,8 @@ type syncedLedger struct {
 	requests map[fetchKey]producedRequest
 	// acks are the promises made, by partition, in the order sent.
 	acks map[linearizability.TopicPartition][]*syncedAck
-	// checks counts the records verified on disk, for the trace.
+	// checks counts the records verified on disk, and the batches at
+	// their acknowledgment, for the trace.
 	checks int
 }
 
@@ -133,9 +136,79 @@ func (w *World) noteProduceAnswer(b *broker, conn netsim.ConnID, frame []byte) {
 			if p.ErrorCode != 0 || !sent {
 				continue
 			}
-			w.synced.acks[tp] = append(w.synced.acks[tp], &syncedAck{
-				base: p.BaseOffset, batch: raw, holders: w.holdersAt(b, tp), broker: b.index, at: w.now})
+			a := &syncedAck{base: p.BaseOffset, batch: raw, holders: w.holdersAt(b, tp), broker: b.index, at: w.now}
+			w.synced.acks[tp] = append(w.synced.acks[tp], a)
+			w.checkSyncedAtAck(tp, a)
 		}
+	}
+}
+
+// checkSyncedAtAck checks the promise at the moment it is made: each
+// holder's synced log must already hold the acknowledged batch. Only its
+// header is read here (the batch at the acknowledged base offset, whole
+// within the synced bytes, with the records the producer sent: the same
+// CRC, or for an idempotent retry answered with its original's offsets,
+// the same producer id, sequence and count); the values are compared at
+// each crash and at the end.
+func (w *World) checkSyncedAtAck(tp linearizability.TopicPartition, a *syncedAck) {
+	sent, err := batch.ParseHeader(a.batch)
+	if err != nil {
+		return // the broker refused it; it cannot have acknowledged it
+	}
+	for _, h := range a.holders {
+		if detail := w.syncedBatchAt(w.brokers[h], tp, a.base, &sent); detail != "" {
+			w.violation("synced-durability", fmt.Sprintf("at the acknowledgment: broker %d's synced log of %s-%d %s, acknowledged by broker %d to acks=all with replicas %v in sync",
+				h, tp.Topic, tp.Partition, detail, a.broker, a.holders))
+			return
+		}
+	}
+}
+
+// syncedBatchAt finds, by walking batch headers in b's synced view, the
+// batch at offset base of tp and says what is wrong with it, or "".
+func (w *World) syncedBatchAt(b *broker, tp linearizability.TopicPartition, base int64, sent *batch.Header) string {
+	dir := path.Join(b.config.DataDir, tp.Topic+"-"+strconv.Itoa(int(tp.Partition)))
+	names, _ := b.mem.SyncedList(dir)
+	segment := ""
+	for _, name := range names {
+		digits, isLog := strings.CutSuffix(name, ".log")
+		first, err := strconv.ParseInt(digits, 10, 64)
+		if isLog && err == nil && first <= base {
+			segment = name // names sort as their base offsets do
+		}
+	}
+	if segment == "" {
+		return fmt.Sprintf("has no segment holding offset %d", base)
+	}
+	name := path.Join(dir, segment)
+	header := make([]byte, batch.HeaderBytes)
+	for position := int64(0); ; {
+		n, err := b.mem.SyncedReadAt(name, header, position)
+		if err != nil || n < batch.HeaderBytes {
+			return fmt.Sprintf("ends before offset %d", base)
+		}
+		h, err := batch.ParseHeader(header)
+		if err != nil || h.BatchLength <= 0 {
+			return fmt.Sprintf("has an unreadable batch before offset %d", base)
+		}
+		switch {
+		case h.BaseOffset > base:
+			return fmt.Sprintf("has no batch at offset %d", base)
+		case h.BaseOffset < base:
+			position += h.TotalBytes()
+			continue
+		}
+		last := make([]byte, 1)
+		if n, _ := b.mem.SyncedReadAt(name, last, position+h.TotalBytes()-1); n != 1 {
+			return fmt.Sprintf("holds only part of the batch at offset %d", base)
+		}
+		same := h.CRC == sent.CRC ||
+			sent.ProducerID >= 0 && h.ProducerID == sent.ProducerID && h.BaseSequence == sent.BaseSequence
+		if !same || h.RecordCount != sent.RecordCount {
+			return fmt.Sprintf("holds another batch at offset %d", base)
+		}
+		w.synced.checks++
+		return ""
 	}
 }
 
@@ -341,5 +414,5 @@ func (w *World) checkSyncedEnd() {
 			return
 		}
 	}
-	w.tracef("synced check: %d records found on disk where promised", w.synced.checks)
+	w.tracef("synced check: %d records and batches found on disk where promised", w.synced.checks)
 }
