@@ -21,9 +21,10 @@ const (
 
 // simulatedMutants are the mutants the simulator must catch, each with
 // every check on and with the history checks alone (Options.SpecChecksOff:
-// no per-event predicates; the synced-bytes check at each crash and at the
-// end, log matching, the final read, Porcupine, the consumer checks, the
-// fence check on answers and the liveness bound).
+// no per-event predicates; the synced-bytes check at each
+// acknowledgment, each crash and at the end, log matching, the final
+// read, Porcupine, the consumer checks, the fence check on answers and
+// the liveness bound).
 var simulatedMutants = []mutant.ID{
 	mutant.AckBeforeFsync,
 	mutant.HighWatermarkPastDurable,
