@@ -210,6 +210,7 @@ func (b *broker) deliver(w *World, ev netsim.Event) {
 		}
 		w.tracef("b%d recv conn=%d %s", b.index, ev.Conn, describeRequest(ev.Payload))
 		w.noteFetch(b, ev.Conn, ev.Payload)
+		w.noteProduce(b, ev.Conn, ev.Payload)
 		b.node.HandleFrame(w.wallTime(), conn, ev.Payload)
 	case netsim.EventClosed, netsim.EventReset:
 		delete(b.open, ev.Conn)
@@ -320,6 +321,7 @@ func (d brokerDriver) Send(id replica.ConnID, frame []byte) {
 	}
 	payload := transport.Payload(frame)
 	w.checkFetchAnswer(b, conn, payload)
+	w.noteProduceAnswer(b, conn, payload)
 	w.net.Send(w.now, conn, b.id, payload)
 }
 
@@ -414,6 +416,7 @@ func (b *broker) crash(w *World, restartAfter time.Duration) {
 			w.scheduleMetadataElection()
 		}
 	}
+	w.checkSynced(b, fmt.Sprintf("at b%d's crash", b.index))
 	b.mem.Crash(w.diskRng)
 	w.net.SetDown(w.now, b.id, true)
 	w.forgetStatus(b.index)
@@ -430,6 +433,7 @@ func (b *broker) loseDisk(w *World, restartAfter time.Duration) {
 	w.tracef("b%d DISK LOST", b.index)
 	registered, _ := w.image.Broker(int32(b.index))
 	w.lostDisk[b.index] = registered.DirectoryID
+	w.forgetHolder(b.index)
 	b.mem = diskfault.NewMem()
 	b.fs = diskfault.Wrap(b.mem, b.injected)
 }

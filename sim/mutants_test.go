@@ -3,92 +3,137 @@
 package sim
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"cairn/core/mutant"
 )
 
-// mutantSeedsMax is the sweep within which every mutant must be caught.
-const mutantSeedsMax = 1000
+// mutantSeedsMax is the sweep within which every mutant must be caught
+// with every check on; historySeedsMax the one within which the history
+// checks alone must catch it (issue 20: the per-event predicates must not
+// be the only eyes).
+const (
+	mutantSeedsMax  = 1000
+	historySeedsMax = 2000
+)
 
-// simulatedMutants are the mutants the simulator must catch, and whether
-// its end-of-run checks (final read, Porcupine, consumer checks, log
-// matching) must catch each one without the per-event predicates too.
-var simulatedMutants = []struct {
-	id          mutant.ID
-	historyOnly bool
-}{
-	{mutant.AckBeforeFsync, true},
-	{mutant.HighWatermarkPastDurable, true},
-	{mutant.KeepTornTail, true},
-	{mutant.ServeCorruptBatch, true},
-	{mutant.TruncateToHighWatermark, false},
-	{mutant.ElectOutsideISR, true},
-	{mutant.DuplicateAsOutOfOrder, true},
-	{mutant.ForgetProducersOnLeaderChange, true},
+// simulatedMutants are the mutants the simulator must catch, each with
+// every check on and with the history checks alone (Options.SpecChecksOff:
+// no per-event predicates; the synced-bytes check at each
+// acknowledgment, each crash and at the end, log matching, the final
+// read, Porcupine, the consumer checks, the fence check on answers and
+// the liveness bound).
+var simulatedMutants = []mutant.ID{
+	mutant.AckBeforeFsync,
+	mutant.HighWatermarkPastDurable,
+	mutant.KeepTornTail,
+	mutant.ServeCorruptBatch,
+	mutant.TruncateToHighWatermark,
+	mutant.ElectOutsideISR,
+	mutant.DuplicateAsOutOfOrder,
+	mutant.ForgetProducersOnLeaderChange,
 	// Both need the failure budget's lossy faults: a lost disk, or a
 	// crash in the replication mode.
-	{mutant.AcksAllBelowMinISR, true},
-	{mutant.LastReplicaStanding, true},
+	mutant.AcksAllBelowMinISR,
+	mutant.LastReplicaStanding,
 	// Serving a fetch that names a stale leader epoch finds nothing wrong
 	// to serve in this design; the fence check (fence.go) sees the rule
 	// itself broken.
-	{mutant.UnfencedFetch, false},
+	mutant.UnfencedFetch,
 	// Ignoring the epoch of an OffsetForLeaderEpoch answer (KIP-279) needs
 	// a follower holding acks=1 records of an epoch its new leader never
 	// had: the cut-leader and crash-successor faults with a workload heavy
 	// in acks=1. The follower's own check of batch epochs then refuses the
 	// leader's older batches, so the run fails its liveness bound.
-	{mutant.IgnoreResponseEpoch, true},
+	mutant.IgnoreResponseEpoch,
+	mutant.EpochCheckpointNotFsynced,
+	// A storage that reports a sync it did not make: the synced-bytes
+	// check reads the disk and sees it (TestMutantSyncLieNeedsTheDisk).
+	mutant.SyncSkipsRolledSegment,
 	// An AlterPartition with an older partition epoch accepted: only
 	// delay-request (aimed.go) delivers one that undoes a newer change
-	// while it matters, and the per-event check that every in-sync
-	// replica holds what acks=all acknowledged sees the lagging replica
-	// put back (not caught in 2,000 seeds without the control faults).
-	{mutant.StaleAlterPartition, false},
+	// while it matters (not caught in 2,000 seeds without the control
+	// faults).
+	mutant.StaleAlterPartition,
+}
+
+// firstCaught sweeps seeds 1..limit of run and returns the first failing
+// seed and its first violation, or 0.
+func firstCaught(limit uint64, run func(seed uint64) Result) (uint64, Violation) {
+	for seed := uint64(1); seed <= limit; seed++ {
+		if r := run(seed); r.Failed() {
+			return seed, r.Violations[0]
+		}
+	}
+	return 0, Violation{}
+}
+
+// caughtAt says where a sweep caught a mutant, for the log make mutants
+// prints.
+func caughtAt(seed, limit uint64) string {
+	if seed == 0 {
+		return fmt.Sprintf("not within %d", limit)
+	}
+	return fmt.Sprintf("seed %d", seed)
 }
 
 // TestMutants re-introduces each known bug and sweeps seeds until the
-// simulator catches it. A mutant that survives means the simulator needs a
-// better workload or fault — never a weaker mutant. make mutants runs this
-// and prints seeds-to-detection per mutant.
+// simulator catches it, with every check on and then with the history
+// checks alone. A mutant that survives means the simulator needs a better
+// workload, fault or check — never a weaker mutant. make mutants runs this
+// and prints both seeds-to-detection per mutant.
 func TestMutants(t *testing.T) {
 	defer mutant.Set(mutant.None)
-	for _, m := range simulatedMutants {
-		id := m.id
+	for _, id := range simulatedMutants {
 		if err := mutant.Set(id); err != nil {
 			t.Fatal(err)
 		}
-		detected := false
-		for seed := uint64(1); seed <= mutantSeedsMax; seed++ {
-			r := Run(Scenario(seed), nil)
-			if r.Failed() {
-				t.Logf("mutant %-22s detected at seed %d (seeds-to-detection %d): %s", id, seed, seed, truncate(r.Violations[0].String(), 160))
-				detected = true
-				break
-			}
-		}
-		if !detected {
-			t.Errorf("mutant %s survived %d seeds", id, mutantSeedsMax)
-		}
-		if !m.historyOnly {
-			continue
-		}
-		// The same mutant must be caught by the end-of-run checks alone.
-		detected = false
-		for seed := uint64(1); seed <= mutantSeedsMax; seed++ {
+		all, v := firstCaught(mutantSeedsMax, func(seed uint64) Result { return Run(Scenario(seed), nil) })
+		history, hv := firstCaught(historySeedsMax, func(seed uint64) Result {
 			options := Scenario(seed)
 			options.SpecChecksOff = true
-			if r := Run(options, nil); r.Failed() {
-				t.Logf("mutant %-22s detected by history checks alone at seed %d: %s", id, seed, truncate(r.Violations[0].String(), 160))
-				detected = true
-				break
-			}
+			return Run(options, nil)
+		})
+		t.Logf("mutant %-34s all checks: %-16s history checks only: %s", id, caughtAt(all, mutantSeedsMax), caughtAt(history, historySeedsMax))
+		if all != 0 {
+			t.Logf("    seed=%d: %s", all, truncate(v.String(), 160))
 		}
-		if !detected {
-			t.Errorf("mutant %s survived %d seeds without the per-event predicates", id, mutantSeedsMax)
+		if history != 0 && history != all {
+			t.Logf("    seed=%d (history only): %s", history, truncate(hv.String(), 160))
 		}
+		if all == 0 {
+			t.Errorf("mutant %s survived %d seeds", id, mutantSeedsMax)
+		}
+		if history == 0 {
+			t.Errorf("mutant %s survived %d seeds without the per-event predicates", id, historySeedsMax)
+		}
+	}
+}
+
+// TestMutantSyncLieNeedsTheDisk: a storage that reports a rolled segment
+// synced when it is not fools the per-event predicates, which take the
+// storage's word for what is durable; the synced-bytes check, which reads
+// the disk, catches it, and it must be what catches it first.
+func TestMutantSyncLieNeedsTheDisk(t *testing.T) {
+	defer mutant.Set(mutant.None)
+	defer func() { syncedCheckOff = false }()
+	if err := mutant.Set(mutant.SyncSkipsRolledSegment); err != nil {
+		t.Fatal(err)
+	}
+	seed, v := firstCaught(mutantSeedsMax, func(seed uint64) Result { return Run(Scenario(seed), nil) })
+	if seed == 0 || v.Kind != "synced-durability" {
+		t.Fatalf("sync-skips-rolled-segment: first caught at seed %d by %q, want the synced-bytes check", seed, v.Kind)
+	}
+	syncedCheckOff = true
+	without, wv := firstCaught(mutantSeedsMax, func(s uint64) Result { return Run(Scenario(s), nil) })
+	t.Logf("mutant %-34s synced-bytes check: seed %d; without it, all other checks: %s", mutant.SyncSkipsRolledSegment, seed, caughtAt(without, mutantSeedsMax))
+	if without != 0 {
+		t.Logf("    seed=%d without the synced-bytes check: %s", without, truncate(wv.String(), 160))
+	}
+	if without != 0 && without <= seed {
+		t.Errorf("the other checks catch sync-skips-rolled-segment at seed %d, no later than the synced-bytes check (seed %d): the test no longer shows what the disk check adds", without, seed)
 	}
 }
 

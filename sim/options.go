@@ -55,8 +55,14 @@ type Options struct {
 	GroupProtocol string
 	// SpecChecksOff skips the per-event predicates of package specs (and
 	// the group workload's checks of each member's consumption as it
-	// happens), leaving only the history checks at the end. The mutant tests use it to show
-	// that the end-to-end checks catch a bug on their own.
+	// happens), leaving only the history checks: the synced-bytes check
+	// of acknowledged records on the disks (synced.go, at each
+	// acknowledgment, each crash and at the end), the checks of answers
+	// as clients hear them (the fence, group ownership and stale
+	// commits) and, at the end, log matching, the final read, Porcupine,
+	// the consumer and group checks and the liveness bound. The mutant
+	// tests and cairn sim --history-only use it to show that those catch
+	// a bug on their own.
 	SpecChecksOff bool
 }
 

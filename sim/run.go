@@ -69,6 +69,9 @@ func run(options Options, trace io.Writer) (result Result) {
 		w.checkLogMatching()
 	}
 	if len(w.violations) == 0 {
+		w.checkSyncedEnd()
+	}
+	if len(w.violations) == 0 {
 		final := w.finalRead()
 		if err := linearizability.Validate(w.history); err != nil {
 			w.violation("history", err.Error())

@@ -109,6 +109,8 @@ type World struct {
 	// (consumer_group.go), run instead of groups when
 	// Options.GroupProtocol is "consumer"; nil without one.
 	consumerGroups *consumerGroupWorld
+	// synced is the synced-bytes check's ledger (synced.go).
+	synced syncedLedger
 }
 
 type statusKey struct {

@@ -33,6 +33,7 @@ func runSimTo(out io.Writer, args []string) error {
 	group := fs.Int("group", 0, "run every seed with a consumer group of this many members that consume the first topic while they crash, pause, leave and are cut off from brokers, with the group checks (sim/group.go), or none with --group 0; replay a failing seed with the same --group (default: a three-member group on the seeds divisible by four, on KIP-848's protocol where seed/4 is odd, classic on the others)")
 	groupProtocol := fs.String("group-protocol", "classic", "with --group: classic (JoinGroup/SyncGroup, sim/group.go), consumer (KIP-848's ConsumerGroupHeartbeat with a server-side assignor, sim/consumer_group.go), or mixed (each seed draws one, the consumer protocol on one seed in two)")
 	noControlFaults := fs.Bool("no-control-faults", false, "leave out the faults of the controller's requests (drop-answer, duplicate-request, delay-request) and the aimed recipes (crash-on-rejoin, crash-after-isr-change, pause-controller), to measure what they find")
+	historyOnly := fs.Bool("history-only", false, "switch off the per-event predicates (package specs, and the group workloads' checks as members consume): only the history checks judge the run — the synced-bytes durability check at each acknowledgment, at each crash and at the end, log matching, the final read, Porcupine, the consumer and group end checks, and the liveness bound")
 	stopAtFirst := fs.Bool("first", false, "with --seeds: stop at the first failing seed and print its number of seeds-to-detection")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `usage: cairn sim (--seeds A-B | --seed N) [flags]
@@ -111,7 +112,18 @@ flags (-name and --name are the same):
 			return o
 		}
 	}
+	if *historyOnly {
+		drawn := scenario
+		scenario = func(seed uint64) sim.Options {
+			o := drawn(seed)
+			o.SpecChecksOff = true
+			return o
+		}
+	}
 	replayFlags := ""
+	if *historyOnly {
+		replayFlags += " --history-only"
+	}
 	if *durability != "" {
 		replayFlags += " --durability " + *durability
 	}

@@ -93,6 +93,16 @@ const (
 	// overwrites the newer one instead of being refused with
 	// INVALID_UPDATE_VERSION.
 	StaleAlterPartition
+	// EpochCheckpointNotFsynced writes the leader epoch checkpoint
+	// without an fsync of the file or of its directory: after a power
+	// loss the checkpoint may be gone, old, empty or torn.
+	EpochCheckpointNotFsynced
+	// SyncSkipsRolledSegment makes a log's sync job skip the fsync of
+	// segment files other than the active one, and still report its
+	// whole prefix durable: a storage that misreports what it synced.
+	// The tail written to a segment just before it rolled is then
+	// acknowledged from the page cache.
+	SyncSkipsRolledSegment
 )
 
 var names = map[ID]string{
@@ -116,6 +126,8 @@ var names = map[ID]string{
 	AssignBeforeRevoke:            "assign-before-revoke",
 	StaleCommitOwnedNow:           "stale-commit-owned-now",
 	StaleAlterPartition:           "stale-alter-partition",
+	EpochCheckpointNotFsynced:     "epoch-checkpoint-not-fsynced",
+	SyncSkipsRolledSegment:        "sync-skips-rolled-segment",
 }
 
 // String returns the mutant's name as make mutants prints it.

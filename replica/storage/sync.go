@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 
+	"cairn/core/mutant"
 	"cairn/diskfault"
 )
 
@@ -49,7 +50,9 @@ func (l *Log) PrepareSync() *SyncJob {
 		return nil
 	}
 	for _, s := range l.dirty {
-		j.files = append(j.files, s.file)
+		if !mutant.Active(mutant.SyncSkipsRolledSegment) || s == l.active() {
+			j.files = append(j.files, s.file)
+		}
 		if s.indexFile != nil {
 			j.files = append(j.files, s.indexFile, s.timeIndexFile)
 			j.segments = append(j.segments, s)
