@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -122,11 +123,12 @@ func (w *World) notePipelinedSend(conn netsim.ConnID, corr int32, op, attempt in
 // send: the ground truth, outside the brokers' bookkeeping, of when a
 // batch could have been written (legitimateRepeats).
 func (w *World) noteProduceArrival(conn netsim.ConnID, frame []byte) {
-	h, _, _, err := transport.ParseRequestHeader(frame)
-	if err != nil {
+	// The header's first fields (api key, version, correlation id) are
+	// enough; only produces are looked up.
+	if len(w.sends) == 0 || len(frame) < 8 || int16(binary.BigEndian.Uint16(frame)) != kmsg.Produce.Int16() {
 		return
 	}
-	ref, ok := w.sends[sendKey{conn, h.CorrelationID}]
+	ref, ok := w.sends[sendKey{conn, int32(binary.BigEndian.Uint32(frame[4:]))}]
 	if !ok {
 		return
 	}

@@ -105,6 +105,7 @@ func refusedForGood(code int16) bool {
 func (w *World) allowRepeats(final map[linearizability.TopicPartition][]linearizability.FetchedRecord) map[linearizability.TopicPartition][]linearizability.FetchedRecord {
 	renamed := final
 	copied := map[linearizability.TopicPartition]bool{}
+	fetched := fetchedIndex{}
 	produces := len(w.history)
 	for i := 0; i < produces; i++ {
 		op := w.history[i]
@@ -144,7 +145,7 @@ func (w *World) allowRepeats(final map[linearizability.TopicPartition][]lineariz
 			for k, v := range op.Values {
 				values[k] = fmt.Sprintf("%s#repeat%d", v, repeat)
 				records[j+k].Value = values[k]
-				w.renameFetched(tp, records[j+k].Offset, v, values[k])
+				fetched.rename(w, tp, records[j+k].Offset, v, values[k])
 			}
 			w.tracef("allowed second copy of op #%d (%s) at %s@%d: %s", i, op.Values[0], tp, records[j].Offset, why)
 			second := linearizability.Op{Client: op.Client, Kind: linearizability.OpProduce,
@@ -176,17 +177,31 @@ func wholeBatchAt(records []linearizability.FetchedRecord, j int, values []strin
 	return true
 }
 
-// renameFetched renames value at offset in every fetch of tp.
-func (w *World) renameFetched(tp linearizability.TopicPartition, offset int64, value, name string) {
-	for i := range w.history {
-		op := &w.history[i]
-		if op.Kind != linearizability.OpFetch || op.Topic != tp.Topic || op.Partition != tp.Partition {
-			continue
-		}
-		for k := range op.Records {
-			if op.Records[k].Offset == offset && op.Records[k].Value == value {
-				op.Records[k].Value = name
+// fetchedIndex finds, per partition and offset, the history's fetched
+// records, built on first use.
+type fetchedIndex map[linearizability.TopicPartition]map[int64][]fetchedAt
+
+type fetchedAt struct{ op, record int }
+
+// rename renames value at offset in every fetch of tp.
+func (x fetchedIndex) rename(w *World, tp linearizability.TopicPartition, offset int64, value, name string) {
+	byOffset, ok := x[tp]
+	if !ok {
+		byOffset = map[int64][]fetchedAt{}
+		for i := range w.history {
+			op := &w.history[i]
+			if op.Kind != linearizability.OpFetch || op.Topic != tp.Topic || op.Partition != tp.Partition {
+				continue
 			}
+			for k := range op.Records {
+				byOffset[op.Records[k].Offset] = append(byOffset[op.Records[k].Offset], fetchedAt{i, k})
+			}
+		}
+		x[tp] = byOffset
+	}
+	for _, at := range byOffset[offset] {
+		if r := &w.history[at.op].Records[at.record]; r.Value == value {
+			r.Value = name
 		}
 	}
 }
