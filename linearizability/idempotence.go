@@ -62,7 +62,10 @@ func checkIdempotence(index *historyIndex, part *partitionOperations, records []
 					"client %d: acknowledged op #%d is missing before op #%d at offset %d", client, m, i, first)
 			}
 			missingAcknowledged = missingAcknowledged[:0]
-			if end := first + int64(len(op.Values)) - 1; end > lastOffset {
+			// A batch the partition may have taken as a new producer's
+			// starts the order afresh: the batches after it in sequence
+			// follow it, not the ones it overtook.
+			if end := first + int64(len(op.Values)) - 1; end > lastOffset || op.MayOvertake {
 				lastOffset, lastOp = end, i
 			}
 		}
