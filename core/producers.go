@@ -157,6 +157,9 @@ func (t *Producers) Check(b ProducerBatch) ProducerCheck {
 	if b.ProducerEpoch == e.epoch {
 		last := b.LastSequence()
 		for i := 0; i < e.count; i++ {
+			if mutant.Active(mutant.DuplicateCheckLastBatchOnly) && i != e.count-1 {
+				continue
+			}
 			a := e.batches[i]
 			if a.FirstSequence == b.FirstSequence && a.LastSequence == last {
 				return ProducerCheck{Duplicate: true, FirstOffset: a.FirstOffset, LastOffset: a.LastOffset}
@@ -194,7 +197,7 @@ func (t *Producers) Append(b ProducerBatch, firstOffset, lastOffset int64, now t
 	}
 	e.push(producerAppend{FirstSequence: b.FirstSequence, LastSequence: b.LastSequence(),
 		FirstOffset: firstOffset, LastOffset: lastOffset})
-	if now.After(e.lastSeen) {
+	if now.After(e.lastSeen) && !(mutant.Active(mutant.ProducerExpiryFromFirstAppend) && !e.lastSeen.IsZero()) {
 		e.lastSeen = now
 	}
 }

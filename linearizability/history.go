@@ -107,6 +107,17 @@ type Op struct {
 	// BaseOffset is, when Outcome is OutcomeOK, the acknowledged offset of
 	// Values[0]; Values[i] is at BaseOffset+i.
 	BaseOffset int64
+	// Attempts are an idempotent produce's sends, in order: the simulator
+	// uses them to tell which second copies of a batch the protocol allows
+	// (a retry after the producer's expiry, or a batch resent under a new
+	// epoch while an earlier send of it could still have been written).
+	Attempts []Attempt
+	// MayOvertake says that the partition may have forgotten the producer
+	// (producer.id.expiration.ms) before it wrote this batch, and so taken
+	// it as a new producer's first: it may then precede the producer's
+	// earlier batches, as in Kafka. The simulator sets it from when the
+	// batches' sends reached brokers.
+	MayOvertake bool
 
 	// FetchOffset is the offset the fetch asked for.
 	FetchOffset int64
@@ -120,6 +131,25 @@ type Op struct {
 	// A negative Session (NoSession) opts out of poll-order checks.
 	Session int
 	// Reset says this fetch starts a new position (a seek) in its session.
+	Reset bool
+}
+
+// AttemptUnanswered is Attempt.Answer for a send whose answer never came.
+const AttemptUnanswered int16 = -1
+
+// Attempt is one send of an idempotent produce's batch.
+type Attempt struct {
+	// Sent is when the client sent it; Arrived and ArrivedLast when a
+	// broker first and last took it in (-1: none did), in virtual time.
+	Sent, Arrived, ArrivedLast int64
+	// ProducerID, Epoch and Sequence are what the batch carried.
+	ProducerID int64
+	Epoch      int16
+	Sequence   int32
+	// Answer is the error code the client got (0: success), or
+	// AttemptUnanswered.
+	Answer int16
+	// Reset says that this answer made the producer take a new epoch or id.
 	Reset bool
 }
 

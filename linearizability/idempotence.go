@@ -45,7 +45,7 @@ func checkIdempotence(index *historyIndex, part *partitionOperations, records []
 				}
 				continue
 			}
-			if first <= lastOffset {
+			if first <= lastOffset && !op.MayOvertake {
 				found.add(KindIdempotence, part.topicPartition, first,
 					"client %d: op #%d (issued after op #%d) is at offset %d, before op #%d's end %d",
 					client, i, lastOp, first, lastOp, lastOffset)
@@ -62,7 +62,12 @@ func checkIdempotence(index *historyIndex, part *partitionOperations, records []
 					"client %d: acknowledged op #%d is missing before op #%d at offset %d", client, m, i, first)
 			}
 			missingAcknowledged = missingAcknowledged[:0]
-			lastOffset, lastOp = first+int64(len(op.Values))-1, i
+			// A batch the partition may have taken as a new producer's
+			// starts the order afresh: the batches after it in sequence
+			// follow it, not the ones it overtook.
+			if end := first + int64(len(op.Values)) - 1; end > lastOffset || op.MayOvertake {
+				lastOffset, lastOp = end, i
+			}
 		}
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// idempotent producer that has not written for this long. Zero means
 	// core.DefaultProducerIdleMax (a day, Kafka's default).
 	ProducerIdleMax time.Duration
+	// ProducerExpiryInterval is producer.id.expiration.check.interval.ms:
+	// how often partitions look for expired producers. Zero means 10 s.
+	ProducerExpiryInterval time.Duration
 	// OffsetsTopicPartitions is offsets.topic.num.partitions: the
 	// partitions of __consumer_offsets when it is created. Zero means
 	// Kafka's 50.

@@ -43,7 +43,8 @@ const (
 	// producerIDRequestTimeout is when an allocation that neither
 	// committed nor failed (its controller stepped down) is asked again.
 	producerIDRequestTimeout = 5 * time.Second
-	// producerExpiryInterval is how often partitions drop idle producers.
+	// producerExpiryInterval is how often partitions drop idle producers
+	// unless Config.ProducerExpiryInterval says otherwise.
 	producerExpiryInterval = 10 * time.Second
 )
 
@@ -205,7 +206,11 @@ func (n *Node) expireProducers(now time.Time) {
 	if now.Before(n.pids.nextExpiry) {
 		return
 	}
-	n.pids.nextExpiry = now.Add(producerExpiryInterval)
+	interval := n.config.ProducerExpiryInterval
+	if interval <= 0 {
+		interval = producerExpiryInterval
+	}
+	n.pids.nextExpiry = now.Add(interval)
 	for _, name := range n.topicNames {
 		for _, p := range n.topics[name].partitions {
 			if p != nil {

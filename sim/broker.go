@@ -129,6 +129,10 @@ func newBroker(w *World, index int) *broker {
 	b.config.ReplicaLagMax = 2 * time.Second
 	b.config.Durability = w.options.Durability
 	b.config.Log.SegmentBytesMax = 64 << 10 // small segments: rolls happen in every run
+	// The long timers, compressed into the run (drawTimers).
+	b.config.Log.SegmentAgeMax = w.options.SegmentAgeMax
+	b.config.ProducerIdleMax = w.options.ProducerIdleMax
+	b.config.ProducerExpiryInterval = w.options.ProducerExpiryInterval
 	// Consumer groups (group.go): few __consumer_offsets partitions, and no
 	// wait for more members before a group's first rebalance.
 	// __consumer_offsets is replicated as the scenario's topics are.
@@ -211,6 +215,7 @@ func (b *broker) deliver(w *World, ev netsim.Event) {
 		w.tracef("b%d recv conn=%d %s", b.index, ev.Conn, describeRequest(ev.Payload))
 		w.noteFetch(b, ev.Conn, ev.Payload)
 		w.noteProduce(b, ev.Conn, ev.Payload)
+		w.noteProduceArrival(ev.Conn, ev.Payload)
 		b.node.HandleFrame(w.wallTime(), conn, ev.Payload)
 	case netsim.EventClosed, netsim.EventReset:
 		delete(b.open, ev.Conn)

@@ -32,8 +32,9 @@ const (
 	// keysMax is the size of the producers' key space.
 	keysMax = 16
 	// pendingBatchesMax bounds an idempotent producer's pending batches
-	// (kgo keeps a batch per partition; five requests in flight per broker).
-	pendingBatchesMax = 4
+	// over all partitions; per partition, Options.ProducerInFlightMax
+	// (max.in.flight) bounds them.
+	pendingBatchesMax = 8
 	// paddingBytesMax bounds a record's padding header.
 	paddingBytesMax = 16 << 10
 )
@@ -55,7 +56,8 @@ const (
 
 // client is a workload client speaking Kafka's protocol over netsim: it
 // learns partition leaders from Metadata, keeps a connection per broker,
-// and has one request in flight at a time.
+// and has one request in flight at a time — except an idempotent
+// producer's produce requests, which pipeline (produces).
 type client struct {
 	index    int
 	id       netsim.NodeID
@@ -63,6 +65,9 @@ type client struct {
 	links    []clientLink // by broker index
 	nextCorr int32
 	inflight *inflight
+	// produces are an idempotent producer's produce requests in flight,
+	// oldest first, one batch each.
+	produces []*inflight
 	done     bool
 	// leaders maps each partition to its leader's broker index (-1: not
 	// known); stale asks for a Metadata refresh before the next request.
@@ -90,12 +95,17 @@ type client struct {
 	producerID    int64
 	producerEpoch int16
 	sequences     map[linearizability.TopicPartition]int32
-	// pending are the batches sent or to be sent, at most one per
-	// partition; waiting is the next planned batch, held while its
-	// partition has one pending; turn is where the round-robin resumes.
-	pending []*plannedProduce
-	waiting *plannedProduce
-	turn    int
+	// known holds the partitions that acknowledged a batch of the current
+	// id and epoch: until then a partition has one batch in flight, since
+	// a partition that does not know a producer accepts any sequence, and
+	// a later batch could overtake a first one that was lost.
+	known map[linearizability.TopicPartition]bool
+	// pending are the batches sent or to be sent, in issue order, at most
+	// inFlightMax per partition; waiting is the next planned batch, held
+	// while its partition has that many pending.
+	pending     []*plannedProduce
+	waiting     *plannedProduce
+	inFlightMax int
 	// consumer
 	session    int
 	positions  []position
@@ -117,12 +127,18 @@ type plannedProduce struct {
 	values    []string
 	records   []batch.Record
 	// op is the history entry of an idempotent batch, from its first
-	// send to its last answer (-1: not sent yet); sequence and epoch are
-	// what it was last sent with; notBefore is when it may be retried.
-	op        int
-	sequence  int32
-	epoch     int16
-	notBefore time.Duration
+	// send to its last answer (-1: not sent yet). sequence was assigned
+	// under producerID and epoch when assigned; a new epoch or id
+	// unassigns it. inflight says a request carries it now; notBefore is
+	// when it may be retried.
+	op         int
+	assigned   bool
+	sequence   int32
+	epoch      int16
+	producerID int64
+	inflight   bool
+	broker     int // where it is in flight
+	notBefore  time.Duration
 }
 
 // position is a consumer's place in one partition.
@@ -143,6 +159,10 @@ type inflight struct {
 	call        time.Duration
 	deadline    time.Duration
 	ops         []int // history indices this request will complete
+	// batch and attempt are a pipelined produce's batch and the index of
+	// this send in its history entry's Attempts.
+	batch   *plannedProduce
+	attempt int
 }
 
 func (c *client) name() string { return fmt.Sprintf("c%d", c.index) }
@@ -158,8 +178,10 @@ func newClient(w *World, index int) *client {
 	// Two producers in three are idempotent; the index decides, so that
 	// a seed's choices do not move.
 	c.idempotent = index%3 != 2 && !w.options.AcksOneHeavy
+	c.inFlightMax = max(1, w.options.ProducerInFlightMax)
 	c.producerID = -1
 	c.sequences = map[linearizability.TopicPartition]int32{}
+	c.known = map[linearizability.TopicPartition]bool{}
 	return c
 }
 
@@ -178,16 +200,39 @@ func (c *client) firstSequence() int32 {
 // wake is the client's timer: give up on a request that timed out, or take
 // the next step.
 func (c *client) wake(w *World) {
-	if c.inflight != nil && w.now >= c.inflight.deadline {
-		w.tracef("%s timeout corr=%d", c.name(), c.inflight.correlation)
-		broker := c.inflight.broker
-		c.inflight = nil
+	timedOut := c.inflight
+	for _, in := range c.produces {
+		if timedOut == nil || in.deadline < timedOut.deadline {
+			timedOut = in
+		}
+	}
+	if timedOut != nil && w.now >= timedOut.deadline {
+		w.tracef("%s timeout corr=%d", c.name(), timedOut.correlation)
+		broker := timedOut.broker
 		c.disconnect(w, broker)
+		c.lose(broker)
 		c.stale = true
 		c.sleep(w, reconnectBackoff)
 		return
 	}
 	c.step(w)
+}
+
+// lose forgets every request in flight to broker, whose connection is
+// gone: their outcomes stay unknown, and their batches wait to be resent.
+func (c *client) lose(broker int) {
+	if c.inflight != nil && c.inflight.broker == broker {
+		c.inflight = nil
+	}
+	kept := c.produces[:0]
+	for _, in := range c.produces {
+		if in.broker == broker {
+			in.batch.inflight = false
+			continue
+		}
+		kept = append(kept, in)
+	}
+	c.produces = kept
 }
 
 func (c *client) sleep(w *World, d time.Duration) {
@@ -244,9 +289,7 @@ func (c *client) onNetwork(w *World, ev netsim.Event) {
 		w.tracef("%s conn=%d to b%d %s", c.name(), ev.Conn, broker, ev.Kind)
 		c.links[broker] = clientLink{conn: -1}
 		c.stale = true
-		if c.inflight != nil && c.inflight.broker == broker {
-			c.inflight = nil // a produce's outcome stays unknown
-		}
+		c.lose(broker) // a produce's outcome stays unknown
 		c.sleep(w, reconnectBackoff)
 	case netsim.EventDeliver:
 		c.onResponse(w, broker, ev.Payload)
@@ -366,12 +409,14 @@ func produceRequest(w *World, p *plannedProduce, options batch.BuildOptions) *km
 }
 
 // produceIdempotent is an idempotent producer's step, shaped like kgo's
-// sinks: up to pendingBatchesMax batches, one per partition, each retried
-// with its sequence number until it is acknowledged or refused for good;
-// partitions take turns, so that one without a leader or with too small
-// an ISR holds up only its own records. A planned batch for a partition
-// that still has one pending waits behind it, as records queue per
-// partition in a real client.
+// sinks and the Java client: up to inFlightMax batches per partition in
+// flight (max.in.flight), each its own request with its own sequence
+// range, sent in issue order per partition and retried with the same
+// sequence until acknowledged or refused for good. A batch is sent only
+// while every earlier batch of its partition is in flight in the current
+// epoch and no later one is: after an error the partition drains, then
+// resends from its oldest unacknowledged batch in order, as kgo does.
+// Partitions do not wait for each other.
 func (c *client) produceIdempotent(w *World) {
 	if c.producerID < 0 {
 		c.initProducerID(w)
@@ -385,7 +430,7 @@ func (c *client) produceIdempotent(w *World) {
 			c.producesLeft--
 			c.waiting = c.plan(w)
 		}
-		if c.pendingIndex(c.waiting.topic, c.waiting.partition) >= 0 {
+		if c.pendingCount(c.waiting.topic, c.waiting.partition) >= c.inFlightMax {
 			break
 		}
 		c.pending = append(c.pending, c.waiting)
@@ -395,42 +440,95 @@ func (c *client) produceIdempotent(w *World) {
 		c.done = true
 		return
 	}
-	pick, soonest := -1, time.Duration(-1)
-	for k := range c.pending {
-		i := (c.turn + k) % len(c.pending)
-		if b := c.pending[i]; b.notBefore <= w.now {
-			pick = i
-			break
-		} else if soonest < 0 || b.notBefore < soonest {
-			soonest = b.notBefore
+	soonest := time.Duration(-1)
+	for _, p := range c.pending {
+		if p.inflight || !c.sendable(p) {
+			continue
+		}
+		if p.notBefore > w.now {
+			if soonest < 0 || p.notBefore < soonest {
+				soonest = p.notBefore
+			}
+			continue
+		}
+		leader := c.leaderOf(p.topic, p.partition)
+		if leader < 0 {
+			p.notBefore = w.now + errorBackoff
+			c.stale = true
+			c.sleep(w, errorBackoff)
+			return
+		}
+		if c.elsewhere(p, leader) {
+			continue // its partition's batches in flight went to another broker
+		}
+		if !c.link(w, leader) {
+			continue // dialing; the connection's event steps again
+		}
+		c.sendBatch(w, leader, p)
+	}
+	if soonest >= 0 {
+		c.sleep(w, soonest-w.now)
+	}
+}
+
+// sendable says whether batch p may go now as far as its partition's order
+// goes: every earlier pending batch of the partition is in flight in the
+// current epoch, no later one is in flight, and the partition has fewer
+// than inFlightMax in flight.
+func (c *client) sendable(p *plannedProduce) bool {
+	inFlight, before := 0, true
+	for _, b := range c.pending {
+		if b.topic != p.topic || b.partition != p.partition {
+			continue
+		}
+		if b == p {
+			before = false
+			continue
+		}
+		if b.inflight {
+			inFlight++
+		}
+		if before && !(b.inflight && c.current(b)) || !before && b.inflight {
+			return false
 		}
 	}
-	if pick < 0 {
-		c.sleep(w, soonest-w.now)
-		return
+	if !c.known[linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}] {
+		return inFlight == 0
 	}
-	p := c.pending[pick]
-	leader := c.leaderOf(p.topic, p.partition)
-	if leader < 0 {
-		p.notBefore = w.now + errorBackoff
-		c.turn = pick + 1
-		c.stale = true
-		c.sleep(w, errorBackoff)
-		return
+	return inFlight < c.inFlightMax
+}
+
+// elsewhere says whether a batch of p's partition is in flight to another
+// broker than leader: p waits for it, so that no broker sees p before it.
+func (c *client) elsewhere(p *plannedProduce, leader int) bool {
+	for _, b := range c.pending {
+		if b.inflight && b.broker != leader && b.topic == p.topic && b.partition == p.partition {
+			return true
+		}
 	}
-	if !c.link(w, leader) {
-		return
+	return false
+}
+
+// current says whether batch b's sequence was assigned in the producer's
+// current id and epoch.
+func (c *client) current(b *plannedProduce) bool {
+	return b.assigned && b.producerID == c.producerID && b.epoch == c.producerEpoch
+}
+
+// sendBatch sends batch p to broker with its sequence, assigning the
+// partition's next one if p has none in the current epoch: the same on
+// every retry, a new one only after an epoch bump or a new id.
+func (c *client) sendBatch(w *World, broker int, p *plannedProduce) {
+	if !c.current(p) {
+		tp := linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}
+		sequence, ok := c.sequences[tp]
+		if !ok {
+			sequence = c.firstSequence()
+		}
+		c.sequences[tp] = sequenceAfter(sequence, int32(len(p.values)))
+		p.assigned, p.sequence, p.epoch, p.producerID = true, sequence, c.producerEpoch, c.producerID
 	}
-	c.turn = pick + 1
-	// The sequence is the partition's next in the current epoch: the same
-	// on every retry, a new one only after an epoch bump or a new id.
-	tp := linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}
-	sequence, ok := c.sequences[tp]
-	if !ok {
-		sequence = c.firstSequence()
-	}
-	p.sequence, p.epoch = sequence, c.producerEpoch
-	req := produceRequest(w, p, batch.BuildOptions{ProducerID: c.producerID, ProducerEpoch: p.epoch,
+	req := produceRequest(w, p, batch.BuildOptions{ProducerID: p.producerID, ProducerEpoch: p.epoch,
 		BaseSequence: p.sequence, FirstTimestamp: w.wallTime().UnixMilli()})
 	if p.op >= 0 {
 		w.tracef("%s retries %s-%d seq=%d epoch=%d", c.name(), p.topic, p.partition, p.sequence, p.epoch)
@@ -441,17 +539,49 @@ func (c *client) produceIdempotent(w *World) {
 			Idempotent: true,
 		})
 	}
-	c.send(w, leader, req, []int{p.op})
+	op := &w.history[p.op]
+	op.Attempts = append(op.Attempts, linearizability.Attempt{Sent: int64(w.now), Arrived: -1, ArrivedLast: -1,
+		ProducerID: p.producerID, Epoch: p.epoch, Sequence: p.sequence, Answer: linearizability.AttemptUnanswered})
+	c.nextCorr++
+	frame := w.formatter.AppendRequest(nil, req, c.nextCorr)
+	in := &inflight{broker: broker, correlation: c.nextCorr, request: req, call: w.now,
+		deadline: w.now + w.options.RequestTimeout, ops: []int{p.op}, batch: p, attempt: len(op.Attempts) - 1}
+	c.produces = append(c.produces, in)
+	p.inflight, p.broker = true, broker
+	w.notePipelinedSend(c.links[broker].conn, in.correlation, p.op, in.attempt)
+	w.net.Send(w.now, c.links[broker].conn, c.id, transport.Payload(frame))
+	w.schedule(in.deadline, eventClientWake, c.index, 0, nil)
 }
 
-// pendingIndex finds the pending batch of a partition, or -1.
-func (c *client) pendingIndex(topic string, partition int32) int {
-	for i, b := range c.pending {
+// pendingCount counts a partition's pending batches.
+func (c *client) pendingCount(topic string, partition int32) int {
+	n := 0
+	for _, b := range c.pending {
 		if b.topic == topic && b.partition == partition {
-			return i
+			n++
 		}
 	}
-	return -1
+	return n
+}
+
+// pendingHead says whether p is its partition's oldest pending batch.
+func (c *client) pendingHead(p *plannedProduce) bool {
+	for _, b := range c.pending {
+		if b.topic == p.topic && b.partition == p.partition {
+			return b == p
+		}
+	}
+	return false
+}
+
+// removePending drops an answered batch.
+func (c *client) removePending(p *plannedProduce) {
+	for i, b := range c.pending {
+		if b == p {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return
+		}
+	}
 }
 
 // initProducerID asks a broker (rotating) for a producer id.
@@ -478,6 +608,7 @@ func (c *client) onInitProducerID(w *World, r *kmsg.InitProducerIDResponse) (bac
 	}
 	c.producerID, c.producerEpoch = r.ProducerID, r.ProducerEpoch
 	clear(c.sequences)
+	clear(c.known)
 	w.tracef("%s producer id %d epoch %d", c.name(), c.producerID, c.producerEpoch)
 	return false
 }
@@ -490,6 +621,7 @@ func (c *client) onInitProducerID(w *World, r *kmsg.InitProducerIDResponse) (bac
 // a batch it already wrote.
 func (c *client) resetProducer(w *World) {
 	clear(c.sequences)
+	clear(c.known)
 	if c.producerEpoch == math.MaxInt16 {
 		c.producerID = -1
 		return
@@ -587,15 +719,27 @@ func (c *client) fetchRequest(broker int) *kmsg.FetchRequest {
 }
 
 func (c *client) onResponse(w *World, broker int, payload []byte) {
-	if c.inflight == nil || c.inflight.broker != broker || len(payload) < 4 {
+	// A broker answers a connection's requests in order: the answer is to
+	// the oldest request in flight there.
+	oldest, pipelined := c.inflight, -1
+	if oldest != nil && oldest.broker != broker {
+		oldest = nil
+	}
+	for i, in := range c.produces {
+		if in.broker == broker && (oldest == nil || in.correlation < oldest.correlation) {
+			oldest, pipelined = in, i
+			break
+		}
+	}
+	if oldest == nil || len(payload) < 4 {
 		return // the answer to a request the client gave up on
 	}
 	corr := int32(binary.BigEndian.Uint32(payload))
-	if corr != c.inflight.correlation {
-		w.violation("protocol", fmt.Sprintf("%s: response correlation %d, expected %d", c.name(), corr, c.inflight.correlation))
+	if corr != oldest.correlation {
+		w.violation("protocol", fmt.Sprintf("%s: response correlation %d, expected %d", c.name(), corr, oldest.correlation))
 		return
 	}
-	req := c.inflight.request
+	req := oldest.request
 	resp := req.ResponseKind()
 	resp.SetVersion(req.GetVersion())
 	body := payload[4:]
@@ -606,8 +750,13 @@ func (c *client) onResponse(w *World, broker int, payload []byte) {
 		w.violation("protocol", fmt.Sprintf("%s: undecodable %s response: %v", c.name(), kmsg.NameForKey(resp.Key()), err))
 		return
 	}
-	in := c.inflight
-	c.inflight = nil
+	in := oldest
+	if pipelined >= 0 {
+		c.produces = append(c.produces[:pipelined], c.produces[pipelined+1:]...)
+		in.batch.inflight = false
+	} else {
+		c.inflight = nil
+	}
 	backoff := false
 	switch r := resp.(type) {
 	case *kmsg.MetadataResponse:
@@ -672,38 +821,52 @@ func (c *client) onProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (bac
 	return p.ErrorCode != 0
 }
 
-// onIdempotentProduce settles an idempotent batch: acknowledged, refused
-// for good, reset (a new epoch, the same records) or retried as it was.
+// onIdempotentProduce settles one send of an idempotent batch:
+// acknowledged, refused for good, reset (a new epoch, the same records) or
+// retried as it was. An answer to a send from an earlier epoch or id
+// still settles the batch if it says success or a definite refusal; any
+// other such answer only leaves the batch to be resent in the new epoch.
+// OUT_OF_ORDER_SEQUENCE_NUMBER for a batch behind an unacknowledged one
+// of its partition is retried as it is (that one failed first, and the
+// partition resends both in order), as the Java client does; for the
+// partition's oldest batch it bumps the epoch.
 func (c *client) onIdempotentProduce(w *World, in *inflight, r *kmsg.ProduceResponse) (backoff bool) {
-	op := &w.history[in.ops[0]]
-	k := c.pendingIndex(op.Topic, op.Partition)
-	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || k < 0 || c.pending[k].op != in.ops[0] {
+	p := in.batch
+	op := &w.history[p.op]
+	if len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 || in.ops[0] != p.op {
 		w.violation("protocol", fmt.Sprintf("%s: produce response shape %d topics", c.name(), len(r.Topics)))
 		return false
 	}
-	p := c.pending[k]
+	attempt := &op.Attempts[in.attempt]
 	part := r.Topics[0].Partitions[0]
-	tp := linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}
+	attempt.Answer = part.ErrorCode
+	sentNow := attempt.ProducerID == c.producerID && attempt.Epoch == c.producerEpoch
 	switch {
 	case part.ErrorCode == 0:
 		op.Outcome, op.Return, op.BaseOffset = linearizability.OutcomeOK, int64(w.now), part.BaseOffset
 		w.acknowledged(op)
-		c.sequences[tp] = sequenceAfter(p.sequence, int32(len(p.values)))
-		c.pending = append(c.pending[:k], c.pending[k+1:]...)
-		w.tracef("%s produced %s-%d@%d seq=%d %v", c.name(), op.Topic, op.Partition, part.BaseOffset, p.sequence, op.Values)
+		c.removePending(p)
+		if sentNow {
+			c.known[linearizability.TopicPartition{Topic: p.topic, Partition: p.partition}] = true
+		}
+		w.tracef("%s produced %s-%d@%d seq=%d epoch=%d %v", c.name(), op.Topic, op.Partition, part.BaseOffset, attempt.Sequence, attempt.Epoch, op.Values)
 		return false
 	case definitelyNotWritten(part.ErrorCode):
 		op.Outcome, op.Return = linearizability.OutcomeFailed, int64(w.now)
-		c.pending = append(c.pending[:k], c.pending[k+1:]...)
+		c.removePending(p)
 		w.tracef("%s produce failed %s", c.name(), errorName(part.ErrorCode))
-	case part.ErrorCode == kerr.OutOfOrderSequenceNumber.Code, part.ErrorCode == kerr.UnknownProducerID.Code:
-		w.tracef("%s produce %s seq=%d: resetting", c.name(), errorName(part.ErrorCode), p.sequence)
+	case !sentNow:
+		w.tracef("%s produce %s from epoch %d: resent in the new one", c.name(), errorName(part.ErrorCode), attempt.Epoch)
+	case (part.ErrorCode == kerr.OutOfOrderSequenceNumber.Code || part.ErrorCode == kerr.UnknownProducerID.Code) && c.pendingHead(p):
+		w.tracef("%s produce %s seq=%d: resetting", c.name(), errorName(part.ErrorCode), attempt.Sequence)
+		attempt.Reset = true
 		c.resetProducer(w)
 	case part.ErrorCode == kerr.InvalidProducerEpoch.Code:
 		w.tracef("%s produce %s: new producer id", c.name(), errorName(part.ErrorCode))
+		attempt.Reset = true
 		c.producerID = -1
 	default:
-		w.tracef("%s produce retriable %s", c.name(), errorName(part.ErrorCode))
+		w.tracef("%s produce retriable %s seq=%d", c.name(), errorName(part.ErrorCode), attempt.Sequence)
 		p.notBefore = w.now + errorBackoff
 	}
 	return true

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -99,4 +100,41 @@ func (w *World) checkFetchAnswer(b *broker, conn netsim.ConnID, frame []byte) {
 			}
 		}
 	}
+}
+
+// sendKey names one client request on the network.
+type sendKey struct {
+	conn netsim.ConnID
+	corr int32
+}
+
+// sendRef is the idempotent batch and attempt a request carries.
+type sendRef struct {
+	op, attempt int
+}
+
+// notePipelinedSend remembers which attempt of which batch a produce
+// request carries.
+func (w *World) notePipelinedSend(conn netsim.ConnID, corr int32, op, attempt int) {
+	w.sends[sendKey{conn, corr}] = sendRef{op, attempt}
+}
+
+// noteProduceArrival records when a broker takes in an idempotent batch's
+// send: the ground truth, outside the brokers' bookkeeping, of when a
+// batch could have been written (legitimateRepeats).
+func (w *World) noteProduceArrival(conn netsim.ConnID, frame []byte) {
+	// The header's first fields (api key, version, correlation id) are
+	// enough; only produces are looked up.
+	if len(w.sends) == 0 || len(frame) < 8 || int16(binary.BigEndian.Uint16(frame)) != kmsg.Produce.Int16() {
+		return
+	}
+	ref, ok := w.sends[sendKey{conn, int32(binary.BigEndian.Uint32(frame[4:]))}]
+	if !ok {
+		return
+	}
+	a := &w.history[ref.op].Attempts[ref.attempt]
+	if a.Arrived < 0 {
+		a.Arrived = int64(w.now)
+	}
+	a.ArrivedLast = int64(w.now)
 }

@@ -57,6 +57,12 @@ var simulatedMutants = []mutant.ID{
 	// while it matters (not caught in 2,000 seeds without the control
 	// faults).
 	mutant.StaleAlterPartition,
+	// A duplicate check that sees only the producer's last batch needs a
+	// retry of an older one: producers with several batches in flight.
+	mutant.DuplicateCheckLastBatchOnly,
+	// Expiry from the first append needs producer.id.expiration.ms within
+	// the run (drawTimers) and a retry of a written batch after it.
+	mutant.ProducerExpiryFromFirstAppend,
 }
 
 // firstCaught sweeps seeds 1..limit of run and returns the first failing
@@ -166,6 +172,31 @@ func TestMutantLivenessReportNamesTheStuckPartition(t *testing.T) {
 	for _, want := range []string{"NOT_ENOUGH_REPLICAS for t0-", "leader (leader ", "follower (leader ", "isr ["} {
 		if !strings.Contains(v.Detail, want) {
 			t.Errorf("liveness report %q does not say %q", v.Detail, want)
+		}
+	}
+}
+
+// TestMutantDuplicateCheckNeedsPipelining: a duplicate check that sees
+// only the last batch is invisible to producers with one batch in flight
+// per partition, and caught once they pipeline.
+func TestMutantDuplicateCheckNeedsPipelining(t *testing.T) {
+	defer mutant.Set(mutant.None)
+	if err := mutant.Set(mutant.DuplicateCheckLastBatchOnly); err != nil {
+		t.Fatal(err)
+	}
+	const caught = 37 // the first seed that catches it, with its drawn max.in.flight
+	options := Scenario(caught)
+	if options.ProducerInFlightMax < 2 {
+		t.Fatalf("seed %d draws max.in.flight %d", caught, options.ProducerInFlightMax)
+	}
+	if r := Run(options, nil); !r.Failed() {
+		t.Fatalf("seed %d passed with the mutant", caught)
+	}
+	for seed := uint64(1); seed <= 100; seed++ {
+		options := Scenario(seed)
+		options.ProducerInFlightMax = 1
+		if r := Run(options, nil); r.Failed() {
+			t.Fatalf("seed=%d with max.in.flight 1: %v", seed, r.Violations[0])
 		}
 	}
 }

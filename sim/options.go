@@ -64,6 +64,17 @@ type Options struct {
 	// tests and cairn sim --history-only use it to show that those catch
 	// a bug on their own.
 	SpecChecksOff bool
+	// ProducerInFlightMax is max.in.flight for the idempotent producers:
+	// how many batches of one partition each keeps in flight (1 to 5).
+	ProducerInFlightMax int
+	// Timers that run for hours or days in production, drawn per seed so
+	// that they fire within a run, at lengths that race each other and
+	// the producers' gaps between batches (drawTimers):
+	// producer.id.expiration.ms, how often brokers look for expired
+	// producers, and segment.ms (roll by age).
+	ProducerIdleMax        time.Duration
+	ProducerExpiryInterval time.Duration
+	SegmentAgeMax          time.Duration
 }
 
 // The group protocols of Options.GroupProtocol.
@@ -88,6 +99,9 @@ const (
 	// streamScenarioControl draws the controller-request faults and the
 	// aimed recipes (drawControlFaults).
 	streamScenarioControl = streamScenario + 420
+	// streamTimers draws the producers' max.in.flight and the compressed
+	// long timers (drawTimers), so that every earlier draw stays as it was.
+	streamTimers = streamScenario + 300
 )
 
 func newStream(seed uint64, stream uint64) *rand.Rand {
@@ -196,7 +210,30 @@ func drawScenario(seed uint64) Options {
 		o.Faults = append(o.Faults, control...)
 		sortFaults(o.Faults)
 	}
+	drawTimers(newStream(seed, streamTimers), &o)
 	return o
+}
+
+// drawTimers draws the producers' max.in.flight and the timers whose
+// production values outlast a run. Expiry is drawn from four bands: below
+// a second (shorter than a retry after a timeout, so producers are
+// forgotten while they still have batches to retry), a few seconds (about
+// a fault's length), tens of seconds (within the safety phase) and longer
+// than most runs (only the liveness phase's idle producers expire).
+func drawTimers(rng *rand.Rand, o *Options) {
+	o.ProducerInFlightMax = 1 + rng.IntN(core.ProducerBatchesMax)
+	switch rng.IntN(4) {
+	case 0:
+		o.ProducerIdleMax = time.Duration(200+rng.IntN(800)) * time.Millisecond
+	case 1:
+		o.ProducerIdleMax = time.Duration(1000+rng.IntN(9000)) * time.Millisecond
+	case 2:
+		o.ProducerIdleMax = time.Duration(10+rng.IntN(30)) * time.Second
+	default:
+		o.ProducerIdleMax = time.Duration(40+rng.IntN(60)) * time.Second
+	}
+	o.ProducerExpiryInterval = time.Duration(100+rng.IntN(5000)) * time.Millisecond
+	o.SegmentAgeMax = time.Duration(500+rng.IntN(30000)) * time.Millisecond
 }
 
 // String describes the options on one line, for traces and reports.
@@ -208,6 +245,8 @@ func (o Options) String() string {
 	s := fmt.Sprintf("seed=%d brokers=%d rf=%d min-isr=%d durability=%s topics=%s producers=%d consumers=%d produces=%d safety=%v faults=%d fsync=[%v,%v]",
 		o.Seed, o.Brokers, o.ReplicationFactor, o.MinInsyncReplicas, o.Durability, strings.Join(topics, ","), o.Producers, o.Consumers,
 		o.ProducesPerProducer, o.SafetyDuration, len(o.Faults), o.FsyncLatencyMin, o.FsyncLatencyMax)
+	s += fmt.Sprintf(" in-flight=%d producer-expiry=%v expiry-check=%v segment-age=%v",
+		o.ProducerInFlightMax, o.ProducerIdleMax, o.ProducerExpiryInterval, o.SegmentAgeMax)
 	if o.GroupMembers > 0 {
 		s += fmt.Sprintf(" group=%d", o.GroupMembers)
 	}

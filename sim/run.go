@@ -72,7 +72,9 @@ func run(options Options, trace io.Writer) (result Result) {
 		w.checkSyncedEnd()
 	}
 	if len(w.violations) == 0 {
-		final := w.finalRead()
+		groupFinal := w.finalRead()
+		final := w.allowRepeats(groupFinal)
+		w.markOvertakers(final)
 		if err := linearizability.Validate(w.history); err != nil {
 			w.violation("history", err.Error())
 			return w.result(check)
@@ -84,10 +86,10 @@ func run(options Options, trace io.Writer) (result Result) {
 			w.violation(v.Kind, v.String())
 		}
 		if w.groups != nil {
-			w.groups.checkFinal(w, final)
+			w.groups.checkFinal(w, groupFinal)
 		}
 		if w.consumerGroups != nil {
-			w.consumerGroups.checkFinal(w, final)
+			w.consumerGroups.checkFinal(w, groupFinal)
 		}
 		full := linearizability.AppendFinalRead(w.history, final)
 		check = linearizability.CheckLog(full, checkTimeout)

@@ -85,6 +85,9 @@ type World struct {
 	// namedEpochs holds the leader epochs of fetches being answered
 	// (fence.go).
 	namedEpochs map[fetchKey]namedEpochs
+	// sends maps a pipelined produce request to the history entry and
+	// attempt it carries, so that its arrival at a broker is recorded.
+	sends map[sendKey]sendRef
 	// cutLeader is the broker the last FaultCutLeader cut off, or -1.
 	cutLeader int
 	// aimed is the state of the control faults (aimed.go).
@@ -133,6 +136,7 @@ func newWorld(options Options, trace io.Writer) *World {
 		image:           controller.NewImage(),
 		lostDisk:        map[int]controller.DirectoryID{},
 		namedEpochs:     map[fetchKey]namedEpochs{},
+		sends:           map[sendKey]sendRef{},
 		cutLeader:       -1,
 		lostDataAt:      map[statusKey]int32{},
 		traceHash:       fnv.New64a(),

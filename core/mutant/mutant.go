@@ -103,6 +103,16 @@ const (
 	// The tail written to a segment just before it rolled is then
 	// acknowledged from the page cache.
 	SyncSkipsRolledSegment
+	// DuplicateCheckLastBatchOnly makes a partition compare a retry with
+	// only the producer's last batch, not each of the last five: a retry
+	// of an older one of them, which a producer with several batches in
+	// flight sends, is judged out of order instead of a duplicate.
+	DuplicateCheckLastBatchOnly
+	// ProducerExpiryFromFirstAppend measures a producer's idle time from
+	// its first append instead of its last: a producer active the whole
+	// time is forgotten producer.id.expiration.ms after it started, and
+	// its next retry of a written batch is taken as new.
+	ProducerExpiryFromFirstAppend
 )
 
 var names = map[ID]string{
@@ -128,6 +138,8 @@ var names = map[ID]string{
 	StaleAlterPartition:           "stale-alter-partition",
 	EpochCheckpointNotFsynced:     "epoch-checkpoint-not-fsynced",
 	SyncSkipsRolledSegment:        "sync-skips-rolled-segment",
+	DuplicateCheckLastBatchOnly:   "duplicate-check-last-batch-only",
+	ProducerExpiryFromFirstAppend: "producer-expiry-from-first-append",
 }
 
 // String returns the mutant's name as make mutants prints it.
