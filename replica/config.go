@@ -159,10 +159,11 @@ const (
 	// consumerHeartbeatIntervalMin keeps KIP-848 members from heartbeating
 	// in a busy loop.
 	consumerHeartbeatIntervalMin = 100 * time.Millisecond
-	// producerIdleMaxMin is the shortest producer id expiration: an
-	// idempotent producer's retry, which may come seconds after its first
-	// try, must still find the producer's state to be judged a duplicate.
-	producerIdleMaxMin = time.Second
+	// producerIdleMaxMin is the shortest producer id expiration, Kafka's
+	// (producer.id.expiration.ms at least 1). Shorter than a producer's
+	// retry gap it makes the retry look new, as in Kafka; the simulator
+	// draws such values to race expiry against retries.
+	producerIdleMaxMin = time.Millisecond
 	// leaderImbalanceCheckIntervalMin is Kafka's: the setting is in seconds.
 	leaderImbalanceCheckIntervalMin = time.Second
 	// Kafka's defaults for the consumer-group fields left zero.

@@ -37,7 +37,7 @@ func TestValidateRules(t *testing.T) {
 		{"MessageBytesMax", func(c *Config) { c.MessageBytesMax = 1023 }},
 		{"Log.SegmentBytesMax", func(c *Config) { c.Log.SegmentBytesMax = 1023 }},
 		{"FetchWaitMax", func(c *Config) { c.FetchWaitMax = 0 }},
-		{"ProducerIdleMax", func(c *Config) { c.ProducerIdleMax = 999 * time.Millisecond }},
+		{"ProducerIdleMax", func(c *Config) { c.ProducerIdleMax = 999 * time.Microsecond }},
 		{"ProducerIdleMax", func(c *Config) { c.ProducerIdleMax = -time.Hour }},
 		{"OffsetsTopicPartitions", func(c *Config) { c.OffsetsTopicPartitions = -1 }},
 		{"OffsetsTopicPartitions", func(c *Config) { c.OffsetsTopicPartitions = partitionsMax + 1 }},

@@ -10,7 +10,7 @@ import (
 // groupSeeds is how many seeds TestGroupWorkload runs: 24 since the
 // producers pipeline (their workload moved, and seed 24 is now the first
 // whose member goes on processing after a cut and is then fenced).
-const groupSeeds = 24
+const groupSeeds = 36
 
 // TestGroupWorkload runs seeded scenarios with a three-member consumer
 // group besides the usual clients: members join, leave, crash, pause and

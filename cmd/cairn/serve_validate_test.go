@@ -67,7 +67,7 @@ func TestServeExitsWithValidateMessage(t *testing.T) {
 		{"default-partitions", "0", func(c *replica.Config) { c.DefaultPartitions = 0 }},
 		{"replication-factor-default", "-2", func(c *replica.Config) { c.DefaultReplicationFactor = -2 }},
 		{"segment-bytes", "100", func(c *replica.Config) { c.Log.SegmentBytesMax = 100 }},
-		{"producer-id-expiration", "10ms", func(c *replica.Config) { c.ProducerIdleMax = 10 * time.Millisecond }},
+		{"producer-id-expiration", "-1s", func(c *replica.Config) { c.ProducerIdleMax = -time.Second }},
 		{"offsets-topic-partitions", "10001", func(c *replica.Config) { c.OffsetsTopicPartitions = 10001 }},
 		{"group-initial-rebalance-delay", "-1s", func(c *replica.Config) { c.GroupInitialRebalanceDelay = -time.Second }},
 		{"group-consumer-heartbeat-interval", "10ms", func(c *replica.Config) { c.GroupConsumerHeartbeatInterval = 10 * time.Millisecond }},
