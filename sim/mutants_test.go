@@ -52,17 +52,41 @@ var simulatedMutants = []mutant.ID{
 	// A storage that reports a sync it did not make: the synced-bytes
 	// check reads the disk and sees it (TestMutantSyncLieNeedsTheDisk).
 	mutant.SyncSkipsRolledSegment,
-	// An AlterPartition with an older partition epoch accepted: only
-	// delay-request (aimed.go) delivers one that undoes a newer change
-	// while it matters (not caught in 2,000 seeds without the control
-	// faults).
-	mutant.StaleAlterPartition,
 	// A duplicate check that sees only the producer's last batch needs a
 	// retry of an older one: producers with several batches in flight.
 	mutant.DuplicateCheckLastBatchOnly,
 	// Expiry from the first append needs producer.id.expiration.ms within
 	// the run (drawTimers) and a retry of a written batch after it.
 	mutant.ProducerExpiryFromFirstAppend,
+}
+
+// notByHistory are the mutants the history checks alone do not catch
+// within historySeedsMax seeds, with why. Each is a gap, not a pass: the
+// test fails once one is caught, so the list only shrinks.
+var notByHistory = map[mutant.ID]string{}
+
+// TestMutantStaleAlterPartition: an AlterPartition with an older partition
+// epoch accepted is caught only where delay-request (aimed.go) delivers
+// one that undoes a newer change while it matters; with pipelined
+// producers the first such seed is 3534, past TestMutants' sweep, so this
+// runs that seed (cairn sim --seeds 1-4000 --mutant stale-alter-partition
+// --first --group 0). The history checks alone do not catch it within
+// 2,000 seeds: the lagging replica is back in the ISR for about a tick
+// before the leader shrinks it out again, and nothing is lost unless the
+// leader fails in that window.
+func TestMutantStaleAlterPartition(t *testing.T) {
+	defer mutant.Set(mutant.None)
+	if r := Run(Scenario(3534), nil); r.Failed() {
+		t.Fatalf("seed 3534 fails without the mutant: %v", r.Violations[0])
+	}
+	if err := mutant.Set(mutant.StaleAlterPartition); err != nil {
+		t.Fatal(err)
+	}
+	r := Run(Scenario(3534), nil)
+	if !r.Failed() || r.Violations[0].Kind != "spec" {
+		t.Fatalf("seed 3534 with stale-alter-partition: %v, want the per-event in-sync check to fail", r.Violations)
+	}
+	t.Logf("mutant %-34s all checks: seed 3534 (outside the sweep)  history checks only: not within %d", mutant.StaleAlterPartition, historySeedsMax)
 }
 
 // firstCaught sweeps seeds 1..limit of run and returns the first failing
@@ -112,8 +136,10 @@ func TestMutants(t *testing.T) {
 		if all == 0 {
 			t.Errorf("mutant %s survived %d seeds", id, mutantSeedsMax)
 		}
-		if history == 0 {
+		if reason, known := notByHistory[id]; history == 0 && !known {
 			t.Errorf("mutant %s survived %d seeds without the per-event predicates", id, historySeedsMax)
+		} else if known && history != 0 {
+			t.Errorf("mutant %s is listed in notByHistory (%s) but the history checks caught it at seed %d: take it off the list", id, reason, history)
 		}
 	}
 }
