@@ -100,7 +100,7 @@ func truncate(s string, n int) string {
 }
 
 // TestMutantLivenessReportNamesTheStuckPartition: a run that does not
-// finish says what holds it back. With KIP-279's epoch ignored, seed 401's
+// finish says what holds it back. With KIP-279's epoch ignored, seed 831's
 // follower keeps divergent records and refuses its leader's batches, so
 // the ISR stays below min.insync.replicas and a producer hears
 // NOT_ENOUGH_REPLICAS: the report must name the partition and what each
@@ -110,13 +110,13 @@ func TestMutantLivenessReportNamesTheStuckPartition(t *testing.T) {
 	if err := mutant.Set(mutant.IgnoreResponseEpoch); err != nil {
 		t.Fatal(err)
 	}
-	r := Run(Scenario(401), nil)
+	r := Run(Scenario(831), nil)
 	if !r.Failed() {
-		t.Fatal("seed 401 with ignore-response-epoch passed; the test needs another seed")
+		t.Fatal("seed 831 with ignore-response-epoch passed; the test needs another seed")
 	}
 	v := r.Violations[0]
 	if v.Kind != "liveness" {
-		t.Fatalf("seed 401: %v, want a liveness failure", v)
+		t.Fatalf("seed 831: %v, want a liveness failure", v)
 	}
 	for _, want := range []string{"NOT_ENOUGH_REPLICAS for t0-", "leader (leader ", "follower (leader ", "isr ["} {
 		if !strings.Contains(v.Detail, want) {
