@@ -87,26 +87,6 @@ func saveEpochs(fs diskfault.FS, dir string, entries []core.EpochEntry) error {
 	for _, e := range entries {
 		fmt.Fprintf(&b, "%d %d\n", e.Epoch, e.StartOffset)
 	}
-	if mutant.Active(mutant.EpochCheckpointNotFsynced) {
-		return writeFileUnsynced(fs, dir, epochCheckpointName, []byte(b.String()))
-	}
-	return writeFileAtomic(fs, dir, epochCheckpointName, []byte(b.String()))
-}
-
-// writeFileUnsynced is the epoch-checkpoint-not-fsynced mutant:
-// writeFileAtomic without its fsyncs of the file and of the directory.
-func writeFileUnsynced(fs diskfault.FS, dir, name string, data []byte) error {
-	tmp := path.Join(dir, name+".tmp")
-	f, err := fs.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return fs.Rename(tmp, path.Join(dir, name))
+	// The epoch-checkpoint-not-fsynced mutant skips both fsyncs.
+	return writeFile(fs, dir, epochCheckpointName, []byte(b.String()), !mutant.Active(mutant.EpochCheckpointNotFsynced))
 }

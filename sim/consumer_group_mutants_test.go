@@ -70,17 +70,7 @@ func TestConsumerGroupMutants(t *testing.T) {
 		// the per-event predicates and the checks of the members'
 		// consumption as it happens; the checks of the coordinator's
 		// answers (ownership, stale commits, epochs) stay on.
-		all, _ := firstCaught(consumerGroupMutantSeedsMax, func(seed uint64) Result { return RunConsumerGroups(Scenario(seed), 3, nil) })
-		history, hv := firstCaught(historySeedsMax, func(seed uint64) Result {
-			options := Scenario(seed)
-			options.SpecChecksOff = true
-			return RunConsumerGroups(options, 3, nil)
-		})
-		t.Logf("mutant %-34s all checks: %-16s history checks only: %s (--group 3 --group-protocol consumer)", c.id, caughtAt(all, consumerGroupMutantSeedsMax), caughtAt(history, historySeedsMax))
-		if history != 0 {
-			t.Logf("    seed=%d (history only): %s", history, truncate(hv.String(), 200))
-		} else {
-			t.Errorf("mutant %s survived %d seeds of the consumer group workload with the history checks alone", c.id, historySeedsMax)
-		}
+		sweepBothWays(t, c.id, consumerGroupMutantSeedsMax, " (--group 3 --group-protocol consumer)",
+			func(o Options) Result { return RunConsumerGroups(o, 3, nil) })
 	}
 }

@@ -34,24 +34,6 @@ func TestGroupMutants(t *testing.T) {
 		if err := mutant.Set(id); err != nil {
 			t.Fatal(err)
 		}
-		all, v := firstCaught(groupMutantSeedsMax, func(seed uint64) Result { return RunGroups(Scenario(seed), 3, nil) })
-		history, hv := firstCaught(historySeedsMax, func(seed uint64) Result {
-			options := Scenario(seed)
-			options.SpecChecksOff = true
-			return RunGroups(options, 3, nil)
-		})
-		t.Logf("mutant %-34s all checks: %-16s history checks only: %s (--group 3)", id, caughtAt(all, groupMutantSeedsMax), caughtAt(history, historySeedsMax))
-		if all != 0 {
-			t.Logf("    seed=%d: %s", all, truncate(v.String(), 200))
-		}
-		if history != 0 && history != all {
-			t.Logf("    seed=%d (history only): %s", history, truncate(hv.String(), 200))
-		}
-		if all == 0 {
-			t.Errorf("mutant %s survived %d seeds of the group workload", id, groupMutantSeedsMax)
-		}
-		if history == 0 {
-			t.Errorf("mutant %s survived %d seeds of the group workload without the checks as it consumes", id, historySeedsMax)
-		}
+		sweepBothWays(t, id, groupMutantSeedsMax, " (--group 3)", func(o Options) Result { return RunGroups(o, 3, nil) })
 	}
 }
