@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -122,13 +121,13 @@ func (w *World) notePipelinedSend(conn netsim.ConnID, corr int32, op, attempt in
 // noteProduceArrival records when a broker takes in an idempotent batch's
 // send: the ground truth, outside the brokers' bookkeeping, of when a
 // batch could have been written (legitimateRepeats).
-func (w *World) noteProduceArrival(conn netsim.ConnID, frame []byte) {
+func (w *World) noteProduceArrival(conn netsim.ConnID, payload []byte) {
 	// The header's first fields (api key, version, correlation id) are
 	// enough; only produces are looked up.
-	if len(w.sends) == 0 || len(frame) < 8 || int16(binary.BigEndian.Uint16(frame)) != kmsg.Produce.Int16() {
+	if len(w.sends) == 0 || transport.RequestKey(payload) != kmsg.Produce.Int16() {
 		return
 	}
-	ref, ok := w.sends[sendKey{conn, int32(binary.BigEndian.Uint32(frame[4:]))}]
+	ref, ok := w.sends[sendKey{conn, transport.RequestCorrelation(payload)}]
 	if !ok {
 		return
 	}
