@@ -438,6 +438,7 @@ func (b *broker) loseDisk(w *World, restartAfter time.Duration) {
 	w.tracef("b%d DISK LOST", b.index)
 	registered, _ := w.image.Broker(int32(b.index))
 	w.lostDisk[b.index] = registered.DirectoryID
+	w.replicaInputs++
 	w.forgetHolder(b.index)
 	b.mem = diskfault.NewMem()
 	b.fs = diskfault.Wrap(b.mem, b.injected)

@@ -3,7 +3,6 @@ package sim
 import (
 	"time"
 
-	"cairn/linearizability"
 	"cairn/replica"
 )
 
@@ -87,9 +86,10 @@ func (w *World) noteRegistrations() {
 			continue
 		}
 		delete(w.lostDisk, index)
+		w.replicaInputs++
 		for _, t := range w.image.Topics() {
 			for _, p := range w.image.Partitions(t.Name) {
-				w.lostDataAt[statusKey{index, linearizability.TopicPartition{Topic: p.Topic, Partition: p.Partition}}] = p.PartitionEpoch
+				w.lostDataAt.put(index, w.slots.slot(p.Topic, p.Partition), p.PartitionEpoch)
 			}
 		}
 	}

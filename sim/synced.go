@@ -239,7 +239,7 @@ func (w *World) lostDataEpoch(tp linearizability.TopicPartition, replica int32) 
 	if _, pending := w.lostDisk[int(replica)]; pending {
 		return 1<<31 - 1
 	}
-	if epoch, ok := w.lostDataAt[statusKey{int(replica), tp}]; ok {
+	if epoch, ok := w.lostDataAt.get(int(replica), w.slots.slot(tp.Topic, tp.Partition)); ok {
 		return epoch
 	}
 	return -1

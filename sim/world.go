@@ -7,7 +7,6 @@ import (
 	"hash"
 	"hash/fnv"
 	"io"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -67,8 +66,18 @@ type World struct {
 	// acknowledgedEnd is, per partition, one past the highest offset any
 	// producer saw acknowledged.
 	acknowledgedEnd map[linearizability.TopicPartition]int64
-	// lastStatus is each live replica's last snapshot, for progress checks.
-	lastStatus map[statusKey]core.PartitionStatus
+	// lastStatus is each live replica's last snapshot, for progress
+	// checks, by broker and partition slot.
+	lastStatus brokerTable[core.PartitionStatus]
+	// slots numbers the partitions for the dense tables (invariants.go).
+	slots partitionSlots
+	// live is checkInvariants' buffer of the running replicas' statuses,
+	// and replicaCheck the inputs of its last passing replica check.
+	live         []core.PartitionStatus
+	replicaCheck replicaCheckCache
+	// replicaInputs counts the changes to committedEnd, lostDisk and
+	// lostDataAt: what specs.CheckReplicas reads besides the statuses.
+	replicaInputs uint64
 	// metadata is the simulated controller quorum (clustered runs only),
 	// and image the fold of its committed entries, as every broker applies
 	// them.
@@ -92,7 +101,7 @@ type World struct {
 	cutLeader int
 	// aimed is the state of the control faults (aimed.go).
 	aimed      aimedFaults
-	lostDataAt map[statusKey]int32
+	lostDataAt brokerTable[int32]
 	// committedEnd is, per partition, one past the highest offset any
 	// producer saw acknowledged with acks=all: the records every in-sync
 	// replica must hold.
@@ -116,11 +125,6 @@ type World struct {
 	synced syncedLedger
 }
 
-type statusKey struct {
-	broker int
-	tp     linearizability.TopicPartition
-}
-
 func newWorld(options Options, trace io.Writer) *World {
 	w := &World{
 		options:         options,
@@ -132,13 +136,11 @@ func newWorld(options Options, trace io.Writer) *World {
 		acknowledgedEnd: map[linearizability.TopicPartition]int64{},
 		committedEnd:    map[linearizability.TopicPartition]int64{},
 		readEnd:         map[linearizability.TopicPartition]int64{},
-		lastStatus:      map[statusKey]core.PartitionStatus{},
 		image:           controller.NewImage(),
 		lostDisk:        map[int]controller.DirectoryID{},
 		namedEpochs:     map[fetchKey]namedEpochs{},
 		sends:           map[sendKey]sendRef{},
 		cutLeader:       -1,
-		lostDataAt:      map[statusKey]int32{},
 		traceHash:       fnv.New64a(),
 		traceOut:        trace,
 		padding:         make([]byte, paddingBytesMax),
@@ -182,15 +184,12 @@ func (w *World) acknowledged(op *linearizability.Op) {
 	}
 	if op.Acks == -1 && end > w.committedEnd[tp] {
 		w.committedEnd[tp] = end
+		w.replicaInputs++
 	}
 }
 
 func (w *World) forgetStatus(broker int) {
-	for k := range w.lastStatus {
-		if k.broker == broker {
-			delete(w.lastStatus, k)
-		}
-	}
+	w.lastStatus.clear(broker)
 }
 
 // setup starts the brokers, creates the topics through the protocol, and
@@ -863,14 +862,13 @@ func (w *World) checkInvariants() {
 			w.violation("spec", err.Error())
 		}
 	}
-	var live []core.PartitionStatus
+	live := w.live[:0]
 	for _, b := range w.brokers {
 		if b.node == nil {
 			continue
 		}
 		for _, p := range b.node.Partitions() {
-			tp := linearizability.TopicPartition{Topic: p.Topic, Partition: p.Partition}
-			key := statusKey{b.index, tp}
+			slot := w.slots.slot(p.Topic, p.Partition)
 			if p.Failed && b.injected.Count() == 0 {
 				// Only a disk fault may take a partition offline; without
 				// one, the broker failed itself (a refused truncate, say).
@@ -883,30 +881,31 @@ func (w *World) checkInvariants() {
 			if !p.TruncatePending && !p.Failed {
 				check(specs.CheckLogAgrees(p.PartitionStatus, p.LogEndOffset, p.LogDurableOffset))
 			}
-			if prev, ok := w.lastStatus[key]; ok {
+			if prev, ok := w.lastStatus.get(b.index, slot); ok {
 				check(specs.CheckProgress(prev, p.PartitionStatus))
 			}
 			if w.metadata == nil {
-				check(specs.CheckAcknowledgedDurable(p.PartitionStatus, w.acknowledgedEnd[tp]))
+				check(specs.CheckAcknowledgedDurable(p.PartitionStatus, w.acknowledgedEnd[linearizability.TopicPartition{Topic: p.Topic, Partition: p.Partition}]))
 			}
-			w.lastStatus[key] = p.PartitionStatus
+			w.lastStatus.put(b.index, slot, p.PartitionStatus)
 			if !b.paused {
 				live = append(live, p.PartitionStatus)
 			}
 		}
 	}
-	if w.metadata != nil {
-		check(specs.CheckReplicas(live, func(topic string, partition int32) int64 {
+	w.live = live
+	if w.metadata != nil && !w.replicaCheck.unchanged(live, w.replicaInputs) {
+		err := specs.CheckReplicas(live, func(topic string, partition int32) int64 {
 			return w.committedEnd[linearizability.TopicPartition{Topic: topic, Partition: partition}]
 		}, func(topic string, partition, replica int32) int32 {
-			if _, pending := w.lostDisk[int(replica)]; pending {
-				return math.MaxInt32
-			}
-			if epoch, ok := w.lostDataAt[statusKey{int(replica), linearizability.TopicPartition{Topic: topic, Partition: partition}}]; ok {
-				return epoch
-			}
-			return -1
-		}))
+			return w.lostDataEpoch(linearizability.TopicPartition{Topic: topic, Partition: partition}, replica)
+		})
+		if err != nil {
+			w.replicaCheck.valid = false
+			check(err)
+		} else {
+			w.replicaCheck.remember(live, w.replicaInputs)
+		}
 	}
 }
 
