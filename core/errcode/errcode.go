@@ -17,22 +17,24 @@ type Code int16
 
 // The codes Cairn decides, named as Kafka names them.
 const (
-	UnknownServerError           Code = -1
-	None                         Code = 0
-	OffsetOutOfRange             Code = 1
-	CorruptMessage               Code = 2
-	UnknownTopicOrPartition      Code = 3
-	LeaderNotAvailable           Code = 5
-	NotLeaderOrFollower          Code = 6
-	RequestTimedOut              Code = 7
-	MessageTooLarge              Code = 10
-	OffsetMetadataTooLarge       Code = 12
-	CoordinatorLoadInProgress    Code = 14
-	CoordinatorNotAvailable      Code = 15
-	NotCoordinator               Code = 16
-	InvalidTopicException        Code = 17
-	RecordListTooLarge           Code = 18
-	NotEnoughReplicas            Code = 19
+	UnknownServerError        Code = -1
+	None                      Code = 0
+	OffsetOutOfRange          Code = 1
+	CorruptMessage            Code = 2
+	UnknownTopicOrPartition   Code = 3
+	LeaderNotAvailable        Code = 5
+	NotLeaderOrFollower       Code = 6
+	RequestTimedOut           Code = 7
+	MessageTooLarge           Code = 10
+	OffsetMetadataTooLarge    Code = 12
+	CoordinatorLoadInProgress Code = 14
+	CoordinatorNotAvailable   Code = 15
+	NotCoordinator            Code = 16
+	InvalidTopicException     Code = 17
+	RecordListTooLarge        Code = 18
+	NotEnoughReplicas         Code = 19
+	// NotEnoughReplicasAfterAppend: the records were written, but the ISR
+	// shrank below min.insync.replicas before they committed.
 	NotEnoughReplicasAfterAppend Code = 20
 	InvalidRequiredAcks          Code = 21
 	IllegalGeneration            Code = 22
