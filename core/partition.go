@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cairn/core/errcode"
 	"fmt"
 	"slices"
 	"time"
@@ -40,25 +41,6 @@ type Acks int16
 // Token identifies one waiting produce to the driver. The core never looks
 // inside it; it only hands it back in an Ack.
 type Token uint64
-
-// ErrorCode is a Kafka protocol error code, as numbered by Kafka.
-type ErrorCode int16
-
-// The error codes the partition state machine itself decides.
-const (
-	ErrNone                ErrorCode = 0
-	ErrNotLeader           ErrorCode = 6  // NOT_LEADER_OR_FOLLOWER
-	ErrRequestTimedOut     ErrorCode = 7  // REQUEST_TIMED_OUT
-	ErrNotEnoughReplicas   ErrorCode = 19 // NOT_ENOUGH_REPLICAS
-	ErrKafkaStorage        ErrorCode = 56 // KAFKA_STORAGE_ERROR
-	ErrFencedLeaderEpoch   ErrorCode = 74 // FENCED_LEADER_EPOCH
-	ErrUnknownLeaderEpoch  ErrorCode = 75 // UNKNOWN_LEADER_EPOCH
-	ErrOffsetOutOfRange    ErrorCode = 1  // OFFSET_OUT_OF_RANGE
-	ErrInvalidRequiredAcks ErrorCode = 21 // INVALID_REQUIRED_ACKS
-	// ErrNotEnoughReplicasAfterAppend: the records were written, but the ISR
-	// shrank below min.insync.replicas before they committed.
-	ErrNotEnoughReplicasAfterAppend ErrorCode = 20
-)
 
 // PartitionConfig fixes what a partition replica is and how it acknowledges.
 type PartitionConfig struct {
@@ -110,7 +92,7 @@ type LogState struct {
 type Ack struct {
 	Token      Token
 	BaseOffset int64
-	Error      ErrorCode
+	Error      errcode.Code
 }
 
 // ISRProposal asks the controller to change the ISR (Kafka's
@@ -353,22 +335,22 @@ func (p *Partition) stepDown(role Role) {
 	p.queryInFlight, p.fetchInFlight, p.truncating = false, false, false
 	p.fetchSeq++
 	p.querySeq++
-	p.Failed(ErrNotLeader)
+	p.Failed(errcode.NotLeaderOrFollower)
 }
 
 // CheckProduce decides whether a produce may be appended, and where. It does
 // not change the state: the driver appends the batch at the returned offset
 // and then reports it with Appended, or reports nothing if the write failed.
-func (p *Partition) CheckProduce(acks Acks) (baseOffset int64, epoch int32, code ErrorCode) {
+func (p *Partition) CheckProduce(acks Acks) (baseOffset int64, epoch int32, code errcode.Code) {
 	switch {
 	case acks != 0 && acks != 1 && acks != -1:
-		return 0, 0, ErrInvalidRequiredAcks
+		return 0, 0, errcode.InvalidRequiredAcks
 	case p.role != RoleLeader:
-		return 0, 0, ErrNotLeader
+		return 0, 0, errcode.NotLeaderOrFollower
 	case acks == -1 && len(p.leadership.ISR) < p.config.MinInsyncReplicas && !mutant.Active(mutant.AcksAllBelowMinISR):
-		return 0, 0, ErrNotEnoughReplicas
+		return 0, 0, errcode.NotEnoughReplicas
 	}
-	return p.endOffset, p.leadership.LeaderEpoch, ErrNone
+	return p.endOffset, p.leadership.LeaderEpoch, errcode.None
 }
 
 // Appended records that the driver wrote a produce's records [baseOffset,
@@ -410,7 +392,7 @@ func (p *Partition) Synced(offset int64) {
 
 // Failed fails every waiting produce with code: the log can no longer make
 // their records durable (a failed fsync), or the replica stopped leading.
-func (p *Partition) Failed(code ErrorCode) {
+func (p *Partition) Failed(code errcode.Code) {
 	for _, w := range p.waiters {
 		p.ready.Acks = append(p.ready.Acks, Ack{Token: w.token, BaseOffset: -1, Error: code})
 	}
@@ -514,9 +496,9 @@ func (p *Partition) advanceHighWatermark() {
 		case w.acks == 1 && w.lastOffset < local:
 			p.ready.Acks = append(p.ready.Acks, Ack{Token: w.token, BaseOffset: w.baseOffset})
 		case w.acks == -1 && w.lastOffset < min(p.highWatermark, p.committable()):
-			code := ErrNone
+			code := errcode.None
 			if len(p.leadership.ISR) < p.config.MinInsyncReplicas && !mutant.Active(mutant.AcksAllBelowMinISR) {
-				code = ErrNotEnoughReplicasAfterAppend
+				code = errcode.NotEnoughReplicasAfterAppend
 			}
 			p.ready.Acks = append(p.ready.Acks, Ack{Token: w.token, BaseOffset: w.baseOffset, Error: code})
 		default:
@@ -547,19 +529,19 @@ func (p *Partition) followersMinimum() int64 {
 // FetchFromFollower handles a follower's fetch at fetchOffset. It fences
 // stale and future leader epochs (KIP-320) and records the follower's
 // progress, which may commit records and grow the ISR.
-func (p *Partition) FetchFromFollower(now time.Time, replica int32, fetchOffset int64, currentLeaderEpoch int32) ErrorCode {
-	if code := p.checkEpoch(currentLeaderEpoch); code != ErrNone {
+func (p *Partition) FetchFromFollower(now time.Time, replica int32, fetchOffset int64, currentLeaderEpoch int32) errcode.Code {
+	if code := p.checkEpoch(currentLeaderEpoch); code != errcode.None {
 		return code
 	}
 	if p.role != RoleLeader {
-		return ErrNotLeader
+		return errcode.NotLeaderOrFollower
 	}
 	f := p.follower(replica)
 	if f == nil {
-		return ErrNotLeader
+		return errcode.NotLeaderOrFollower
 	}
 	if fetchOffset > p.endOffset || fetchOffset < p.startOffset {
-		return ErrOffsetOutOfRange
+		return errcode.OffsetOutOfRange
 	}
 	f.fetchOffset = fetchOffset
 	if fetchOffset >= f.leaderEndLastFetch {
@@ -569,38 +551,38 @@ func (p *Partition) FetchFromFollower(now time.Time, replica int32, fetchOffset 
 	p.maybeExpandISR(now, f)
 	p.advanceHighWatermark()
 	p.assertInvariants()
-	return ErrNone
+	return errcode.None
 }
 
 // checkEpoch fences a request that names a leader epoch: older than ours
 // is FENCED_LEADER_EPOCH, newer is UNKNOWN_LEADER_EPOCH; -1 names none.
-func (p *Partition) checkEpoch(requested int32) ErrorCode {
+func (p *Partition) checkEpoch(requested int32) errcode.Code {
 	if mutant.Active(mutant.UnfencedFetch) {
-		return ErrNone
+		return errcode.None
 	}
 	switch {
 	case requested < 0 || requested == p.leadership.LeaderEpoch:
-		return ErrNone
+		return errcode.None
 	case requested < p.leadership.LeaderEpoch:
-		return ErrFencedLeaderEpoch
+		return errcode.FencedLeaderEpoch
 	default:
-		return ErrUnknownLeaderEpoch
+		return errcode.UnknownLeaderEpoch
 	}
 }
 
 // CheckEpoch is checkEpoch for the driver's consumer-facing requests.
-func (p *Partition) CheckEpoch(requested int32) ErrorCode { return p.checkEpoch(requested) }
+func (p *Partition) CheckEpoch(requested int32) errcode.Code { return p.checkEpoch(requested) }
 
 // EpochEndOffset answers OffsetForLeaderEpoch as the leader.
-func (p *Partition) EpochEndOffset(currentLeaderEpoch, epoch int32) (int32, int64, ErrorCode) {
-	if code := p.checkEpoch(currentLeaderEpoch); code != ErrNone {
+func (p *Partition) EpochEndOffset(currentLeaderEpoch, epoch int32) (int32, int64, errcode.Code) {
+	if code := p.checkEpoch(currentLeaderEpoch); code != errcode.None {
 		return -1, -1, code
 	}
 	if p.role != RoleLeader {
-		return -1, -1, ErrNotLeader
+		return -1, -1, errcode.NotLeaderOrFollower
 	}
 	endEpoch, endOffset := p.epochs.EndOffsetFor(epoch, p.endOffset)
-	return endEpoch, endOffset, ErrNone
+	return endEpoch, endOffset, errcode.None
 }
 
 // maybeExpandISR proposes adding a follower that has caught up: it holds
@@ -675,12 +657,12 @@ func (p *Partition) NextEpochQuery() (EpochQuery, bool) {
 // older epoch ends and asks again about the epoch that is now its latest,
 // until the leader answers with an epoch both hold. Each round removes
 // this replica's latest epoch, so the rounds end.
-func (p *Partition) EpochQueryAnswered(seq uint64, endEpoch int32, endOffset int64, code ErrorCode) {
+func (p *Partition) EpochQueryAnswered(seq uint64, endEpoch int32, endOffset int64, code errcode.Code) {
 	if !p.queryInFlight || seq != p.querySeq {
 		return
 	}
 	p.queryInFlight = false
-	if code != ErrNone || p.role != RoleFollower {
+	if code != errcode.None || p.role != RoleFollower {
 		return // retried on the next poll; a newer leadership may come first
 	}
 	truncateTo := p.divergence(endEpoch, endOffset)
@@ -803,19 +785,19 @@ func (p *Partition) Replicated(baseOffset, lastOffset int64, epoch int32) {
 
 // FetchAnswered ends the fetch in flight: the leader's high watermark comes
 // with it, and an error may send the follower back to truncation.
-func (p *Partition) FetchAnswered(seq uint64, leaderHighWatermark int64, code ErrorCode) {
+func (p *Partition) FetchAnswered(seq uint64, leaderHighWatermark int64, code errcode.Code) {
 	if !p.FetchCurrent(seq) {
 		return
 	}
 	p.fetchInFlight = false
 	switch code {
-	case ErrNone:
+	case errcode.None:
 		next := min(leaderHighWatermark, p.localCommittable())
 		if next > p.highWatermark {
 			p.highWatermark = next
 			p.ready.HighWatermarkAdvanced = true
 		}
-	case ErrOffsetOutOfRange:
+	case errcode.OffsetOutOfRange:
 		p.truncating = true
 	}
 	p.assertInvariants()

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cairn/core/errcode"
 	"testing"
 	"time"
 )
@@ -19,13 +20,13 @@ func TestHighWatermarkStandsStillBelowMinInsync(t *testing.T) {
 	appendOne := func(token Token, acks Acks) {
 		t.Helper()
 		base, _, code := p.CheckProduce(acks)
-		if code != ErrNone {
+		if code != errcode.None {
 			t.Fatalf("produce acks=%d refused: %v", acks, code)
 		}
 		p.Appended(token, acks, base, base)
 	}
 	appendOne(1, -1)
-	if code := p.FetchFromFollower(now, 2, 1, 1); code != ErrNone {
+	if code := p.FetchFromFollower(now, 2, 1, 1); code != errcode.None {
 		t.Fatalf("follower fetch: %v", code)
 	}
 	if hw := p.HighWatermark(); hw != 1 {
@@ -34,12 +35,12 @@ func TestHighWatermarkStandsStillBelowMinInsync(t *testing.T) {
 
 	// The ISR shrinks to the leader alone.
 	p.SetLeadership(now, Leadership{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{1}})
-	if _, _, code := p.CheckProduce(-1); code != ErrNotEnoughReplicas {
+	if _, _, code := p.CheckProduce(-1); code != errcode.NotEnoughReplicas {
 		t.Fatalf("acks=all below min.insync.replicas: got %v, want NOT_ENOUGH_REPLICAS", code)
 	}
 	p.Advance()
 	appendOne(2, 1)
-	if acks := p.Ready().Acks; len(acks) != 1 || acks[0].Token != 2 || acks[0].Error != ErrNone {
+	if acks := p.Ready().Acks; len(acks) != 1 || acks[0].Token != 2 || acks[0].Error != errcode.None {
 		t.Fatalf("acks=1 below min.insync.replicas: got %+v, want one plain acknowledgment", acks)
 	}
 	if hw := p.HighWatermark(); hw != 1 {
@@ -47,7 +48,7 @@ func TestHighWatermarkStandsStillBelowMinInsync(t *testing.T) {
 	}
 
 	// The follower catches up and rejoins: the high watermark moves on.
-	if code := p.FetchFromFollower(now, 2, 2, 1); code != ErrNone {
+	if code := p.FetchFromFollower(now, 2, 2, 1); code != errcode.None {
 		t.Fatalf("follower fetch: %v", code)
 	}
 	if hw := p.HighWatermark(); hw != 1 {
@@ -71,7 +72,7 @@ func TestFollowerDropsEmptyEpochsAtItsEnd(t *testing.T) {
 	replicas := []int32{1, 2}
 	p.SetLeadership(now, Leadership{Leader: 2, LeaderEpoch: 0, PartitionEpoch: 0, Replicas: replicas, ISR: replicas})
 	base, _, code := p.CheckProduce(1)
-	if code != ErrNone {
+	if code != errcode.None {
 		t.Fatalf("produce refused: %v", code)
 	}
 	p.Appended(1, 1, base, base)
@@ -83,7 +84,7 @@ func TestFollowerDropsEmptyEpochsAtItsEnd(t *testing.T) {
 		t.Fatalf("epoch query %+v, %t: want one about epoch 1", query, ok)
 	}
 	// The new leader never had epoch 1; its epoch 0 runs to offset 3.
-	p.EpochQueryAnswered(query.Seq, 0, 3, ErrNone)
+	p.EpochQueryAnswered(query.Seq, 0, 3, errcode.None)
 	if end := p.EndOffset(); end != 1 {
 		t.Fatalf("log end %d after the answer, want 1 (nothing to cut)", end)
 	}

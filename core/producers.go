@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cairn/core/errcode"
 	"fmt"
 	"math"
 	"slices"
@@ -15,13 +16,6 @@ import (
 // producer it has seen, the epoch and the last few batches it appended, so
 // that a retry of a batch already written is answered with the original
 // offsets instead of being written again.
-
-// Producer error codes, as Kafka numbers them.
-const (
-	ErrOutOfOrderSequence   ErrorCode = 45 // OUT_OF_ORDER_SEQUENCE_NUMBER
-	ErrInvalidProducerEpoch ErrorCode = 47 // INVALID_PRODUCER_EPOCH
-	ErrInvalidRecord        ErrorCode = 87 // INVALID_RECORD
-)
 
 // ProducerBatchesMax is how many of a producer's latest batches a partition
 // remembers: a client has at most five requests in flight per partition
@@ -93,7 +87,7 @@ func (e *producerEntry) push(a producerAppend) {
 
 // ProducerCheck is the verdict on a produced batch.
 type ProducerCheck struct {
-	Code ErrorCode
+	Code errcode.Code
 	// Duplicate says the batch is a retry of one already appended, at
 	// [FirstOffset, LastOffset]: answer with those, write nothing.
 	Duplicate   bool
@@ -148,7 +142,7 @@ func (t *Producers) Check(b ProducerBatch) ProducerCheck {
 		return ProducerCheck{}
 	}
 	if b.ProducerEpoch < 0 || b.FirstSequence < 0 || b.Records < 1 {
-		return ProducerCheck{Code: ErrInvalidRecord}
+		return ProducerCheck{Code: errcode.InvalidRecord}
 	}
 	e, ok := t.entries[b.ProducerID]
 	if !ok {
@@ -168,13 +162,13 @@ func (t *Producers) Check(b ProducerBatch) ProducerCheck {
 	}
 	switch {
 	case b.ProducerEpoch < e.epoch:
-		return ProducerCheck{Code: ErrInvalidProducerEpoch}
+		return ProducerCheck{Code: errcode.InvalidProducerEpoch}
 	case b.ProducerEpoch > e.epoch:
 		if b.FirstSequence != 0 {
-			return ProducerCheck{Code: ErrOutOfOrderSequence}
+			return ProducerCheck{Code: errcode.OutOfOrderSequenceNumber}
 		}
 	case e.count > 0 && !inSequence(e.last().LastSequence, b.FirstSequence):
-		return ProducerCheck{Code: ErrOutOfOrderSequence}
+		return ProducerCheck{Code: errcode.OutOfOrderSequenceNumber}
 	}
 	return ProducerCheck{}
 }
@@ -284,7 +278,7 @@ func (p *Partition) AwaitAppended(token Token, acks Acks, baseOffset, lastOffset
 // ProduceDecision is the leader's verdict on one client batch.
 type ProduceDecision struct {
 	// Code refuses the batch: nothing is written.
-	Code ErrorCode
+	Code errcode.Code
 	// Duplicate says the batch is a retry of one already written at
 	// [FirstOffset, LastOffset]: write nothing, and answer as the original
 	// is answered once those records commit (AwaitAppended).
@@ -304,15 +298,15 @@ type ProduceDecision struct {
 // changes nothing: the driver executes the decision.
 func (p *Partition) DecideProduce(acks Acks, producers *Producers, b ProducerBatch) ProduceDecision {
 	base, epoch, code := p.CheckProduce(acks)
-	if code != ErrNone {
+	if code != errcode.None {
 		return ProduceDecision{Code: code}
 	}
 	verdict := producers.Check(b)
 	if verdict.Duplicate && mutant.Active(mutant.DuplicateAsOutOfOrder) {
-		verdict = ProducerCheck{Code: ErrOutOfOrderSequence}
+		verdict = ProducerCheck{Code: errcode.OutOfOrderSequenceNumber}
 	}
 	switch {
-	case verdict.Code != ErrNone:
+	case verdict.Code != errcode.None:
 		return ProduceDecision{Code: verdict.Code}
 	case verdict.Duplicate:
 		return ProduceDecision{Duplicate: true, FirstOffset: verdict.FirstOffset, LastOffset: verdict.LastOffset}

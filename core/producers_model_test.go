@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cairn/core/errcode"
 	"testing"
 	"time"
 
@@ -38,11 +39,11 @@ func (m *modelProducer) verdict(b ProducerBatch) ProducerCheck {
 	}
 	switch {
 	case b.ProducerEpoch < m.epoch:
-		return ProducerCheck{Code: ErrInvalidProducerEpoch}
+		return ProducerCheck{Code: errcode.InvalidProducerEpoch}
 	case b.ProducerEpoch > m.epoch && b.FirstSequence != 0:
-		return ProducerCheck{Code: ErrOutOfOrderSequence}
+		return ProducerCheck{Code: errcode.OutOfOrderSequenceNumber}
 	case b.ProducerEpoch == m.epoch && b.FirstSequence != sequenceAdd(m.history[len(m.history)-1].b.LastSequence(), 1):
-		return ProducerCheck{Code: ErrOutOfOrderSequence}
+		return ProducerCheck{Code: errcode.OutOfOrderSequenceNumber}
 	}
 	return ProducerCheck{}
 }
@@ -88,7 +89,7 @@ func TestProducersAgainstModel(t *testing.T) {
 			return got
 		}
 		write := func(what string, b ProducerBatch) {
-			if got := check(what, b); got.Code != ErrNone || got.Duplicate {
+			if got := check(what, b); got.Code != errcode.None || got.Duplicate {
 				return
 			}
 			s := modelBatch{b: b, first: offset, last: offset + int64(b.Records) - 1}
@@ -159,20 +160,20 @@ func TestDecideProduce(t *testing.T) {
 		{"duplicate", 1, batchOf(9, 0, 0, 3), ProduceDecision{Duplicate: true, FirstOffset: 0, LastOffset: 2}},
 		{"next", -1, batchOf(9, 0, 3, 1), ProduceDecision{BaseOffset: 3, LeaderEpoch: 3}},
 		{"not idempotent", 0, batchOf(NoProducerID, -1, -1, 2), ProduceDecision{BaseOffset: 3, LeaderEpoch: 3}},
-		{"gap", 1, batchOf(9, 0, 4, 1), ProduceDecision{Code: ErrOutOfOrderSequence}},
-		{"negative epoch", 1, batchOf(9, -1, 3, 1), ProduceDecision{Code: ErrInvalidRecord}},
-		{"bad acks before a duplicate", 2, batchOf(9, 0, 0, 3), ProduceDecision{Code: ErrInvalidRequiredAcks}},
+		{"gap", 1, batchOf(9, 0, 4, 1), ProduceDecision{Code: errcode.OutOfOrderSequenceNumber}},
+		{"negative epoch", 1, batchOf(9, -1, 3, 1), ProduceDecision{Code: errcode.InvalidRecord}},
+		{"bad acks before a duplicate", 2, batchOf(9, 0, 0, 3), ProduceDecision{Code: errcode.InvalidRequiredAcks}},
 	} {
 		if got := p.DecideProduce(c.acks, producers, c.b); got != c.want {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
 		}
 	}
 	producers.Append(batchOf(9, 1, 0, 1), 3, 3, t0)
-	if got := p.DecideProduce(1, producers, batchOf(9, 0, 3, 1)); got != (ProduceDecision{Code: ErrInvalidProducerEpoch}) {
+	if got := p.DecideProduce(1, producers, batchOf(9, 0, 3, 1)); got != (ProduceDecision{Code: errcode.InvalidProducerEpoch}) {
 		t.Errorf("older epoch after a bump: %+v, want INVALID_PRODUCER_EPOCH", got)
 	}
 	p.SetLeadership(t0, Leadership{Leader: 2, LeaderEpoch: 4, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{2}})
-	if got := p.DecideProduce(1, producers, batchOf(9, 1, 0, 1)); got != (ProduceDecision{Code: ErrNotLeader}) {
+	if got := p.DecideProduce(1, producers, batchOf(9, 1, 0, 1)); got != (ProduceDecision{Code: errcode.NotLeaderOrFollower}) {
 		t.Errorf("a duplicate sent to a former leader: %+v, want NOT_LEADER_OR_FOLLOWER", got)
 	}
 }

@@ -3,6 +3,7 @@
 package core
 
 import (
+	"cairn/core/errcode"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ func TestMutantDuplicateAsOutOfOrder(t *testing.T) {
 	if err := mutant.Set(mutant.DuplicateAsOutOfOrder); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.DecideProduce(1, producers, retry); got.Duplicate || got.Code != ErrOutOfOrderSequence {
+	if got := p.DecideProduce(1, producers, retry); got.Duplicate || got.Code != errcode.OutOfOrderSequenceNumber {
 		t.Fatalf("mutant %s: retry answered %+v, want OUT_OF_ORDER_SEQUENCE_NUMBER", mutant.DuplicateAsOutOfOrder, got)
 	}
 }
@@ -44,7 +45,7 @@ func TestMutantDuplicateCheckLastBatchOnly(t *testing.T) {
 	if err := mutant.Set(mutant.DuplicateCheckLastBatchOnly); err != nil {
 		t.Fatal(err)
 	}
-	if got := producers.Check(older); got.Duplicate || got.Code != ErrOutOfOrderSequence {
+	if got := producers.Check(older); got.Duplicate || got.Code != errcode.OutOfOrderSequenceNumber {
 		t.Fatalf("mutant %s: retry of the older batch is %+v, want OUT_OF_ORDER_SEQUENCE_NUMBER", mutant.DuplicateCheckLastBatchOnly, got)
 	}
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cairn/core/errcode"
 	"math"
 	"testing"
 	"time"
@@ -28,11 +29,11 @@ func TestProducerRules(t *testing.T) {
 	}{
 		{"duplicate of the last batch", batchOf(7, 0, 40, 2), ProducerCheck{Duplicate: true, FirstOffset: 100, LastOffset: 101}},
 		{"in sequence", batchOf(7, 0, 42, 1), ProducerCheck{}},
-		{"gap", batchOf(7, 0, 43, 1), ProducerCheck{Code: ErrOutOfOrderSequence}},
-		{"overlapping, not a duplicate", batchOf(7, 0, 41, 2), ProducerCheck{Code: ErrOutOfOrderSequence}},
-		{"bump must start at 0", batchOf(7, 1, 42, 1), ProducerCheck{Code: ErrOutOfOrderSequence}},
+		{"gap", batchOf(7, 0, 43, 1), ProducerCheck{Code: errcode.OutOfOrderSequenceNumber}},
+		{"overlapping, not a duplicate", batchOf(7, 0, 41, 2), ProducerCheck{Code: errcode.OutOfOrderSequenceNumber}},
+		{"bump must start at 0", batchOf(7, 1, 42, 1), ProducerCheck{Code: errcode.OutOfOrderSequenceNumber}},
 		{"bump at 0", batchOf(7, 1, 0, 3), ProducerCheck{}},
-		{"negative sequence", batchOf(7, 0, -1, 1), ProducerCheck{Code: ErrInvalidRecord}},
+		{"negative sequence", batchOf(7, 0, -1, 1), ProducerCheck{Code: errcode.InvalidRecord}},
 		{"not idempotent", batchOf(-1, -1, -1, 1), ProducerCheck{}},
 	}
 	for _, c := range cases {
@@ -41,10 +42,10 @@ func TestProducerRules(t *testing.T) {
 		}
 	}
 	p.Append(batchOf(7, 1, 0, 3), 102, 104, t0)
-	if got := p.Check(batchOf(7, 0, 42, 1)); got.Code != ErrInvalidProducerEpoch {
+	if got := p.Check(batchOf(7, 0, 42, 1)); got.Code != errcode.InvalidProducerEpoch {
 		t.Errorf("old epoch after a bump: %+v", got)
 	}
-	if got := p.Check(batchOf(7, 0, 40, 2)); got.Code != ErrInvalidProducerEpoch {
+	if got := p.Check(batchOf(7, 0, 40, 2)); got.Code != errcode.InvalidProducerEpoch {
 		t.Errorf("duplicate from an old epoch: %+v", got)
 	}
 }
@@ -108,7 +109,7 @@ func TestProducerWindowProperty(t *testing.T) {
 				switch {
 				case recent && (!got.Duplicate || got.FirstOffset != log[k].first || got.LastOffset != log[k].last):
 					t.Fatalf("retry of batch %d of %d: %+v", k, len(log), got)
-				case !recent && got.Code != ErrOutOfOrderSequence:
+				case !recent && got.Code != errcode.OutOfOrderSequenceNumber:
 					t.Fatalf("retry of old batch %d of %d: %+v", k, len(log), got)
 				}
 				continue

@@ -1,5 +1,7 @@
 package core
 
+import "cairn/core/errcode"
+
 // Reader is who reads a partition's log, which decides how far it may read.
 type Reader uint8
 
@@ -51,19 +53,19 @@ type ReadBound struct {
 // [StartOffset, EndOffset]. With OFFSET_OUT_OF_RANGE the bound still
 // carries the offsets, which the response reports so that the reader can
 // reset; with the other errors it is zero.
-func (p *Partition) ReadBound(reader Reader, currentLeaderEpoch int32, fetchOffset int64) (ReadBound, ErrorCode) {
-	if code := p.checkEpoch(currentLeaderEpoch); code != ErrNone {
+func (p *Partition) ReadBound(reader Reader, currentLeaderEpoch int32, fetchOffset int64) (ReadBound, errcode.Code) {
+	if code := p.checkEpoch(currentLeaderEpoch); code != errcode.None {
 		return ReadBound{}, code
 	}
 	if p.role != RoleLeader {
-		return ReadBound{}, ErrNotLeader
+		return ReadBound{}, errcode.NotLeaderOrFollower
 	}
 	bound := ReadBound{HighWatermark: p.highWatermark, LastStableOffset: p.lastStableOffset(),
 		LogStartOffset: p.startOffset, Limit: p.ReadLimit(reader)}
 	if fetchOffset < p.startOffset || fetchOffset > p.endOffset {
-		return bound, ErrOffsetOutOfRange
+		return bound, errcode.OffsetOutOfRange
 	}
-	return bound, ErrNone
+	return bound, errcode.None
 }
 
 // ReadLimit is the offset reader's reads stop before: the end of what it

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cairn/core/errcode"
 	"testing"
 	"time"
 )
@@ -14,11 +15,11 @@ func readLeader(t *testing.T) *Partition {
 		MinInsyncReplicas: 1, ReplicaLagMax: time.Second}, LogState{}, nil)
 	p.SetLeadership(now, Leadership{Leader: 1, LeaderEpoch: 3, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}})
 	base, _, code := p.CheckProduce(1)
-	if code != ErrNone {
+	if code != errcode.None {
 		t.Fatalf("produce refused: %v", code)
 	}
 	p.Appended(1, 1, base, base+2)
-	if code := p.FetchFromFollower(now, 2, 2, 3); code != ErrNone {
+	if code := p.FetchFromFollower(now, 2, 2, 3); code != errcode.None {
 		t.Fatalf("follower fetch: %v", code)
 	}
 	if p.HighWatermark() != 2 || p.EndOffset() != 3 {
@@ -34,25 +35,25 @@ func TestReadBoundPerReader(t *testing.T) {
 		epoch  int32
 		offset int64
 		limit  int64
-		code   ErrorCode
+		code   errcode.Code
 	}{
-		{ReaderUncommitted, -1, 0, 2, ErrNone},
-		{ReaderCommitted, -1, 1, 2, ErrNone},
-		{ReaderFollower, 3, 2, 3, ErrNone},
+		{ReaderUncommitted, -1, 0, 2, errcode.None},
+		{ReaderCommitted, -1, 1, 2, errcode.None},
+		{ReaderFollower, 3, 2, 3, errcode.None},
 		// A consumer may ask at the log end: in range, nothing to read yet.
-		{ReaderUncommitted, 3, 3, 2, ErrNone},
-		{ReaderFollower, 3, 3, 3, ErrNone},
-		{ReaderUncommitted, -1, 4, 2, ErrOffsetOutOfRange},
-		{ReaderFollower, -1, -1, 3, ErrOffsetOutOfRange},
-		{ReaderUncommitted, 2, 0, 0, ErrFencedLeaderEpoch},
-		{ReaderFollower, 4, 0, 0, ErrUnknownLeaderEpoch},
+		{ReaderUncommitted, 3, 3, 2, errcode.None},
+		{ReaderFollower, 3, 3, 3, errcode.None},
+		{ReaderUncommitted, -1, 4, 2, errcode.OffsetOutOfRange},
+		{ReaderFollower, -1, -1, 3, errcode.OffsetOutOfRange},
+		{ReaderUncommitted, 2, 0, 0, errcode.FencedLeaderEpoch},
+		{ReaderFollower, 4, 0, 0, errcode.UnknownLeaderEpoch},
 	} {
 		bound, code := p.ReadBound(c.reader, c.epoch, c.offset)
 		if code != c.code || bound.Limit != c.limit {
 			t.Errorf("%s epoch %d offset %d: limit %d code %d, want limit %d code %d",
 				c.reader, c.epoch, c.offset, bound.Limit, code, c.limit, c.code)
 		}
-		if code == ErrNone || code == ErrOffsetOutOfRange {
+		if code == errcode.None || code == errcode.OffsetOutOfRange {
 			if bound.HighWatermark != 2 || bound.LastStableOffset != 2 || bound.LogStartOffset != 0 {
 				t.Errorf("%s offset %d: offsets %+v, want high watermark 2, last stable 2, start 0", c.reader, c.offset, bound)
 			}
@@ -64,7 +65,7 @@ func TestReadBoundRefusesOffLeader(t *testing.T) {
 	p := readLeader(t)
 	p.SetLeadership(time.Unix(0, 0), Leadership{Leader: 2, LeaderEpoch: 4, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{2}})
 	for _, reader := range []Reader{ReaderUncommitted, ReaderCommitted, ReaderFollower} {
-		if bound, code := p.ReadBound(reader, -1, 0); code != ErrNotLeader || bound != (ReadBound{}) {
+		if bound, code := p.ReadBound(reader, -1, 0); code != errcode.NotLeaderOrFollower || bound != (ReadBound{}) {
 			t.Errorf("%s on a follower: %+v code %d, want NOT_LEADER_OR_FOLLOWER and no bound", reader, bound, code)
 		}
 	}

@@ -1,5 +1,7 @@
 package core
 
+import "cairn/core/errcode"
+
 // FetchedBatch is what a follower's driver read of one batch its leader
 // sent. The core never sees the bytes: the driver computes the CRC, the
 // core decides what a bad one means.
@@ -39,7 +41,7 @@ type ReplicateDecision struct {
 	// batch that cannot be right, OFFSET_OUT_OF_RANGE for one that does not
 	// continue this log, which sends the follower back to truncation
 	// (FetchAnswered) before it fetches again.
-	Code ErrorCode
+	Code errcode.Code
 	// Reason says why, for the driver's log, when the refusal is worth an
 	// operator's attention: damage on the way. A batch that does not
 	// continue the log is routine after a leader change and has none.
@@ -66,10 +68,10 @@ func (p *Partition) AcceptFetched(b FetchedBatch) ReplicateDecision {
 	case b.LastOffset < p.endOffset:
 		return ReplicateDecision{Action: ReplicateSkip}
 	case b.LeaderEpoch < p.epochs.Latest() || b.LeaderEpoch > p.leadership.LeaderEpoch:
-		return ReplicateDecision{Action: ReplicateReject, Code: ErrKafkaStorage,
+		return ReplicateDecision{Action: ReplicateReject, Code: errcode.KafkaStorageError,
 			Reason: "leader sent a batch with an impossible leader epoch; not replicated"}
 	case !p.CheckReplicate(b.BaseOffset):
-		return ReplicateDecision{Action: ReplicateReject, Code: ErrOffsetOutOfRange}
+		return ReplicateDecision{Action: ReplicateReject, Code: errcode.OffsetOutOfRange}
 	}
 	return ReplicateDecision{Action: ReplicateAppend}
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cairn/core/errcode"
 	"testing"
 	"time"
 )
@@ -16,7 +17,7 @@ func followerAt(t *testing.T) *Partition {
 	if !ok {
 		t.Fatal("a new follower sends no epoch query")
 	}
-	p.EpochQueryAnswered(q.Seq, 1, 5, ErrNone)
+	p.EpochQueryAnswered(q.Seq, 1, 5, errcode.None)
 	if p.EndOffset() != 5 || !p.CheckReplicate(5) {
 		t.Fatalf("setup: end %d, may replicate at 5: %v", p.EndOffset(), p.CheckReplicate(5))
 	}
@@ -29,17 +30,17 @@ func TestAcceptFetched(t *testing.T) {
 		name   string
 		batch  FetchedBatch
 		action ReplicateAction
-		code   ErrorCode
+		code   errcode.Code
 		reason bool
 	}{
-		{"bad CRC, whatever the header says", FetchedBatch{BaseOffset: 5, LastOffset: 5, LeaderEpoch: 3}, ReplicateStop, ErrNone, true},
-		{"held already", FetchedBatch{BaseOffset: 2, LastOffset: 4, LeaderEpoch: 1, CRCValid: true}, ReplicateSkip, ErrNone, false},
-		{"epoch older than the log's", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 0, CRCValid: true}, ReplicateReject, ErrKafkaStorage, true},
-		{"epoch newer than the leader's", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 4, CRCValid: true}, ReplicateReject, ErrKafkaStorage, true},
-		{"a gap", FetchedBatch{BaseOffset: 6, LastOffset: 7, LeaderEpoch: 3, CRCValid: true}, ReplicateReject, ErrOffsetOutOfRange, false},
-		{"overlapping the log end", FetchedBatch{BaseOffset: 3, LastOffset: 7, LeaderEpoch: 3, CRCValid: true}, ReplicateReject, ErrOffsetOutOfRange, false},
-		{"the next batch, older epoch", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 1, CRCValid: true}, ReplicateAppend, ErrNone, false},
-		{"the next batch", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 3, CRCValid: true}, ReplicateAppend, ErrNone, false},
+		{"bad CRC, whatever the header says", FetchedBatch{BaseOffset: 5, LastOffset: 5, LeaderEpoch: 3}, ReplicateStop, errcode.None, true},
+		{"held already", FetchedBatch{BaseOffset: 2, LastOffset: 4, LeaderEpoch: 1, CRCValid: true}, ReplicateSkip, errcode.None, false},
+		{"epoch older than the log's", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 0, CRCValid: true}, ReplicateReject, errcode.KafkaStorageError, true},
+		{"epoch newer than the leader's", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 4, CRCValid: true}, ReplicateReject, errcode.KafkaStorageError, true},
+		{"a gap", FetchedBatch{BaseOffset: 6, LastOffset: 7, LeaderEpoch: 3, CRCValid: true}, ReplicateReject, errcode.OffsetOutOfRange, false},
+		{"overlapping the log end", FetchedBatch{BaseOffset: 3, LastOffset: 7, LeaderEpoch: 3, CRCValid: true}, ReplicateReject, errcode.OffsetOutOfRange, false},
+		{"the next batch, older epoch", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 1, CRCValid: true}, ReplicateAppend, errcode.None, false},
+		{"the next batch", FetchedBatch{BaseOffset: 5, LastOffset: 6, LeaderEpoch: 3, CRCValid: true}, ReplicateAppend, errcode.None, false},
 	} {
 		d := p.AcceptFetched(c.batch)
 		if d.Action != c.action || d.Code != c.code || (d.Reason != "") != c.reason {
@@ -47,7 +48,7 @@ func TestAcceptFetched(t *testing.T) {
 		}
 	}
 	p.Replicated(5, 6, 3)
-	if d := p.AcceptFetched(FetchedBatch{BaseOffset: 7, LastOffset: 7, LeaderEpoch: 1, CRCValid: true}); d.Action != ReplicateReject || d.Code != ErrKafkaStorage {
+	if d := p.AcceptFetched(FetchedBatch{BaseOffset: 7, LastOffset: 7, LeaderEpoch: 1, CRCValid: true}); d.Action != ReplicateReject || d.Code != errcode.KafkaStorageError {
 		t.Errorf("epoch 1 after epoch 3 is in the log: %+v, want a KAFKA_STORAGE_ERROR rejection", d)
 	}
 }
@@ -58,7 +59,7 @@ func TestAcceptFetchedTruncatesFirst(t *testing.T) {
 	p := followerAt(t)
 	p.SetLeadership(time.Unix(0, 0), Leadership{Leader: 3, LeaderEpoch: 4, PartitionEpoch: 2, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 3}})
 	d := p.AcceptFetched(FetchedBatch{BaseOffset: 5, LastOffset: 5, LeaderEpoch: 4, CRCValid: true})
-	if d.Action != ReplicateReject || d.Code != ErrOffsetOutOfRange {
+	if d.Action != ReplicateReject || d.Code != errcode.OffsetOutOfRange {
 		t.Fatalf("batch at the log end while truncating: %+v, want an OFFSET_OUT_OF_RANGE rejection", d)
 	}
 }
@@ -79,7 +80,7 @@ func TestEpochQueryLoopsUntilEpochsMatch(t *testing.T) {
 		if !ok || q.Epoch != wantEpoch {
 			t.Fatalf("query %+v (sent %v), want one about epoch %d", q, ok, wantEpoch)
 		}
-		p.EpochQueryAnswered(q.Seq, epoch, end, ErrNone)
+		p.EpochQueryAnswered(q.Seq, epoch, end, errcode.None)
 		if got := p.Ready().Truncate; got != wantTruncate {
 			t.Fatalf("answer (%d, %d): Ready.Truncate %d, want %d", epoch, end, got, wantTruncate)
 		}

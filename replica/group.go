@@ -10,6 +10,7 @@ import (
 	"cairn/core"
 	"cairn/core/batch"
 	"cairn/core/controller"
+	"cairn/core/errcode"
 	"cairn/core/group"
 	"cairn/replica/storage"
 	"cairn/replica/transport"
@@ -309,7 +310,7 @@ func (n *Node) groupAppendAcked(now time.Time, ack core.Ack) bool {
 
 // commitErrorCode maps a partition write error to what Kafka answers a
 // group write with.
-func commitErrorCode(code core.ErrorCode) int16 {
+func commitErrorCode(code errcode.Code) int16 {
 	switch int16(code) {
 	case 0:
 		return 0
@@ -378,7 +379,7 @@ func (n *Node) appendGroupRecords(now time.Time, hc *hostedCoordinator, a group.
 		return
 	}
 	base, epoch, code := p.core.CheckProduce(core.Acks(-1))
-	if code != core.ErrNone {
+	if code != errcode.None {
 		fail(commitErrorCode(code))
 		return
 	}

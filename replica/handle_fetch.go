@@ -9,6 +9,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/batch"
+	"cairn/core/errcode"
 	"cairn/replica/storage"
 	"cairn/replica/transport"
 )
@@ -188,12 +189,12 @@ func (n *Node) planFetch(topicName string, rp *kmsg.FetchRequestTopicPartition, 
 		return storage.ReadResult{}, kerr.UnknownTopicOrPartition.Code
 	}
 	bound, code := p.core.ReadBound(reader, rp.CurrentLeaderEpoch, rp.FetchOffset)
-	if code == core.ErrNone || code == core.ErrOffsetOutOfRange {
+	if code == errcode.None || code == errcode.OffsetOutOfRange {
 		part.HighWatermark = bound.HighWatermark
 		part.LastStableOffset = bound.LastStableOffset
 		part.LogStartOffset = bound.LogStartOffset
 	}
-	if code != core.ErrNone {
+	if code != errcode.None {
 		return storage.ReadResult{}, int16(code)
 	}
 	limitOffset := bound.Limit

@@ -11,6 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/batch"
+	"cairn/core/errcode"
 	"cairn/replica/storage"
 	"cairn/replica/transport"
 )
@@ -106,7 +107,7 @@ func (n *Node) produceOne(now time.Time, w *produceWait, acks core.Acks, topicNa
 	producer := producerBatch(&h)
 	decision := p.core.DecideProduce(acks, p.producers, producer)
 	switch {
-	case decision.Code != core.ErrNone:
+	case decision.Code != errcode.None:
 		return int16(decision.Code), ""
 	case decision.Duplicate:
 		// A retry of a batch already written: answer as the original
@@ -189,7 +190,7 @@ func (n *Node) produceAcked(ack core.Ack) {
 		return // timed out already, or acks=0
 	}
 	delete(n.produces, ack.Token)
-	if ack.Error != core.ErrNone {
+	if ack.Error != errcode.None {
 		slot.part.ErrorCode = int16(ack.Error)
 		slot.part.BaseOffset = -1
 	} else {

@@ -13,6 +13,7 @@ import (
 	"cairn/core"
 	"cairn/core/batch"
 	"cairn/core/controller"
+	"cairn/core/errcode"
 	"cairn/diskfault"
 	"cairn/replica/storage"
 	"cairn/replica/transport"
@@ -437,7 +438,7 @@ func (n *Node) truncateIfIdle(now time.Time, p *partition) {
 func (n *Node) failPartition(p *partition, what string, err error) {
 	n.logger.Error("partition offline until restart", "topic", p.topic.name, "partition", p.index, "during", what, "err", err)
 	p.failed = true
-	p.core.Failed(core.ErrKafkaStorage)
+	p.core.Failed(errcode.KafkaStorageError)
 }
 
 // HasReady reports whether the driver has work.

@@ -11,6 +11,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/batch"
+	"cairn/core/errcode"
 	"cairn/replica/transport"
 )
 
@@ -321,11 +322,11 @@ func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse)
 			if !p.core.FetchCurrent(seq) {
 				continue // answered by a leader this follower has since left
 			}
-			code := core.ErrorCode(rp.ErrorCode)
-			if code == core.ErrNone {
+			code := errcode.Code(rp.ErrorCode)
+			if code == errcode.None {
 				code = n.replicate(now, p, rp.RecordBatches)
 			}
-			failed = failed || code != core.ErrNone
+			failed = failed || code != errcode.None
 			p.core.FetchAnswered(seq, rp.HighWatermark, code)
 			n.afterCore(now, p)
 		}
@@ -340,11 +341,11 @@ func (n *Node) onPeerFetch(now time.Time, call *peerCall, r *kmsg.FetchResponse)
 
 // replicate appends fetched batches to a follower's log, each as the core
 // decides (Partition.AcceptFetched) from its header and CRC verdict.
-func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
+func (n *Node) replicate(now time.Time, p *partition, b []byte) errcode.Code {
 	for len(b) > 0 && !p.failed {
 		total, complete, err := batch.Frame(b)
 		if err != nil || !complete {
-			return core.ErrNone // a partial trailing batch comes whole next time
+			return errcode.None // a partial trailing batch comes whole next time
 		}
 		one := b[:total]
 		b = b[total:]
@@ -353,14 +354,14 @@ func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
 		case core.ReplicateSkip:
 			continue
 		case core.ReplicateStop:
-			return core.ErrNone
+			return errcode.None
 		case core.ReplicateReject:
 			return decision.Code
 		}
 		segments := p.log.SegmentCount()
 		if err := p.log.Append(one, now); err != nil {
 			n.failPartition(p, "replicate", err)
-			return core.ErrKafkaStorage
+			return errcode.KafkaStorageError
 		}
 		p.producers.Append(producerBatch(&h), h.BaseOffset, h.LastOffset(), now)
 		if p.log.SegmentCount() != segments {
@@ -368,7 +369,7 @@ func (n *Node) replicate(now time.Time, p *partition, b []byte) core.ErrorCode {
 		}
 		p.core.Replicated(h.BaseOffset, h.LastOffset(), h.LeaderEpoch)
 	}
-	return core.ErrNone
+	return errcode.None
 }
 
 // acceptFetched reads one fetched batch's header and CRC and asks the
@@ -413,7 +414,7 @@ func (n *Node) onPeerEpochQuery(now time.Time, call *peerCall, r *kmsg.OffsetFor
 			}
 			answered[p] = true
 			failed = failed || rp.ErrorCode != 0
-			p.core.EpochQueryAnswered(call.seqs[k], rp.LeaderEpoch, rp.EndOffset, core.ErrorCode(rp.ErrorCode))
+			p.core.EpochQueryAnswered(call.seqs[k], rp.LeaderEpoch, rp.EndOffset, errcode.Code(rp.ErrorCode))
 			n.afterCore(now, p)
 		}
 	}

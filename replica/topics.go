@@ -9,6 +9,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/controller"
+	"cairn/core/errcode"
 	"cairn/diskfault"
 	"cairn/replica/storage"
 )
@@ -175,7 +176,7 @@ func (n *Node) openPartition(t *topic, index int32, now time.Time) (*partition, 
 func (n *Node) closePartition(p *partition, remove bool) {
 	p.closed = true
 	p.syncing = nil
-	p.core.Failed(core.ErrNotLeader)
+	p.core.Failed(errcode.NotLeaderOrFollower)
 	for _, ack := range p.core.Ready().Acks {
 		n.produceAcked(ack)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"cairn/core"
 	"cairn/core/controller"
+	"cairn/core/errcode"
 )
 
 // Cluster is a pure harness of N core.Partition replicas of one partition
@@ -97,7 +98,7 @@ type clusterRequest struct {
 type clusterResponse struct {
 	request *clusterRequest
 	from    int32
-	code    core.ErrorCode
+	code    errcode.Code
 	// An OffsetForLeaderEpoch answer.
 	epoch int32
 	end   int64
@@ -254,7 +255,7 @@ func (c *Cluster) ack(n *clusterNode, a core.Ack) {
 		panic(fmt.Sprintf("ack of unknown token %d", a.Token))
 	}
 	delete(c.waiting, a.Token)
-	if a.Error != core.ErrNone {
+	if a.Error != errcode.None {
 		c.logf("replica %d answers produce of record %d: error %d", n.id, w.id, a.Error)
 		return
 	}
@@ -308,7 +309,7 @@ func (c *Cluster) Produce(acks core.Acks) error {
 	}
 	token := c.nextToken + 1
 	base, epoch, code := n.core.produce(token, acks)
-	if code != core.ErrNone {
+	if code != errcode.None {
 		c.logf("replica %d refuses produce: error %d", n.id, code)
 		return c.Check()
 	}
@@ -426,7 +427,7 @@ func (c *Cluster) serveFetch(n, l *clusterNode, r *clusterRequest) (*clusterResp
 		return nil, err
 	}
 	resp := &clusterResponse{request: r, from: l.id, code: code, hw: l.core.highWatermark()}
-	if code == core.ErrNone {
+	if code == errcode.None {
 		resp.records = slices.Clone(l.log[f.FetchOffset:])
 	}
 	c.settleNode(l)
@@ -436,8 +437,8 @@ func (c *Cluster) serveFetch(n, l *clusterNode, r *clusterRequest) (*clusterResp
 
 // checkFenced is KIP-320: a fetch naming an older leader epoch than the one
 // serving it is fenced, whatever it would read.
-func checkFenced(l *clusterNode, named int32, code core.ErrorCode, what string) error {
-	if code == core.ErrNone && named >= 0 && named < l.core.leaderEpoch() {
+func checkFenced(l *clusterNode, named int32, code errcode.Code, what string) error {
+	if code == errcode.None && named >= 0 && named < l.core.leaderEpoch() {
 		return fmt.Errorf("replica %d served %s naming leader epoch %d in its epoch %d (KIP-320)",
 			l.id, what, named, l.core.leaderEpoch())
 	}
@@ -477,7 +478,7 @@ func (c *Cluster) applyFetch(n *clusterNode, resp *clusterResponse) {
 	}
 	taken, code := n.core.replicate(from, resp.records[skip:])
 	n.log = append(n.log, resp.records[skip:skip+int64(taken)]...)
-	if resp.code != core.ErrNone {
+	if resp.code != errcode.None {
 		code = resp.code
 	}
 	n.core.fetchAnswered(f, resp.hw, code)
@@ -493,18 +494,18 @@ func (c *Cluster) Consume(id int32, offset int64, epoch int32) error {
 		return c.Check()
 	}
 	code := n.core.checkEpoch(epoch)
-	if code == core.ErrNone && n.core.role() != core.RoleLeader {
-		code = core.ErrNotLeader
+	if code == errcode.None && n.core.role() != core.RoleLeader {
+		code = errcode.NotLeaderOrFollower
 	}
 	if err := checkFenced(n, epoch, code, "a consumer fetch"); err != nil {
 		return err
 	}
 	hw := n.core.highWatermark()
-	if code == core.ErrNone && (offset < 0 || offset > hw) {
-		code = core.ErrOffsetOutOfRange
+	if code == errcode.None && (offset < 0 || offset > hw) {
+		code = errcode.OffsetOutOfRange
 	}
 	var records []int64
-	if code == core.ErrNone {
+	if code == errcode.None {
 		records = ids(n.log[offset:hw])
 	}
 	c.logf("replica %d answers a consumer's fetch at %d naming epoch %d: records %v, high watermark %d (error %d)",

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"cairn/core"
+	"cairn/core/errcode"
 )
 
 // replicaCore is the harness's one contact with core.Partition: every call
@@ -58,19 +59,19 @@ func (r *replicaCore) setLeadership(now time.Time, l core.Leadership) {
 	}
 }
 
-func (r *replicaCore) status() core.PartitionStatus          { return r.p.Status() }
-func (r *replicaCore) role() core.Role                       { return r.p.Role() }
-func (r *replicaCore) leaderEpoch() int32                    { return r.p.LeaderEpoch() }
-func (r *replicaCore) endOffset() int64                      { return r.p.EndOffset() }
-func (r *replicaCore) highWatermark() int64                  { return r.p.HighWatermark() }
-func (r *replicaCore) epochs() []core.EpochEntry             { return slices.Clone(r.p.Epochs()) }
-func (r *replicaCore) hasReady() bool                        { return r.p.HasReady() }
-func (r *replicaCore) ready() core.PartitionReady            { return r.p.Ready() }
-func (r *replicaCore) advance()                              { r.p.Advance() }
-func (r *replicaCore) truncatedTo(end int64)                 { r.p.TruncatedTo(end) }
-func (r *replicaCore) synced(offset int64)                   { r.p.Synced(offset) }
-func (r *replicaCore) tick(now time.Time)                    { r.p.Tick(now) }
-func (r *replicaCore) checkEpoch(epoch int32) core.ErrorCode { return r.p.CheckEpoch(epoch) }
+func (r *replicaCore) status() core.PartitionStatus        { return r.p.Status() }
+func (r *replicaCore) role() core.Role                     { return r.p.Role() }
+func (r *replicaCore) leaderEpoch() int32                  { return r.p.LeaderEpoch() }
+func (r *replicaCore) endOffset() int64                    { return r.p.EndOffset() }
+func (r *replicaCore) highWatermark() int64                { return r.p.HighWatermark() }
+func (r *replicaCore) epochs() []core.EpochEntry           { return slices.Clone(r.p.Epochs()) }
+func (r *replicaCore) hasReady() bool                      { return r.p.HasReady() }
+func (r *replicaCore) ready() core.PartitionReady          { return r.p.Ready() }
+func (r *replicaCore) advance()                            { r.p.Advance() }
+func (r *replicaCore) truncatedTo(end int64)               { r.p.TruncatedTo(end) }
+func (r *replicaCore) synced(offset int64)                 { r.p.Synced(offset) }
+func (r *replicaCore) tick(now time.Time)                  { r.p.Tick(now) }
+func (r *replicaCore) checkEpoch(epoch int32) errcode.Code { return r.p.CheckEpoch(epoch) }
 
 func (r *replicaCore) proposalFailed(now time.Time) {
 	r.p.ProposalFailed(now)
@@ -79,25 +80,25 @@ func (r *replicaCore) proposalFailed(now time.Time) {
 
 // produce checks and appends one record as the leader's driver does; it
 // returns the offset and epoch the record was written at.
-func (r *replicaCore) produce(token core.Token, acks core.Acks) (int64, int32, core.ErrorCode) {
+func (r *replicaCore) produce(token core.Token, acks core.Acks) (int64, int32, errcode.Code) {
 	base, epoch, code := r.p.CheckProduce(acks)
-	if code == core.ErrNone {
+	if code == errcode.None {
 		r.p.Appended(token, acks, base, base)
 	}
 	return base, epoch, code
 }
 
 // serveFetch is the leader's side of a follower fetch.
-func (r *replicaCore) serveFetch(now time.Time, follower int32, f core.FollowerFetch) core.ErrorCode {
+func (r *replicaCore) serveFetch(now time.Time, follower int32, f core.FollowerFetch) errcode.Code {
 	code := r.p.FetchFromFollower(now, follower, f.FetchOffset, f.CurrentLeaderEpoch)
-	if code == core.ErrNone {
+	if code == errcode.None {
 		r.followerOffsets[follower] = f.FetchOffset
 	}
 	return code
 }
 
 // serveQuery is the leader's side of OffsetForLeaderEpoch.
-func (r *replicaCore) serveQuery(q core.EpochQuery) (int32, int64, core.ErrorCode) {
+func (r *replicaCore) serveQuery(q core.EpochQuery) (int32, int64, errcode.Code) {
 	return r.p.EpochEndOffset(q.CurrentLeaderEpoch, q.Epoch)
 }
 
@@ -132,7 +133,7 @@ func (r *replicaCore) requestFailed(req *clusterRequest) {
 	r.fetchSeq = 0
 }
 
-func (r *replicaCore) queryAnswered(q core.EpochQuery, epoch int32, end int64, code core.ErrorCode) {
+func (r *replicaCore) queryAnswered(q core.EpochQuery, epoch int32, end int64, code errcode.Code) {
 	if q.Seq == r.querySeq {
 		r.querySeq = 0
 	}
@@ -144,7 +145,7 @@ func (r *replicaCore) queryAnswered(q core.EpochQuery, epoch int32, end int64, c
 // whose epoch is older than the follower's latest, or newer than the epoch
 // it follows, is refused as a storage error. It returns how many it took
 // and the code to end the fetch with.
-func (r *replicaCore) replicate(from int64, records []logRecord) (int, core.ErrorCode) {
+func (r *replicaCore) replicate(from int64, records []logRecord) (int, errcode.Code) {
 	taken := 0
 	for i, rec := range records {
 		offset := from + int64(i)
@@ -152,20 +153,20 @@ func (r *replicaCore) replicate(from int64, records []logRecord) (int, core.Erro
 			continue
 		}
 		if rec.epoch < latestEpoch(r.p.Epochs()) || rec.epoch > r.p.LeaderEpoch() {
-			return taken, core.ErrKafkaStorage
+			return taken, errcode.KafkaStorageError
 		}
 		if !r.p.CheckReplicate(offset) {
-			return taken, core.ErrOffsetOutOfRange
+			return taken, errcode.OffsetOutOfRange
 		}
 		r.p.Replicated(offset, offset, rec.epoch)
 		taken++
 	}
-	return taken, core.ErrNone
+	return taken, errcode.None
 }
 
 func (r *replicaCore) fetchCurrent(f core.FollowerFetch) bool { return r.p.FetchCurrent(f.Seq) }
 
-func (r *replicaCore) fetchAnswered(f core.FollowerFetch, hw int64, code core.ErrorCode) {
+func (r *replicaCore) fetchAnswered(f core.FollowerFetch, hw int64, code errcode.Code) {
 	if f.Seq == r.fetchSeq {
 		r.fetchSeq = 0
 	}

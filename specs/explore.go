@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"cairn/core"
+	"cairn/core/errcode"
 )
 
 // ExploreConfig bounds the exhaustive exploration of one partition replica.
@@ -98,7 +99,7 @@ func (m *exploreModel) apply(e exploreEvent) error {
 	switch e.kind {
 	case "produce":
 		base, _, code := m.partition.CheckProduce(e.acks)
-		if code != core.ErrNone {
+		if code != errcode.None {
 			return fmt.Errorf("produce refused: %d", code)
 		}
 		m.nextToken++
@@ -134,7 +135,7 @@ func (m *exploreModel) afterStep() error {
 				return fmt.Errorf("ack for unknown token %d", ack.Token)
 			}
 			delete(m.acksWaiting, ack.Token)
-			if ack.Error == core.ErrNone {
+			if ack.Error == errcode.None {
 				m.acknowledged = max(m.acknowledged, end)
 			}
 		}
